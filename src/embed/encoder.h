@@ -1,0 +1,43 @@
+// Encoders turn a block of texts (and their token ids) into L2-normalised vectors.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace trawl::embed {
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  virtual std::string name() const = 0;    // "hash", "torchscript"
+  virtual std::string params() const = 0;  // canonical "k=v;k=v" identity, stored in shards
+  virtual int dim() const = 0;
+  /// Encodes n = texts.size() rows into out[n * dim()] (row-major, L2-normalised; an
+  /// all-zero feature vector stays zero). token_offsets has n+1 entries into token_ids.
+  /// Deterministic; may use OpenMP threads internally.
+  virtual void encode(const std::vector<std::string>& texts,
+                      const std::vector<uint64_t>& token_offsets,
+                      const std::vector<uint32_t>& token_ids, float* out) = 0;
+};
+
+struct HashEncoderOptions {
+  int dim = 256;
+  uint64_t seed = 0x7472617731ULL;  // the projection's seed (part of the encoder identity)
+  std::string idf_path;             // a trawl-vocab file; empty: unweighted
+  double bigram_weight = 0.5;       // relative weight of bigram features
+};
+std::unique_ptr<Encoder> make_hash_encoder(const HashEncoderOptions& o);
+
+struct TorchScriptEncoderOptions {
+  std::string model_path;  // TorchScript module: forward(input_ids[B,L] i64, attention_mask[B,L] i64)
+                           // -> [B,L,H] token states (mean-pooled over the mask) or [B,H] pooled
+  std::string vocab_path;  // WordPiece vocab.txt, one token per line, id = line number
+  int max_length = 128;
+  int batch_size = 64;
+  bool lowercase = true;
+};
+/// Throws UsageError when trawl was built without LibTorch.
+std::unique_ptr<Encoder> make_torchscript_encoder(const TorchScriptEncoderOptions& o);
+
+}  // namespace trawl::embed

@@ -1,0 +1,111 @@
+// Shard format v1: one HDF5 file per input chunk (docs/FORMATS.md).
+//   uid u64[n] · id str[n] · text str[n] · label str[n] (optional)
+//   token_offsets u64[n+1] · token_ids u32[*] (CSR; per row: unigram ids, then bigram ids)
+//   embedding f32|f16 [n, dim]
+// All chunked along rows so row blocks stream. Attributes on the root group: trawl-format =
+// "shard", trawl-format-version, trawl-version, encoder, encoder-params, dim, dtype,
+// normalisation, source-file, source-checksum, chunk-index, rows, rejected-rows, config.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trawl::io {
+
+constexpr const char* kShardFormat = "shard";
+constexpr int kShardFormatVersion = 1;
+
+enum class Dtype { kF32, kF16 };
+Dtype parse_dtype(const std::string& s);  // "f32" | "f16"; throws UsageError
+const char* dtype_name(Dtype d);
+
+struct ShardMeta {
+  std::string encoder;         // "hash" | "torchscript"
+  std::string encoder_params;  // canonical "k=v;k=v": an encoder's identity (same params, same vectors)
+  int dim = 0;
+  Dtype dtype = Dtype::kF32;
+  std::string normalisation = "l2";
+  std::string source_file;      // the input chunk's path as given
+  std::string source_checksum;  // FileChecksum::str() of the input chunk
+  uint64_t chunk_index = 0;     // position of the chunk in the input list; uid = chunk_index << 40 | row
+  bool has_label = false;
+  uint64_t rejected_rows = 0;
+  std::string config;  // the resolved configuration of the stage that wrote the file
+  // Filled by the reader:
+  uint64_t rows = 0;
+  std::string trawl_version;
+  int format_version = 0;
+};
+
+/// A block of consecutive rows. token_offsets has size()+1 entries and starts at 0.
+struct ShardBlock {
+  std::vector<uint64_t> uid;
+  std::vector<std::string> id, text, label;
+  std::vector<uint64_t> token_offsets{0};
+  std::vector<uint32_t> token_ids;
+  std::vector<float> embedding;  // size() * dim, row-major (f16 files are widened on read)
+  size_t size() const { return uid.size(); }
+  void clear();
+};
+
+/// uid of row `row` of chunk `chunk_index`: unique and the same however the work is split.
+inline uint64_t make_uid(uint64_t chunk_index, uint64_t row) { return (chunk_index << 40) | row; }
+constexpr uint64_t kMaxRowsPerChunk = 1ULL << 40;
+constexpr uint64_t kMaxChunks = 1ULL << 24;
+
+/// "shard-000042.h5"
+std::string shard_file_name(uint64_t chunk_index);
+
+/// Writes a shard to `path` (callers pass an AtomicOutput temporary and rename on success).
+class ShardWriter {
+ public:
+  ShardWriter(const std::string& path, const ShardMeta& meta, uint64_t chunk_rows = 4096);
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+  void append(const ShardBlock& b);  // b.embedding must hold b.size() * dim floats
+  /// Writes the final attributes (rows, rejected-rows) and closes the file.
+  void close(uint64_t rejected_rows);
+  uint64_t rows() const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+/// Reads a shard. The constructor validates the format name and version (and that the
+/// datasets exist with consistent lengths) and throws InputError naming the file and the
+/// dataset or attribute at fault.
+class ShardReader {
+ public:
+  enum Columns : unsigned {
+    kUid = 1, kId = 2, kText = 4, kLabel = 8, kTokens = 16, kEmbedding = 32, kAll = 63
+  };
+  explicit ShardReader(const std::string& path);
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+  const ShardMeta& meta() const;
+  uint64_t rows() const;
+  const std::string& path() const;
+  /// Rows [begin, end) into out (cleared first); only the requested columns are filled.
+  void read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned cols = kAll) const;
+  /// Embeddings of rows [begin, end) as f32, row-major, into out[(end-begin)*dim].
+  void read_embeddings(uint64_t begin, uint64_t end, float* out) const;
+  std::vector<uint64_t> read_uids() const;
+  /// A deep check: every dataset's shape and type, offsets monotone and in range, uids
+  /// unique and increasing, embeddings finite. Throws InputError.
+  void validate_deep() const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+/// True if path exists and opens as a complete shard of the current version (never throws).
+bool shard_is_complete(const std::string& path);
+
+/// Shard files of a pool directory, sorted by name (throws IoError/InputError if none).
+std::vector<std::string> list_shards(const std::string& dir);
+
+}  // namespace trawl::io

@@ -1,0 +1,166 @@
+#include "mpi/comm.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "core/log.h"
+
+namespace trawl::mpi {
+
+void fail(const char* call, const char* file, int line, int rc) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  std::fprintf(stderr, "rank %d: internal error: %s:%d: %s failed: %s\n", log::rank(), file, line,
+               call, msg);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, kExitInternal);
+  std::abort();
+}
+
+Environment::Environment(int* argc, char*** argv) {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    int provided = 0;
+    TRAWL_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    owns_ = true;
+  }
+  int r = 0, s = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  log::set_rank(r, s);
+}
+
+Environment::~Environment() {
+  if (!owns_ || std::uncaught_exceptions() > 0) return;
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (!fin) MPI_Finalize();
+}
+
+Comm Comm::world() {
+  MPI_Comm c;
+  TRAWL_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &c));
+  return Comm(c, true);
+}
+Comm::Comm(MPI_Comm c, bool owned) : c_(c), owned_(owned) {
+  TRAWL_MPI_CHECK(MPI_Comm_rank(c_, &rank_));
+  TRAWL_MPI_CHECK(MPI_Comm_size(c_, &size_));
+}
+Comm::Comm(Comm&& o) noexcept : c_(o.c_), owned_(o.owned_), rank_(o.rank_), size_(o.size_) {
+  o.owned_ = false;
+  o.c_ = MPI_COMM_NULL;
+}
+Comm::~Comm() {
+  if (!owned_ || std::uncaught_exceptions() > 0) return;
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (!fin) MPI_Comm_free(&c_);
+}
+void Comm::barrier() const {
+  if (size_ > 1) TRAWL_MPI_CHECK(MPI_Barrier(c_));
+}
+void Comm::abort(int code) const {
+  std::fflush(stderr);
+  MPI_Abort(c_, code);
+  std::exit(code);
+}
+
+void Comm::bcast(std::string& s, int root) const {
+  if (size_ == 1) return;
+  std::vector<char> v(s.begin(), s.end());
+  bcast(v, root);
+  s.assign(v.begin(), v.end());
+}
+
+void Comm::bcast_bytes(void* p, uint64_t n, int root) const {
+  auto* c = static_cast<char*>(p);
+  const uint64_t step = 1ULL << 30;
+  for (uint64_t off = 0; off < n; off += step) {
+    int len = static_cast<int>(std::min(step, n - off));
+    TRAWL_MPI_CHECK(MPI_Bcast(c + off, len, MPI_BYTE, root, c_));
+  }
+}
+
+std::vector<char> Comm::allgatherv_bytes(const void* p, uint64_t n) const {
+  TRAWL_ASSERT_MSG(n < (1ULL << 31), "allgatherv of ", n, " bytes: over 2 GiB per rank");
+  int mine = static_cast<int>(n);
+  std::vector<int> counts(size_), displs(size_);
+  TRAWL_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_));
+  uint64_t total = 0;
+  for (int r = 0; r < size_; ++r) {
+    displs[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  TRAWL_ASSERT_MSG(total < (1ULL << 31), "allgatherv total of ", total, " bytes: over 2 GiB");
+  std::vector<char> out(total);
+  TRAWL_MPI_CHECK(MPI_Allgatherv(p, mine, MPI_BYTE, out.data(), counts.data(), displs.data(), MPI_BYTE, c_));
+  return out;
+}
+
+std::vector<std::vector<char>> Comm::gatherv_bytes(const void* p, uint64_t n, int root) const {
+  TRAWL_ASSERT_MSG(n < (1ULL << 31), "gatherv of ", n, " bytes: over 2 GiB per rank");
+  int mine = static_cast<int>(n);
+  std::vector<int> counts(size_), displs(size_);
+  TRAWL_MPI_CHECK(MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, root, c_));
+  uint64_t total = 0;
+  if (rank_ == root)
+    for (int r = 0; r < size_; ++r) {
+      displs[r] = static_cast<int>(total);
+      total += counts[r];
+    }
+  TRAWL_ASSERT_MSG(total < (1ULL << 31), "gatherv total of ", total, " bytes: over 2 GiB");
+  std::vector<char> all(total);
+  TRAWL_MPI_CHECK(MPI_Gatherv(p, mine, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, root, c_));
+  std::vector<std::vector<char>> out;
+  if (rank_ == root)
+    for (int r = 0; r < size_; ++r) out.emplace_back(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
+  return out;
+}
+
+std::vector<std::string> Comm::gather_strings(const std::string& mine, int root) const {
+  if (size_ == 1) return {mine};
+  auto parts = gatherv_bytes(mine.data(), mine.size(), root);
+  std::vector<std::string> out;
+  for (auto& p : parts) out.emplace_back(p.begin(), p.end());
+  return out;
+}
+std::vector<std::string> Comm::allgather_strings(const std::string& mine) const {
+  if (size_ == 1) return {mine};
+  int n = static_cast<int>(mine.size());
+  std::vector<int> lens(size_);
+  TRAWL_MPI_CHECK(MPI_Allgather(&n, 1, MPI_INT, lens.data(), 1, MPI_INT, c_));
+  auto all = allgatherv_bytes(mine.data(), mine.size());
+  std::vector<std::string> out;
+  size_t off = 0;
+  for (int r = 0; r < size_; ++r) {
+    out.emplace_back(all.data() + off, lens[r]);
+    off += lens[r];
+  }
+  return out;
+}
+
+std::vector<uint64_t> WorkSplit::items(uint64_t n) const {
+  std::vector<uint64_t> v;
+  for (uint64_t i = part; i < n; i += parts) v.push_back(i);
+  return v;
+}
+
+WorkSplit work_split(const Comm& comm, int shard_id, int num_shards) {
+  WorkSplit w;
+  if (num_shards <= 0) {
+    if (shard_id > 0) throw UsageError(cat("--shard-id ", shard_id, " given without --num-shards"));
+    shard_id = 0;
+    num_shards = 1;
+  }
+  if (shard_id < 0 || shard_id >= num_shards)
+    throw UsageError(cat("--shard-id ", shard_id, " is outside [0, --num-shards ", num_shards, ")"));
+  w.parts = num_shards * comm.size();
+  w.part = shard_id * comm.size() + comm.rank();
+  return w;
+}
+
+}  // namespace trawl::mpi
