@@ -36,6 +36,7 @@ struct TorchScriptEncoderOptions {
   int max_length = 128;
   int batch_size = 64;
   bool lowercase = true;
+  int threads = 1;  // LibTorch intra-op threads (from --threads)
 };
 /// Throws UsageError when trawl was built without LibTorch.
 std::unique_ptr<Encoder> make_torchscript_encoder(const TorchScriptEncoderOptions& o);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test tier (unit, mpi at 1-4 ranks, e2e).
+# Usage: tools/test.sh [ctest args...]   e.g. tools/test.sh -L unit
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bash "$here/tools/install-deps.sh"
+bash "$here/tools/build.sh" "$here/build"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cd "$here/build"
+ctest --output-on-failure -j "${TRAWL_TEST_JOBS:-2}" "$@"
