@@ -1,0 +1,107 @@
+#include "labels/labels.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace trawl::labels {
+
+int LabelSet::class_index(const std::string& name) const {
+  auto it = std::lower_bound(classes.begin(), classes.end(), name);
+  return it != classes.end() && *it == name ? int(it - classes.begin()) : -1;
+}
+
+static std::vector<std::string> split_tabs(const std::string& s) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  for (;;) {
+    size_t b = s.find('\t', a);
+    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  return out;
+}
+
+LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>& classes) {
+  std::ifstream in(path);
+  if (!in) throw IoError(cat(path, ": cannot open the labels file"));
+  LabelSet ls;
+  ls.path = path;
+  std::string line;
+  uint64_t lineno = 0;
+  int cu = -1, cl = -1;
+  size_t ncols = 0;
+  std::map<uint64_t, std::pair<std::string, uint64_t>> seen;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto f = split_tabs(line);
+    if (cu < 0) {
+      for (size_t i = 0; i < f.size(); ++i) {
+        if (f[i] == "uid") cu = int(i);
+        if (f[i] == "label") cl = int(i);
+      }
+      if (cu < 0 || cl < 0)
+        throw InputError(at(path, lineno, cat("the header must name columns 'uid' and 'label' (tab-separated); found '", line, "'")));
+      ncols = f.size();
+      continue;
+    }
+    if (f.size() != ncols)
+      throw InputError(at(path, lineno, cat("expected ", ncols, " tab-separated fields, found ", f.size())));
+    const std::string& us = f[cu];
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long u = std::strtoull(us.c_str(), &end, 10);
+    if (us.empty() || *end != '\0' || errno == ERANGE || us[0] == '-')
+      throw InputError(at(path, lineno, cat("uid '", us, "' is not an unsigned 64-bit integer")));
+    const std::string& lab = f[cl];
+    if (lab.empty()) throw InputError(at(path, lineno, cat("empty label for uid ", u)));
+    auto it = seen.find(u);
+    if (it != seen.end()) {
+      if (it->second.first != lab)
+        throw InputError(at(path, lineno, cat("uid ", u, " is labelled '", lab, "' here and '", it->second.first,
+                                              "' at line ", it->second.second)));
+      continue;
+    }
+    seen[u] = {lab, lineno};
+  }
+  if (cu < 0) throw InputError(cat(path, ": empty labels file (expected a header 'uid<TAB>label')"));
+  if (!classes.empty()) {
+    ls.classes = classes;
+    std::sort(ls.classes.begin(), ls.classes.end());
+  } else {
+    std::set<std::string> names;
+    for (auto& [u, v] : seen) names.insert(v.first);
+    ls.classes.assign(names.begin(), names.end());
+  }
+  for (auto& [u, v] : seen) {
+    int c = ls.class_index(v.first);
+    if (c < 0) throw InputError(at(path, v.second, cat("label '", v.first, "' is not one of the classes")));
+    ls.items.push_back({u, c, v.second});
+  }
+  return ls;
+}
+
+void write_labels_tsv(const std::string& path, const std::vector<std::pair<uint64_t, std::string>>& rows) {
+  AtomicOutput out(path);
+  {
+    std::ofstream o(out.temp_path());
+    if (!o) throw IoError(cat(out.temp_path(), ": cannot write"));
+    o << "uid\tlabel\n";
+    for (auto& [u, l] : rows) o << u << '\t' << l << '\n';
+    o.close();
+    if (!o) throw IoError(cat(out.temp_path(), ": write error"));
+  }
+  out.commit();
+}
+
+}  // namespace trawl::labels
