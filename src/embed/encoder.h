@@ -27,6 +27,18 @@ struct HashEncoderOptions {
   std::string idf_path;             // a trawl-vocab file; empty: unweighted
   double bigram_weight = 0.5;       // relative weight of bigram features
 };
+/// The hash encoder (name "hash"), no fit and no weights. For each row, over its distinct
+/// token ids f (unigrams; bigrams have bit 31 set) with tf(f) occurrences in the row:
+///   w_f = tf(f) · (bigram ? bigram_weight : 1) · idf(f)     (idf = 1 without a vocab;
+///   idf(f) = ln((1 + n_docs) / (1 + df(f))) + 1, df = 0 for ids not in the vocab)
+///   v = Σ_f w_f r_f, then v / ‖v‖ (a row without ids stays all-zero).
+/// r_f ∈ {-1,+1}^dim: with k = trawl::key(seed, f), component j = 64·b + i takes bit i (least
+/// significant first) of mix64(k + b) — the SplitMix64 stream started at state k — and is -1
+/// where the bit is 1, +1 where it is 0. r_f for a smaller dim is a prefix of r_f for a larger.
+/// params(): "dim=<d>;seed=<decimal>;bigram_weight=<shortest round-trip>;idf=<Vocab::checksum()
+/// or none>". encode() ignores texts unless token_offsets is empty, in which case it
+/// tokenises the texts itself (text::text_to_ids). Throws UsageError for dim < 1 or a negative
+/// or non-finite bigram_weight, and read_vocab's errors for idf_path.
 std::unique_ptr<Encoder> make_hash_encoder(const HashEncoderOptions& o);
 
 struct TorchScriptEncoderOptions {

@@ -38,6 +38,24 @@ struct BadRow {
   std::string raw;     // the offending record, truncated to 200 bytes
 };
 
+/// Details of the readers (text module):
+///  * Completely empty lines (whitespace-only in JSONL) are skipped: they are not rows and do
+///    not take a row index. A UTF-8 BOM at the start of the file is ignored; header names are
+///    trimmed of spaces. A header naming the id/text/label column twice is an InputError.
+///  * TSV: "\t" "\n" "\r" "\\" are unescaped in fields; any other backslash is kept.
+///    CRLF line ends are accepted. CSV: RFC 4180; bytes inside quotes are kept as they are.
+///  * JSONL: the id and text keys are required (absent or null: a bad row); a label key that
+///    is absent or null gives an empty label; numbers keep their literal text, booleans are
+///    "true"/"false"; objects or arrays for these keys are bad rows; a repeated key: the last
+///    one wins. Nesting deeper than 512 is a bad row.
+///  * Columns id/text/label must be valid UTF-8 (overlong forms and surrogates are invalid)
+///    and free of NUL characters (HDF5 strings cannot hold them).
+///  * Empty means empty after trimming ASCII and Unicode spaces (and ZWSP/BOM).
+///  * A duplicate id is only checked against earlier good rows.
+///  * After a malformed CSV record or one longer than max_line_bytes, reading resumes at the
+///    next physical line after the problem.
+///  * Multi-member gzip files (concatenated .gz, bgzip) are read to the end; anything else
+///    after the gzip stream is corrupt data.
 class ChunkReader {
  public:
   /// Opens the file (gzip is detected by magic bytes) and reads the header. Throws IoError if

@@ -48,7 +48,7 @@ pass "unwritable output"
 # Reject mode: the good rows are embedded, each bad row is in the reject file with its reason.
 "$BIN/trawl-embed" "${E[@]}" --on-bad-row reject -i "$D/fields.tsv" "$D/utf8.tsv" "$D/dup.tsv" "$D/long.tsv" \
   --max-line-bytes 1000 -o "$WORK/rej"
-rows() { "$BIN/trawl-inspect" "$1" | awk '/^rows/ {print $NF; exit}'; }
+rows() { "$BIN/trawl-inspect" "$1" | awk '/^rows:/ {print $2; exit}'; }
 [ "$(rows "$WORK/rej/shard-000000.h5")" = 2 ] || fail "fields: expected 2 good rows, got $(rows "$WORK/rej/shard-000000.h5")"
 [ "$(rows "$WORK/rej/shard-000002.h5")" = 2 ] || fail "dup: expected 2 good rows"
 [ "$(rows "$WORK/rej/shard-000003.h5")" = 2 ] || fail "long: expected 2 good rows"

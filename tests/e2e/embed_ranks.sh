@@ -28,13 +28,13 @@ big=(--input-list "$WORK/biglist" --label-column label --dim 64)
 "$BIN/trawl-embed" "${big[@]}" -o "$WORK/bigref" --log-level warn
 "$BIN/trawl-embed" "${big[@]}" -o "$WORK/killed" --log-level warn & pid=$!
 for _ in $(seq 1 400); do
-  n=$(ls "$WORK"/killed/shard-*.h5 2>/dev/null | wc -l)
+  n=$(count_shards "$WORK/killed")
   [ "$n" -ge 3 ] && break
   sleep 0.05
 done
 kill -9 $pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
-n=$(ls "$WORK"/killed/shard-*.h5 2>/dev/null | wc -l)
+n=$(count_shards "$WORK/killed")
 [ "$n" -lt 12 ] || fail "the run finished before it could be killed ($n shards)"
 for f in "$WORK"/killed/shard-*.h5; do "$BIN/trawl-inspect" --check "$f" >/dev/null || fail "complete-named shard $f is not valid after kill"; done
 "$BIN/trawl-embed" "${big[@]}" -o "$WORK/killed" 2> "$WORK/rerun.log"

@@ -28,3 +28,4 @@ expect_fail() {
   [ "$rc" -eq "$code" ] || { echo "$out" >&2; fail "expected exit $code, got $rc: $*"; }
   echo "$out" | grep -qE -- "$pat" || { echo "$out" >&2; fail "error message does not match '$pat'"; }
 }
+count_shards() { { find "$1" -maxdepth 1 -name 'shard-*.h5' 2>/dev/null || true; } | wc -l; }

@@ -1,0 +1,806 @@
+// trawl-vocab: a distributed document-frequency count of token ids over the pool's chunks.
+//
+// Each process counts its share of the chunk list (mpi::work_split) into an open-addressing
+// hash map, then the ranks exchange counts so that each id is owned by one rank (a hash of
+// the id picks the owner; MPI_Alltoallv, in rounds bounded by max_message_bytes), every owner
+// sums and prunes its ids, and rank 0 gathers the survivors in id-range rounds and writes the
+// file. Counts are integer sums, so the file does not depend on the rank count, the number of
+// array tasks or the chunk order.
+#include "embed/vocab.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "io/h5.h"
+#include "mpi/comm.h"
+#include "mpi/report.h"
+#include "text/tokenize.h"
+
+namespace trawl::embed {
+
+// ---- Vocab ---------------------------------------------------------------------------------
+
+int64_t Vocab::find(uint32_t token_id) const {
+  auto it = std::lower_bound(id.begin(), id.end(), token_id);
+  if (it == id.end() || *it != token_id) return -1;
+  return it - id.begin();
+}
+
+uint64_t Vocab::df_of(uint32_t token_id) const {
+  int64_t i = find(token_id);
+  return i < 0 ? 0 : df[static_cast<size_t>(i)];
+}
+
+double Vocab::idf(uint32_t token_id) const {
+  return std::log((1.0 + double(n_docs)) / (1.0 + double(df_of(token_id)))) + 1.0;
+}
+
+std::string Vocab::checksum() const {
+  uint64_t h = hash_bytes(&n_docs, sizeof n_docs, 0x766f636162ULL);
+  h = hash_bytes(id.data(), id.size() * sizeof(uint32_t), h);
+  h = hash_bytes(df.data(), df.size() * sizeof(uint64_t), h);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "vocab:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string vocab_part_name(int shard_id, int num_shards) {
+  return cat("part-", shard_id, "-of-", num_shards, ".h5");
+}
+
+std::vector<std::string> read_chunk_list(const std::string& list_file) {
+  std::ifstream in(list_file);
+  if (!in) throw IoError(cat(list_file, ": cannot open the input list"));
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t a = line.find_first_not_of(" \t\r");
+    if (a == std::string::npos || line[a] == '#') continue;
+    size_t b = line.find_last_not_of(" \t\r");
+    out.push_back(line.substr(a, b - a + 1));
+  }
+  if (in.bad()) throw IoError(cat(list_file, ": read error in the input list"));
+  if (out.empty()) throw InputError(cat(list_file, ": the input list names no files"));
+  return out;
+}
+
+// ---- File I/O ------------------------------------------------------------------------------
+
+namespace {
+
+namespace h5 = io::h5;
+
+uint64_t chunk_rows_for(uint64_t n) { return std::min<uint64_t>(std::max<uint64_t>(n, 1), 1 << 16); }
+
+template <class T>
+void write_column(h5::File& f, const std::string& name, h5::Type t, const std::vector<T>& v) {
+  auto d = h5::Dataset::create(f, name, t, chunk_rows_for(v.size()), 0, v.size() > 4096 ? 1 : 0);
+  if (!v.empty()) d.write(0, v.size(), v.data());
+}
+
+void write_strings(h5::File& f, const std::string& name, const std::vector<std::string>& v) {
+  auto d = h5::Dataset::create(f, name, h5::Type::kStr, chunk_rows_for(v.size()));
+  if (!v.empty()) d.write_strings(0, v.size(), v.data());
+}
+
+}  // namespace
+
+void write_vocab(const std::string& path, const Vocab& v) {
+  TRAWL_ASSERT(v.df.size() == v.id.size() && v.tf.size() == v.id.size());
+  TRAWL_ASSERT(v.input_checksum.size() == v.input_file.size());
+  TRAWL_ASSERT(v.format == kVocabFormat || v.format == kVocabPartFormat);
+  AtomicOutput out(path);
+  {
+    auto f = h5::File::create(out.temp_path());
+    h5::set_format(f, v.format, kVocabFormatVersion);
+    f.set_attr_u64("n_docs", v.n_docs);
+    f.set_attr_u64("min_df", v.min_df);
+    f.set_attr_u64("pruned_ids", v.pruned_ids);
+    f.set_attr_u64("tokens", v.tokens);
+    f.set_attr_u64("bad_rows", v.bad_rows);
+    f.set_attr("config", v.config);
+    if (v.format == kVocabPartFormat) {
+      f.set_attr("shard_id", static_cast<int64_t>(v.shard_id));
+      f.set_attr("num_shards", static_cast<int64_t>(v.num_shards));
+    }
+    write_column(f, "id", h5::Type::kU32, v.id);
+    write_column(f, "df", h5::Type::kU64, v.df);
+    write_column(f, "tf", h5::Type::kU64, v.tf);
+    write_strings(f, "input_file", v.input_file);
+    write_strings(f, "input_checksum", v.input_checksum);
+    f.close();
+  }
+  out.commit();
+}
+
+Vocab read_vocab(const std::string& path, bool allow_part) {
+  auto f = h5::File::open(path);
+  Vocab v;
+  std::string fmt = kVocabFormat;
+  if (f.has_attr("trawl-format")) {
+    std::string found = f.attr_str("trawl-format");
+    if (found == kVocabPartFormat) {
+      if (!allow_part)
+        throw InputError(cat(path, ": a partial count of one array task (trawl-format = '", found,
+                             "'), not a vocab; merge the parts first: trawl-vocab --merge-parts DIR --output FILE"));
+      fmt = found;
+    }
+  }
+  v.format_version = h5::check_format(f, fmt, kVocabFormatVersion);
+  v.format = fmt;
+  v.trawl_version = f.has_attr("trawl-version") ? f.attr_str("trawl-version") : "";
+  v.n_docs = f.attr_u64("n_docs");
+  v.min_df = f.attr_u64("min_df");
+  v.pruned_ids = f.attr_u64("pruned_ids");
+  v.tokens = f.attr_u64("tokens");
+  v.bad_rows = f.attr_u64("bad_rows");
+  v.config = f.attr_str("config");
+  if (fmt == kVocabPartFormat) {
+    v.shard_id = static_cast<int>(f.attr_i64("shard_id"));
+    v.num_shards = static_cast<int>(f.attr_i64("num_shards"));
+    if (v.num_shards < 1 || v.shard_id < 0 || v.shard_id >= v.num_shards)
+      throw InputError(cat(path, ": shard_id ", v.shard_id, " / num_shards ", v.num_shards,
+                           " are inconsistent (expected 0 <= shard_id < num_shards)"));
+  }
+  auto did = h5::Dataset::open(f, "id");
+  did.expect(h5::Type::kU32, 1);
+  auto ddf = h5::Dataset::open(f, "df");
+  ddf.expect(h5::Type::kU64, 1);
+  ddf.expect_rows(did.rows(), "one per id");
+  auto dtf = h5::Dataset::open(f, "tf");
+  dtf.expect(h5::Type::kU64, 1);
+  dtf.expect_rows(did.rows(), "one per id");
+  auto din = h5::Dataset::open(f, "input_file");
+  din.expect(h5::Type::kStr, 1);
+  auto dck = h5::Dataset::open(f, "input_checksum");
+  dck.expect(h5::Type::kStr, 1);
+  dck.expect_rows(din.rows(), "one per input file");
+  v.id = did.read_all<uint32_t>();
+  v.df = ddf.read_all<uint64_t>();
+  v.tf = dtf.read_all<uint64_t>();
+  if (din.rows()) din.read_strings(0, din.rows(), v.input_file);
+  if (dck.rows()) dck.read_strings(0, dck.rows(), v.input_checksum);
+  for (size_t i = 0; i < v.id.size(); ++i) {
+    if (i > 0 && v.id[i] <= v.id[i - 1])
+      throw InputError(cat(path, ", dataset 'id': not strictly increasing at row ", i, " (", v.id[i - 1],
+                           " then ", v.id[i], ")"));
+    if (v.df[i] < 1 || v.df[i] < v.min_df || v.df[i] > v.n_docs)
+      throw InputError(cat(path, ", dataset 'df': row ", i, " has df ", v.df[i], ", expected ",
+                           std::max<uint64_t>(1, v.min_df), "..n_docs = ", v.n_docs));
+    if (v.tf[i] < v.df[i])
+      throw InputError(cat(path, ", dataset 'tf': row ", i, " has tf ", v.tf[i], " < df ", v.df[i],
+                           " (every document with the id holds it at least once)"));
+  }
+  return v;
+}
+
+bool vocab_is_complete(const std::string& path, bool allow_part) {
+  if (!path_exists(path)) return false;
+  try {
+    read_vocab(path, allow_part);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// ---- Counting ------------------------------------------------------------------------------
+
+namespace {
+
+/// One id's counts, the unit of the exchange between ranks.
+struct Rec {
+  uint32_t id;
+  uint32_t pad;
+  uint64_t df;
+  uint64_t tf;
+};
+
+/// id -> (df, tf), open addressing with linear probing; a slot holds the key and both counts
+/// (24 bytes, one cache line per probe); load <= 0.7.
+class IdCounts {
+ public:
+  IdCounts() { reset(1 << 12); }
+  void prefetch(uint32_t id) const { __builtin_prefetch(&slots_[slot(id)]); }
+  void add(uint32_t id, uint64_t df, uint64_t tf) {
+    if (id == kEmpty) {
+      if (!has_empty_) { has_empty_ = true; ++size_; }
+      empty_df_ += df;
+      empty_tf_ += tf;
+      return;
+    }
+    size_t h = slot(id);
+    for (;;) {
+      uint32_t k = slots_[h].id;
+      if (k == id) break;
+      if (k == kEmpty) {
+        if ((used_ + 1) * 10 > slots_.size() * 7) {
+          grow();
+          h = slot(id);
+          continue;
+        }
+        slots_[h].id = id;
+        ++used_;
+        ++size_;
+        break;
+      }
+      h = (h + 1) & mask_;
+    }
+    slots_[h].df += df;
+    slots_[h].tf += tf;
+  }
+  size_t size() const { return size_; }
+  template <class F> void for_each(F&& f) const {
+    for (const Rec& r : slots_)
+      if (r.id != kEmpty) f(r.id, r.df, r.tf);
+    if (has_empty_) f(kEmpty, empty_df_, empty_tf_);
+  }
+  void release() {
+    std::vector<Rec>().swap(slots_);
+    has_empty_ = false;
+    empty_df_ = empty_tf_ = 0;
+    reset(16);
+  }
+  /// The ids with df >= min_df, sorted by id; *dropped counts the others.
+  std::vector<Rec> sorted(uint64_t min_df = 1, uint64_t* dropped = nullptr) const {
+    std::vector<Rec> out;
+    uint64_t kept = 0;
+    for_each([&](uint32_t, uint64_t df, uint64_t) { kept += df >= min_df; });
+    out.reserve(kept);
+    for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
+      if (df >= min_df) out.push_back(Rec{id, 0, df, tf});
+    });
+    if (dropped) *dropped = size_ - kept;
+    std::sort(out.begin(), out.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
+    return out;
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = 0xffffffffu;
+  // Fibonacci hashing: the top bits of the product.
+  size_t slot(uint32_t id) const { return static_cast<size_t>((uint64_t(id) * 0x9e3779b97f4a7c15ULL) >> shift_); }
+  void reset(size_t cap) {
+    slots_.assign(cap, Rec{kEmpty, 0, 0, 0});
+    mask_ = cap - 1;
+    shift_ = 64;
+    for (size_t c = cap; c > 1; c >>= 1) --shift_;
+    used_ = 0;
+    size_ = has_empty_ ? 1 : 0;
+  }
+  void grow() {
+    std::vector<Rec> old;
+    old.swap(slots_);
+    bool he = has_empty_;
+    reset(old.size() * 2);
+    has_empty_ = he;
+    for (const Rec& r : old) {
+      if (r.id == kEmpty) continue;
+      size_t h = slot(r.id);
+      while (slots_[h].id != kEmpty) h = (h + 1) & mask_;
+      slots_[h] = r;
+      ++used_;
+    }
+    size_ = used_ + (has_empty_ ? 1 : 0);
+  }
+  std::vector<Rec> slots_;
+  size_t mask_ = 0, used_ = 0, size_ = 0;
+  int shift_ = 64;
+  bool has_empty_ = false;
+  uint64_t empty_df_ = 0, empty_tf_ = 0;
+};
+
+/// Every rank learns whether any rank failed; all throw the same family: the failing rank
+/// rethrows its own error, the others an error of that family naming the rank.
+void sync_errors(const mpi::Comm& comm, std::exception_ptr ep) {
+  bool failed = comm.any(ep != nullptr);
+  if (!failed) return;
+  int code = kExitInternal;
+  std::string msg;
+  if (ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const Error& e) {
+      code = e.exit_code();
+      msg = e.what();
+    } catch (const std::bad_alloc&) {
+      msg = "out of memory";
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+  }
+  auto all = comm.allgather_strings(ep ? cat(code, "\t", msg) : std::string());
+  if (ep) std::rethrow_exception(ep);
+  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
+    if (all[r].empty()) continue;
+    auto tab = all[r].find('\t');
+    int c = std::atoi(all[r].substr(0, tab).c_str());
+    std::string m = cat("rank ", r, ": ", all[r].substr(tab + 1));
+    if (c == kExitUsage) throw UsageError(m);
+    if (c == kExitInput) throw InputError(m);
+    if (c == kExitIo) throw IoError(m);
+    throw Error(m);
+  }
+  TRAWL_ASSERT_MSG(false, "sync_errors: a rank failed without a message");
+}
+
+template <class F>
+void collective(const mpi::Comm& comm, F&& f) {
+  std::exception_ptr ep;
+  try {
+    f();
+  } catch (...) {
+    ep = std::current_exception();
+  }
+  sync_errors(comm, ep);
+}
+
+/// Exchanges every rank's counts so that each id ends on the rank a hash of it names, summed.
+/// Returns the owned ids with df >= min_df, sorted; *pruned counts the owned ids dropped.
+std::vector<Rec> exchange(const mpi::Comm& comm, IdCounts& local, uint64_t max_bytes, uint64_t min_df,
+                          uint64_t* pruned, uint64_t* rounds_out) {
+  const int P = comm.size();
+  if (P == 1) {
+    auto v = local.sorted(min_df, pruned);
+    local.release();
+    *rounds_out = 0;
+    return v;
+  }
+  auto owner_of = [P](uint32_t id, uint64_t* h_out) {
+    uint64_t h = mix64(uint64_t(id) ^ 0x6f776e6572ULL);
+    *h_out = h;
+    return static_cast<int>((h >> 32) % static_cast<uint64_t>(P));
+  };
+  // Rounds: enough that neither what a rank sends nor what it receives exceeds max_bytes in
+  // one round (the low hash bits spread ids evenly over rounds).
+  std::vector<uint64_t> to_owner(P, 0);
+  local.for_each([&](uint32_t id, uint64_t, uint64_t) {
+    uint64_t h;
+    ++to_owner[owner_of(id, &h)];
+  });
+  uint64_t send_max = comm.max<uint64_t>(local.size());
+  comm.allreduce_inplace(to_owner, MPI_SUM);
+  uint64_t recv_max = *std::max_element(to_owner.begin(), to_owner.end());
+  const uint64_t per_round = std::max<uint64_t>(1, max_bytes / sizeof(Rec));
+  const uint64_t R = std::max<uint64_t>(1, (std::max(send_max, recv_max) + per_round - 1) / per_round);
+  *rounds_out = R;
+  auto route = [&](uint32_t id, int* owner) {
+    uint64_t h;
+    *owner = owner_of(id, &h);
+    return (h & 0xffffffffULL) % R;
+  };
+  IdCounts mine;
+  std::vector<int> scount(P), sdispl(P), rcount(P), rdispl(P);
+  std::vector<Rec> send, recv;
+  for (uint64_t round = 0; round < R; ++round) {
+    std::vector<uint64_t> n(P, 0);
+    local.for_each([&](uint32_t id, uint64_t, uint64_t) {
+      int o;
+      if (route(id, &o) == round) ++n[o];
+    });
+    std::vector<uint64_t> pos(P, 0);
+    uint64_t total = 0;
+    for (int p = 0; p < P; ++p) {
+      pos[p] = total;
+      total += n[p];
+    }
+    TRAWL_ASSERT_MSG(total * sizeof(Rec) < uint64_t(INT_MAX), "vocab exchange: ", total * sizeof(Rec),
+                     " bytes in one round");
+    send.resize(total);
+    for (int p = 0; p < P; ++p) {
+      scount[p] = static_cast<int>(n[p] * sizeof(Rec));
+      sdispl[p] = static_cast<int>(pos[p] * sizeof(Rec));
+    }
+    local.for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
+      int o;
+      if (route(id, &o) == round) send[pos[o]++] = Rec{id, 0, df, tf};
+    });
+    TRAWL_MPI_CHECK(MPI_Alltoall(scount.data(), 1, MPI_INT, rcount.data(), 1, MPI_INT, comm.raw()));
+    uint64_t rtotal = 0;
+    for (int p = 0; p < P; ++p) {
+      rdispl[p] = static_cast<int>(rtotal);
+      rtotal += static_cast<uint64_t>(rcount[p]);
+      TRAWL_ASSERT_MSG(rtotal < uint64_t(INT_MAX), "vocab exchange: rank ", comm.rank(), " receives ", rtotal,
+                       " bytes in one round");
+    }
+    recv.resize(rtotal / sizeof(Rec));
+    TRAWL_MPI_CHECK(MPI_Alltoallv(send.data(), scount.data(), sdispl.data(), MPI_BYTE, recv.data(),
+                                  rcount.data(), rdispl.data(), MPI_BYTE, comm.raw()));
+    for (const Rec& r : recv) mine.add(r.id, r.df, r.tf);
+  }
+  local.release();
+  std::vector<Rec>().swap(send);
+  std::vector<Rec>().swap(recv);
+  return mine.sorted(min_df, pruned);
+}
+
+/// Gathers every rank's sorted, disjoint records to rank 0 in id-range rounds; rank 0 fills
+/// v.id/df/tf in id order.
+void gather_to_root(const mpi::Comm& comm, const std::vector<Rec>& mine, uint64_t max_bytes, Vocab& v) {
+  if (comm.size() == 1) {
+    v.id.reserve(mine.size());
+    v.df.reserve(mine.size());
+    v.tf.reserve(mine.size());
+    for (const Rec& r : mine) {
+      v.id.push_back(r.id);
+      v.df.push_back(r.df);
+      v.tf.push_back(r.tf);
+    }
+    return;
+  }
+  uint64_t total = comm.sum<uint64_t>(mine.size() * sizeof(Rec));
+  uint64_t R = std::max<uint64_t>(1, (total + max_bytes - 1) / std::max<uint64_t>(max_bytes, sizeof(Rec)));
+  if (comm.root()) {
+    uint64_t n = total / sizeof(Rec);
+    v.id.reserve(n);
+    v.df.reserve(n);
+    v.tf.reserve(n);
+  }
+  auto begin = mine.begin();
+  for (uint64_t g = 0; g < R; ++g) {
+    uint64_t hi = ((uint64_t(1) << 32) * (g + 1)) / R;  // ids < hi
+    auto end = g + 1 == R ? mine.end()
+                          : std::lower_bound(begin, mine.end(), hi, [](const Rec& r, uint64_t x) { return r.id < x; });
+    std::vector<Rec> slice(begin, end);
+    begin = end;
+    auto parts = comm.gatherv(slice);
+    if (!comm.root()) continue;
+    std::vector<Rec> all;
+    for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+    std::sort(all.begin(), all.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
+    for (const Rec& r : all) {
+      v.id.push_back(r.id);
+      v.df.push_back(r.df);
+      v.tf.push_back(r.tf);
+    }
+  }
+}
+
+std::string dir_of(const std::string& path) {
+  auto s = path.find_last_of('/');
+  if (s == std::string::npos) return ".";
+  if (s == 0) return "/";
+  return path.substr(0, s);
+}
+
+/// What one process counted.
+struct LocalCount {
+  IdCounts counts;
+  uint64_t docs = 0, bad_rows = 0, tokens = 0;
+  std::string first_bad;  // "file:line: reason" of the first bad row
+  std::map<uint64_t, std::string> checksums;  // chunk index -> FileChecksum::str()
+};
+
+void count_chunks(const VocabOptions& o, const std::vector<uint64_t>& mine, LocalCount& lc) {
+  uint64_t total_bytes = 0;
+  for (auto c : mine) total_bytes += file_size(o.inputs[c]);
+  Progress progress("vocab: counting", total_bytes, "bytes");
+  uint64_t bytes_before = 0;
+  const size_t batch = std::max<uint64_t>(o.batch_rows, 1);
+  std::vector<std::string> texts;
+  std::vector<std::vector<uint32_t>> ids;        // per row: sorted distinct ids
+  std::vector<std::vector<uint32_t>> counts;     // per row: occurrences of each
+  std::vector<uint64_t> ntok;
+  for (uint64_t c : mine) {
+    const std::string& path = o.inputs[c];
+    lc.checksums[c] = checksum_file(path).str();
+    text::ChunkReader reader(path, o.reader);
+    text::Row row;
+    text::BadRow bad;
+    bool end = false;
+    while (!end) {
+      texts.clear();
+      while (texts.size() < batch) {
+        auto st = reader.next(row, bad);
+        if (st == text::ChunkReader::Status::kEnd) {
+          end = true;
+          break;
+        }
+        if (st == text::ChunkReader::Status::kBad) {
+          if (lc.bad_rows++ == 0) lc.first_bad = at(path, static_cast<long long>(bad.line), bad.reason);
+          continue;
+        }
+        texts.push_back(std::move(row.text));
+      }
+      const size_t n = texts.size();
+      if (ids.size() < n) {
+        ids.resize(n);
+        counts.resize(n);
+      }
+      ntok.assign(n, 0);
+      std::exception_ptr err;
+#pragma omp parallel
+      {
+        std::vector<std::string> scratch;
+        std::vector<uint32_t> all;
+#pragma omp for schedule(dynamic, 32)
+        for (long long i = 0; i < static_cast<long long>(n); ++i) {
+          try {
+            all.clear();
+            text::text_to_ids(texts[i], all, &scratch);
+            ntok[i] = all.size();
+            std::sort(all.begin(), all.end());
+            auto& di = ids[i];
+            auto& ci = counts[i];
+            di.clear();
+            ci.clear();
+            for (size_t a = 0; a < all.size();) {
+              size_t b = a + 1;
+              while (b < all.size() && all[b] == all[a]) ++b;
+              di.push_back(all[a]);
+              ci.push_back(static_cast<uint32_t>(b - a));
+              a = b;
+            }
+          } catch (...) {
+#pragma omp critical(trawl_vocab_error)
+            if (!err) err = std::current_exception();
+          }
+        }
+      }
+      if (err) std::rethrow_exception(err);
+      for (size_t i = 0; i < n; ++i) {
+        if (i + 1 < n)  // overlap the next row's cache misses with this row's updates
+          for (uint32_t id : ids[i + 1]) lc.counts.prefetch(id);
+        for (size_t k = 0; k < ids[i].size(); ++k) lc.counts.add(ids[i][k], 1, counts[i][k]);
+        lc.tokens += ntok[i];
+      }
+      lc.docs += n;
+      progress.set(bytes_before + reader.bytes_consumed());
+    }
+    bytes_before += file_size(path);
+    progress.set(bytes_before);
+  }
+  progress.finish();
+}
+
+/// Rank 0 checks that every input is a readable file and the output location is writable,
+/// before any counting.
+void check_inputs_and_output(const VocabOptions& o, const std::string& out_dir) {
+  if (o.inputs.empty()) throw UsageError("trawl-vocab: no input files (--input or --input-list)");
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    const auto& p = o.inputs[i];
+    if (!path_exists(p)) throw IoError(cat(p, ": input file ", i, " of ", o.inputs.size(), " does not exist"));
+    if (is_directory(p)) throw IoError(cat(p, ": input file ", i, " is a directory, expected a text chunk"));
+    if (::access(p.c_str(), R_OK) != 0) throw IoError(cat(p, ": input file ", i, " is not readable"));
+  }
+  check_writable_dir(out_dir);
+}
+
+/// The existing output may be reused when it validates and was counted over the same chunk
+/// list (and, for a vocab, the same min_df).
+bool reusable(const std::string& path, const VocabOptions& o, bool part) {
+  if (!path_exists(path)) return false;
+  try {
+    Vocab v = read_vocab(path, part);
+    if (part != (v.format == kVocabPartFormat)) return false;
+    if (v.input_file != o.inputs) return false;
+    if (part) return v.shard_id == o.shard_id && v.num_shards == o.num_shards;
+    return v.min_df == o.min_df;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+VocabStats stats_of(const Vocab& v, const std::string& path) {
+  VocabStats s;
+  s.docs = v.n_docs;
+  s.bad_rows = v.bad_rows;
+  s.tokens = v.tokens;
+  s.kept_ids = v.size();
+  s.pruned_ids = v.pruned_ids;
+  s.output = path;
+  return s;
+}
+
+}  // namespace
+
+VocabStats count_vocab(const mpi::Comm& comm, const VocabOptions& o) {
+  const bool part = o.num_shards > 0;
+  if (o.min_df < 1) throw UsageError(cat("--min-df ", o.min_df, ": must be at least 1"));
+  if (o.output.empty()) throw UsageError("trawl-vocab: --output is required");
+  const mpi::WorkSplit split = mpi::work_split(comm, o.shard_id, o.num_shards);
+  const std::string parts_dir = o.parts_dir.empty() ? o.output + ".parts" : o.parts_dir;
+  const std::string out_path = part ? join_path(parts_dir, vocab_part_name(o.shard_id, o.num_shards)) : o.output;
+
+  // Up-front checks on rank 0 (the same error on every rank), and the skip decision.
+  int skip = 0;
+  collective(comm, [&] {
+    if (!comm.root()) return;
+    check_inputs_and_output(o, part ? parts_dir : dir_of(o.output));
+    if (!o.force && reusable(out_path, o, part)) skip = 1;
+  });
+  comm.bcast_value(skip);
+  if (skip) {
+    VocabStats s;
+    collective(comm, [&] {
+      if (comm.root()) s = stats_of(read_vocab(out_path, part), out_path);
+    });
+    std::vector<uint64_t> nums{s.docs, s.bad_rows, s.tokens, s.kept_ids, s.pruned_ids};
+    comm.bcast(nums);
+    s.docs = nums[0], s.bad_rows = nums[1], s.tokens = nums[2], s.kept_ids = nums[3], s.pruned_ids = nums[4];
+    s.skipped = true;
+    s.output = out_path;
+    log::info("vocab: ", out_path, " exists and validates for the same inputs; skipping (--force recounts)");
+    return s;
+  }
+
+  // Count this process's chunks.
+  LocalCount lc;
+  double t_count = 0;
+  collective(comm, [&] {
+    ScopedTimer t("vocab count");
+    count_chunks(o, split.items(o.inputs.size()), lc);
+    t_count = t.stop();
+  });
+  mpi::report_total(comm, "vocab: documents counted", double(lc.docs), "docs", t_count);
+
+  VocabStats s;
+  s.docs = comm.sum(lc.docs);
+  s.bad_rows = comm.sum(lc.bad_rows);
+  s.tokens = comm.sum(lc.tokens);
+  {
+    auto bads = comm.gather_strings(lc.first_bad);
+    if (comm.root() && s.bad_rows > 0) {
+      std::string example;
+      for (auto& b : bads)
+        if (!b.empty()) { example = b; break; }
+      log::warn("vocab: skipped ", s.bad_rows, " bad input row(s), not counted as documents (first: ", example,
+                "); trawl-embed fails or rejects them");
+    }
+  }
+  // Checksums of the inputs, by chunk index, to rank 0.
+  std::string mine_ck;
+  for (auto& [c, ck] : lc.checksums) mine_ck += cat(c, "\t", ck, "\n");
+  auto cks = comm.gather_strings(mine_ck);
+
+  // Reduce: owner ranks sum, prune (not in array mode: the merge prunes), gather to rank 0.
+  const uint64_t min_df = part ? 1 : o.min_df;
+  std::vector<Rec> owned;
+  uint64_t pruned = 0;
+  {
+    ScopedTimer t("vocab reduce");
+    owned = exchange(comm, lc.counts, o.max_message_bytes, min_df, &pruned, &s.exchange_rounds);
+  }
+  s.pruned_ids = comm.sum<uint64_t>(pruned);
+  s.kept_ids = comm.sum<uint64_t>(owned.size());
+  Vocab v;
+  gather_to_root(comm, owned, o.max_message_bytes, v);
+  std::vector<Rec>().swap(owned);
+
+  collective(comm, [&] {
+    if (!comm.root()) return;
+    ScopedTimer t("vocab write");
+    v.format = part ? kVocabPartFormat : kVocabFormat;
+    v.n_docs = s.docs;
+    v.min_df = min_df;
+    v.pruned_ids = s.pruned_ids;
+    v.tokens = s.tokens;
+    v.bad_rows = s.bad_rows;
+    v.config = o.config;
+    v.shard_id = part ? o.shard_id : 0;
+    v.num_shards = part ? o.num_shards : 0;
+    v.input_file = o.inputs;
+    v.input_checksum.assign(o.inputs.size(), std::string());
+    for (auto& block : cks) {
+      std::istringstream in(block);
+      std::string line;
+      while (std::getline(in, line)) {
+        auto tab = line.find('\t');
+        uint64_t c = std::stoull(line.substr(0, tab));
+        TRAWL_ASSERT(c < v.input_checksum.size());
+        v.input_checksum[c] = line.substr(tab + 1);
+      }
+    }
+    if (part) make_dirs(parts_dir);
+    write_vocab(out_path, v);
+    log::info("vocab: wrote ", out_path, ": ", v.size(), " ids with df >= ", min_df, " (", s.pruned_ids,
+              " dropped) over ", s.docs, " documents");
+  });
+  s.output = out_path;
+  mpi::report_timers(comm);
+  return s;
+}
+
+VocabStats merge_vocab_parts(const std::string& dir, const std::string& output, uint64_t min_df,
+                             const std::string& config, bool force) {
+  if (min_df < 1) throw UsageError(cat("--min-df ", min_df, ": must be at least 1"));
+  if (!is_directory(dir)) throw IoError(cat(dir, ": --merge-parts directory does not exist"));
+  auto files = list_files(dir, "part-", ".h5");
+  if (files.empty()) throw InputError(cat(dir, ": no part-<i>-of-<N>.h5 files to merge"));
+  check_writable_dir(dir_of(output));
+
+  IdCounts sum;
+  Vocab out;
+  int n_parts = -1;
+  std::vector<int> seen;
+  for (const auto& f : files) {
+    int i = -1, n = -1;
+    char tail = 0;
+    if (std::sscanf(basename(f).c_str(), "part-%d-of-%d.h%c", &i, &n, &tail) != 3)
+      throw InputError(cat(f, ": not a part file name (expected part-<i>-of-<N>.h5)"));
+    Vocab p = read_vocab(f, true);
+    if (p.format != kVocabPartFormat)
+      throw InputError(cat(f, ": trawl-format = '", p.format, "', expected '", kVocabPartFormat, "'"));
+    if (p.shard_id != i || p.num_shards != n)
+      throw InputError(cat(f, ": holds part ", p.shard_id, " of ", p.num_shards, ", but its name says ", i, " of ", n));
+    if (n_parts < 0) {
+      n_parts = n;
+      seen.assign(n, 0);
+      out.input_file = p.input_file;
+      out.input_checksum.assign(p.input_file.size(), std::string());
+      out.config = p.config;
+    } else if (n != n_parts) {
+      throw InputError(cat(f, ": part of a ", n, "-task array, but ", files.front(), " is of a ", n_parts,
+                           "-task array; remove the parts of the other run"));
+    }
+    if (p.input_file != out.input_file)
+      throw InputError(cat(f, ": counted another chunk list (", p.input_file.size(), " files) than ",
+                           files.front(), " (", out.input_file.size(), " files)"));
+    seen[i]++;
+    for (size_t c = 0; c < p.input_checksum.size(); ++c) {
+      if (p.input_checksum[c].empty()) continue;
+      if (!out.input_checksum[c].empty())
+        throw InputError(cat(f, ": chunk ", c, " (", p.input_file[c], ") was also counted by another part"));
+      out.input_checksum[c] = p.input_checksum[c];
+    }
+    out.n_docs += p.n_docs;
+    out.tokens += p.tokens;
+    out.bad_rows += p.bad_rows;
+    for (size_t k = 0; k < p.size(); ++k) sum.add(p.id[k], p.df[k], p.tf[k]);
+  }
+  std::string missing;
+  for (int i = 0; i < n_parts; ++i)
+    if (!seen[i]) missing += (missing.empty() ? "" : ", ") + vocab_part_name(i, n_parts);
+  if (!missing.empty())
+    throw InputError(cat(dir, ": missing ", missing, " (rerun those array tasks)"));
+  for (size_t c = 0; c < out.input_checksum.size(); ++c)
+    if (out.input_checksum[c].empty())
+      throw InputError(cat(dir, ": no part counted chunk ", c, " (", out.input_file[c], ")"));
+
+  if (!force && path_exists(output)) {
+    try {
+      Vocab old = read_vocab(output);
+      if (old.input_file == out.input_file && old.input_checksum == out.input_checksum && old.min_df == min_df) {
+        log::info("vocab: ", output, " exists and validates for the same inputs; skipping (--force rewrites)");
+        VocabStats s = stats_of(old, output);
+        s.skipped = true;
+        return s;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+
+  auto recs = sum.sorted(min_df, &out.pruned_ids);
+  sum.release();
+  out.min_df = min_df;
+  out.id.reserve(recs.size());
+  out.df.reserve(recs.size());
+  out.tf.reserve(recs.size());
+  for (const Rec& r : recs) {
+    out.id.push_back(r.id);
+    out.df.push_back(r.df);
+    out.tf.push_back(r.tf);
+  }
+  if (!config.empty()) out.config += cat("# merged by trawl-vocab --merge-parts\n", config);
+  out.format = kVocabFormat;
+  write_vocab(output, out);
+  log::info("vocab: merged ", files.size(), " parts into ", output, ": ", out.size(), " ids with df >= ", min_df,
+            " (", out.pruned_ids, " dropped) over ", out.n_docs, " documents");
+  return stats_of(out, output);
+}
+
+}  // namespace trawl::embed

@@ -1,0 +1,432 @@
+#include "io/shard.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "io/h5.h"
+#include "trawl/version.h"
+
+namespace trawl::io {
+
+namespace {
+constexpr uint64_t kTokenChunk = 1 << 16;  // token_ids chunk (elements)
+constexpr uint64_t kMaxChunkBytes = 64ull << 20;
+constexpr uint32_t kBigramBit = 1u << 31;
+
+const char* const kRequired[] = {"uid", "id", "text", "token_offsets", "token_ids", "embedding"};
+
+// Returns the length of a valid UTF-8 prefix; == s.size() when all of s is valid.
+size_t utf8_valid_prefix(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp, min;
+    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return n;
+}
+
+std::string hex(uint64_t v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+}  // namespace
+
+Dtype parse_dtype(const std::string& s) {
+  if (s == "f32") return Dtype::kF32;
+  if (s == "f16") return Dtype::kF16;
+  throw UsageError(cat("dtype '", s, "': expected f32 or f16"));
+}
+
+const char* dtype_name(Dtype d) { return d == Dtype::kF16 ? "f16" : "f32"; }
+
+void ShardBlock::clear() {
+  uid.clear();
+  id.clear();
+  text.clear();
+  label.clear();
+  token_offsets.assign(1, 0);
+  token_ids.clear();
+  embedding.clear();
+}
+
+std::string shard_file_name(uint64_t chunk_index) {
+  char b[48];
+  std::snprintf(b, sizeof b, "shard-%06llu.h5", static_cast<unsigned long long>(chunk_index));
+  return b;
+}
+
+// ---- Writer --------------------------------------------------------------------------------
+
+struct ShardWriter::Impl {
+  std::string path;
+  ShardMeta meta;
+  h5::File file;  // declared first: destroyed after the datasets
+  h5::Dataset uid, id, text, label, offsets, tokens, emb;
+  uint64_t rows = 0, ntokens = 0, last_uid = 0;
+  bool closed = false, failed = false;
+  std::vector<uint64_t> off_buf;
+
+  void close_datasets() {
+    for (h5::Dataset* d : {&uid, &id, &text, &label, &offsets, &tokens, &emb}) *d = h5::Dataset();
+  }
+};
+
+ShardWriter::ShardWriter(const std::string& path, const ShardMeta& meta, uint64_t chunk_rows)
+    : impl_(new Impl) {
+  auto& m = *impl_;
+  m.path = path;
+  m.meta = meta;
+  try {
+    if (meta.dim < 1) throw UsageError(cat(path, ": embedding dim ", meta.dim, " must be at least 1"));
+    if (meta.chunk_index >= kMaxChunks)
+      throw UsageError(cat(path, ": chunk index ", meta.chunk_index, " is too large (at most ", kMaxChunks - 1, ")"));
+    if (chunk_rows < 1) throw UsageError(cat(path, ": chunk rows must be at least 1"));
+    m.file = h5::File::create(path);
+    h5::set_format(m.file, kShardFormat, kShardFormatVersion);
+    m.file.set_attr("encoder", meta.encoder);
+    m.file.set_attr("encoder-params", meta.encoder_params);
+    m.file.set_attr("dim", static_cast<int64_t>(meta.dim));
+    m.file.set_attr("dtype", std::string(dtype_name(meta.dtype)));
+    m.file.set_attr("normalisation", meta.normalisation);
+    m.file.set_attr("source-file", meta.source_file);
+    m.file.set_attr("source-checksum", meta.source_checksum);
+    m.file.set_attr_u64("chunk-index", meta.chunk_index);
+    m.file.set_attr("config", meta.config);
+    m.uid = h5::Dataset::create(m.file, "uid", h5::Type::kU64, chunk_rows);
+    m.id = h5::Dataset::create(m.file, "id", h5::Type::kStr, chunk_rows);
+    m.text = h5::Dataset::create(m.file, "text", h5::Type::kStr, chunk_rows);
+    if (meta.has_label) m.label = h5::Dataset::create(m.file, "label", h5::Type::kStr, chunk_rows);
+    m.offsets = h5::Dataset::create(m.file, "token_offsets", h5::Type::kU64, chunk_rows);
+    m.tokens = h5::Dataset::create(m.file, "token_ids", h5::Type::kU32, kTokenChunk);
+    uint64_t elem = meta.dtype == Dtype::kF16 ? 2 : 4;
+    uint64_t emb_chunk = std::max<uint64_t>(1, std::min<uint64_t>(chunk_rows, kMaxChunkBytes / (elem * meta.dim)));
+    m.emb = h5::Dataset::create(m.file, "embedding", meta.dtype == Dtype::kF16 ? h5::Type::kF16 : h5::Type::kF32,
+                                emb_chunk, static_cast<uint64_t>(meta.dim));
+    uint64_t zero = 0;
+    m.offsets.write(0, 1, &zero);
+  } catch (...) {
+    delete impl_;
+    impl_ = nullptr;
+    throw;
+  }
+}
+
+ShardWriter::~ShardWriter() {
+  if (!impl_) return;
+  // Not closed: leave an incomplete file (no 'rows' attribute) for the caller's AtomicOutput
+  // to remove; never throw from here.
+  impl_->close_datasets();
+  delete impl_;
+}
+
+uint64_t ShardWriter::rows() const { return impl_->rows; }
+
+void ShardWriter::append(const ShardBlock& b) {
+  auto& m = *impl_;
+  TRAWL_ASSERT_MSG(!m.closed, "ShardWriter::append after close: ", m.path);
+  TRAWL_ASSERT_MSG(!m.failed, "ShardWriter::append after a failed append: ", m.path);
+  const uint64_t n = b.size();
+  const uint64_t dim = static_cast<uint64_t>(m.meta.dim);
+  // The block's shape is the caller's contract: a violation is a bug in trawl.
+  TRAWL_ASSERT_MSG(b.id.size() == n && b.text.size() == n, m.path, ": block columns differ in length (uid ", n,
+                   ", id ", b.id.size(), ", text ", b.text.size(), ")");
+  TRAWL_ASSERT_MSG(b.label.size() == (m.meta.has_label ? n : 0), m.path, ": block has ", b.label.size(),
+                   " labels for ", n, " rows (has_label = ", m.meta.has_label, ")");
+  TRAWL_ASSERT_MSG(b.token_offsets.size() == n + 1 && b.token_offsets[0] == 0 &&
+                       b.token_offsets.back() == b.token_ids.size(),
+                   m.path, ": block token_offsets must have n+1 entries from 0 to token_ids.size()");
+  TRAWL_ASSERT_MSG(b.embedding.size() == n * dim, m.path, ": block embedding has ", b.embedding.size(),
+                   " floats, expected ", n, " x ", dim);
+  for (uint64_t i = 0; i < n; ++i) {
+    TRAWL_ASSERT_MSG(b.token_offsets[i] <= b.token_offsets[i + 1], m.path, ": block token_offsets decrease at row ", i);
+    TRAWL_ASSERT_MSG((m.rows == 0 && i == 0) || b.uid[i] > (i ? b.uid[i - 1] : m.last_uid), m.path,
+                     ": uids must increase: ", hex(b.uid[i]), " after ", hex(i ? b.uid[i - 1] : m.last_uid));
+    TRAWL_ASSERT_MSG((b.uid[i] >> 40) == m.meta.chunk_index, m.path, ": uid ", hex(b.uid[i]),
+                     " is not of chunk ", m.meta.chunk_index);
+  }
+  if (n == 0) return;
+  try {
+    m.uid.write(m.rows, n, b.uid.data());
+    m.id.write_strings(m.rows, n, b.id.data());
+    m.text.write_strings(m.rows, n, b.text.data());
+    if (m.meta.has_label) m.label.write_strings(m.rows, n, b.label.data());
+    m.off_buf.resize(n);
+    for (uint64_t i = 0; i < n; ++i) m.off_buf[i] = m.ntokens + b.token_offsets[i + 1];
+    m.offsets.write(m.rows + 1, n, m.off_buf.data());
+    if (!b.token_ids.empty()) m.tokens.write(m.ntokens, b.token_ids.size(), b.token_ids.data());
+    m.emb.write(m.rows, n, b.embedding.data());
+  } catch (...) {
+    m.failed = true;
+    throw;
+  }
+  m.rows += n;
+  m.ntokens += b.token_ids.size();
+  m.last_uid = b.uid.back();
+}
+
+void ShardWriter::close(uint64_t rejected_rows) {
+  auto& m = *impl_;
+  if (m.closed) return;
+  TRAWL_ASSERT_MSG(!m.failed, "ShardWriter::close after a failed append: ", m.path);
+  m.file.set_attr_u64("rejected-rows", rejected_rows);
+  m.close_datasets();
+  // 'rows' last: its presence marks the shard complete.
+  m.file.set_attr_u64("rows", m.rows);
+  m.closed = true;
+  m.file.close();
+}
+
+// ---- Reader --------------------------------------------------------------------------------
+
+struct ShardReader::Impl {
+  std::string path;
+  ShardMeta meta;
+  h5::File file;
+  h5::Dataset uid, id, text, label, offsets, tokens, emb;
+  uint64_t n = 0;
+};
+
+ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
+  auto& m = *impl_;
+  try {
+    m.path = path;
+    m.file = h5::File::open(path);
+    auto& f = m.file;
+    m.meta.format_version = h5::check_format(f, kShardFormat, kShardFormatVersion);
+    for (const char* name : kRequired) {
+      if (!f.exists(name))
+        throw InputError(cat(path, ": missing dataset '", name,
+                             "' (a shard has uid, id, text, token_offsets, token_ids, embedding)"));
+    }
+    if (!f.has_attr("rows"))
+      throw InputError(cat(path, ": incomplete shard: no 'rows' attribute (the writer did not finish; "
+                                 "remove the file and rerun the task that writes it)"));
+    ShardMeta& meta = m.meta;
+    meta.rows = f.attr_u64("rows");
+    meta.trawl_version = f.attr_str("trawl-version");
+    meta.encoder = f.attr_str("encoder");
+    meta.encoder_params = f.attr_str("encoder-params");
+    int64_t dim = f.attr_i64("dim");
+    if (dim < 1 || dim > (1 << 20))
+      throw InputError(cat(path, ": attribute 'dim' = ", dim, " is out of range (expected 1..", 1 << 20, ")"));
+    meta.dim = static_cast<int>(dim);
+    std::string dt = f.attr_str("dtype");
+    if (dt != "f32" && dt != "f16")
+      throw InputError(cat(path, ": attribute 'dtype' = '", dt, "', expected 'f32' or 'f16'"));
+    meta.dtype = dt == "f16" ? Dtype::kF16 : Dtype::kF32;
+    meta.normalisation = f.attr_str("normalisation");
+    meta.source_file = f.attr_str("source-file");
+    meta.source_checksum = f.attr_str("source-checksum");
+    meta.chunk_index = f.attr_u64("chunk-index");
+    meta.rejected_rows = f.attr_u64("rejected-rows");
+    meta.config = f.attr_str("config");
+    meta.has_label = f.exists("label");
+
+    m.uid = h5::Dataset::open(f, "uid");
+    m.id = h5::Dataset::open(f, "id");
+    m.text = h5::Dataset::open(f, "text");
+    if (meta.has_label) m.label = h5::Dataset::open(f, "label");
+    m.offsets = h5::Dataset::open(f, "token_offsets");
+    m.tokens = h5::Dataset::open(f, "token_ids");
+    m.emb = h5::Dataset::open(f, "embedding");
+    m.uid.expect(h5::Type::kU64, 1);
+    m.id.expect(h5::Type::kStr, 1);
+    m.text.expect(h5::Type::kStr, 1);
+    if (meta.has_label) m.label.expect(h5::Type::kStr, 1);
+    m.offsets.expect(h5::Type::kU64, 1);
+    m.tokens.expect(h5::Type::kU32, 1);
+    m.emb.expect(meta.dtype == Dtype::kF16 ? h5::Type::kF16 : h5::Type::kF32, 2, static_cast<uint64_t>(meta.dim));
+
+    m.n = m.uid.rows();
+    if (meta.rows != m.n)
+      throw InputError(cat(path, ": attribute 'rows' = ", meta.rows, " but dataset 'uid' has ", m.n, " rows"));
+    std::string what = cat("the shard has ", m.n, " rows");
+    m.id.expect_rows(m.n, what);
+    m.text.expect_rows(m.n, what);
+    if (meta.has_label) m.label.expect_rows(m.n, what);
+    m.emb.expect_rows(m.n, what);
+    m.offsets.expect_rows(m.n + 1, cat("rows + 1 = ", m.n + 1));
+    uint64_t first = 0, last = 0;
+    m.offsets.read(0, 1, &first);
+    m.offsets.read(m.n, 1, &last);
+    if (first != 0) throw InputError(cat(m.offsets.where(), ": first offset is ", first, ", expected 0"));
+    if (last != m.tokens.rows())
+      throw InputError(cat(m.offsets.where(), ": last offset is ", last, " but dataset 'token_ids' has ",
+                           m.tokens.rows(), " elements"));
+  } catch (...) {
+    delete impl_;
+    impl_ = nullptr;
+    throw;
+  }
+}
+
+ShardReader::~ShardReader() { delete impl_; }
+
+const ShardMeta& ShardReader::meta() const { return impl_->meta; }
+uint64_t ShardReader::rows() const { return impl_->n; }
+const std::string& ShardReader::path() const { return impl_->path; }
+
+void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned cols) const {
+  auto& m = *impl_;
+  if (begin > end || end > m.n)
+    throw UsageError(cat(m.path, ": rows [", begin, ", ", end, ") are out of range (the shard has ", m.n, " rows)"));
+  out.clear();
+  const uint64_t k = end - begin;
+  if (cols & kUid) {
+    out.uid.resize(k);
+    m.uid.read(begin, k, out.uid.data());
+  }
+  if (cols & kId) m.id.read_strings(begin, k, out.id);
+  if (cols & kText) m.text.read_strings(begin, k, out.text);
+  if ((cols & kLabel) && m.meta.has_label) m.label.read_strings(begin, k, out.label);
+  if (cols & kTokens) {
+    out.token_offsets.resize(k + 1);
+    m.offsets.read(begin, k + 1, out.token_offsets.data());
+    const uint64_t base = out.token_offsets[0];
+    for (uint64_t i = 0; i < k; ++i) {
+      if (out.token_offsets[i + 1] < out.token_offsets[i])
+        throw InputError(cat(m.offsets.where(), ": offsets decrease at row ", begin + i + 1, " (",
+                             out.token_offsets[i], " then ", out.token_offsets[i + 1], ")"));
+    }
+    const uint64_t count = out.token_offsets[k] - base;
+    if (out.token_offsets[k] > m.tokens.rows())
+      throw InputError(cat(m.offsets.where(), ": offset ", out.token_offsets[k], " at row ", end,
+                           " is past the end of 'token_ids' (", m.tokens.rows(), " elements)"));
+    for (auto& o : out.token_offsets) o -= base;
+    out.token_ids.resize(count);
+    if (count) m.tokens.read(base, count, out.token_ids.data());
+  }
+  if (cols & kEmbedding) {
+    out.embedding.resize(k * static_cast<uint64_t>(m.meta.dim));
+    if (k) m.emb.read(begin, k, out.embedding.data());
+  }
+}
+
+void ShardReader::read_embeddings(uint64_t begin, uint64_t end, float* out) const {
+  auto& m = *impl_;
+  if (begin > end || end > m.n)
+    throw UsageError(cat(m.path, ": rows [", begin, ", ", end, ") are out of range (the shard has ", m.n, " rows)"));
+  if (end > begin) m.emb.read(begin, end - begin, out);
+}
+
+std::vector<uint64_t> ShardReader::read_uids() const {
+  std::vector<uint64_t> v(impl_->n);
+  if (!v.empty()) impl_->uid.read(0, v.size(), v.data());
+  return v;
+}
+
+void ShardReader::validate_deep() const {
+  auto& m = *impl_;
+  const uint64_t dim = static_cast<uint64_t>(m.meta.dim);
+  const bool l2 = m.meta.normalisation == "l2";
+  const uint64_t block = std::max<uint64_t>(1, std::min<uint64_t>(65536, (4u << 20) / dim));
+  ShardBlock b;
+  uint64_t prev_uid = 0, prev_off = 0;
+  std::vector<uint64_t> offs;
+  for (uint64_t begin = 0; begin < m.n || begin == 0; begin += block) {
+    const uint64_t end = std::min(m.n, begin + block);
+    const uint64_t k = end - begin;
+    // Offsets first (raw, not rebased), so a bad one is reported as such.
+    offs.resize(k + 1);
+    m.offsets.read(begin, k + 1, offs.data());
+    for (uint64_t i = 0; i <= k; ++i) {
+      uint64_t row = begin + i;
+      if (offs[i] < prev_off)
+        throw InputError(cat(m.offsets.where(), ": entry ", row, " = ", offs[i], " is less than the previous entry ",
+                             prev_off, " (offsets must not decrease)"));
+      if (offs[i] > m.tokens.rows())
+        throw InputError(cat(m.offsets.where(), ": entry ", row, " = ", offs[i], " is past the end of 'token_ids' (",
+                             m.tokens.rows(), " elements)"));
+      prev_off = offs[i];
+    }
+    if (k == 0) break;
+    read(begin, end, b, kAll);
+    for (uint64_t i = 0; i < k; ++i) {
+      const uint64_t row = begin + i;
+      const uint64_t u = b.uid[i];
+      if (row > 0 && u <= prev_uid)
+        throw InputError(cat(m.uid.where(), ": row ", row, ": uid ", hex(u), " is not greater than the previous uid ",
+                             hex(prev_uid), " (uids must be unique and increasing)"));
+      if ((u >> 40) != m.meta.chunk_index)
+        throw InputError(cat(m.uid.where(), ": row ", row, ": uid ", hex(u), " belongs to chunk ", (u >> 40),
+                             ", but the shard's chunk-index is ", m.meta.chunk_index));
+      prev_uid = u;
+      // Token layout: u unigram ids (< 2^31) then u-1 bigram ids (>= 2^31).
+      const uint64_t t0 = b.token_offsets[i], t1 = b.token_offsets[i + 1], nt = t1 - t0;
+      if (nt % 2 == 0 && nt != 0)
+        throw InputError(cat(m.tokens.where(), ": row ", row, " has ", nt,
+                             " token ids; expected 2u-1 (u unigrams, u-1 bigrams) or 0"));
+      const uint64_t nu = nt == 0 ? 0 : (nt + 1) / 2;
+      for (uint64_t j = 0; j < nt; ++j) {
+        bool big = (b.token_ids[t0 + j] & kBigramBit) != 0;
+        if (big != (j >= nu))
+          throw InputError(cat(m.tokens.where(), ": row ", row, ", token ", j, ": id ", b.token_ids[t0 + j],
+                               j >= nu ? " should be a bigram id (>= 2^31)" : " should be a unigram id (< 2^31)"));
+      }
+      double norm2 = 0;
+      for (uint64_t d = 0; d < dim; ++d) {
+        float v = b.embedding[i * dim + d];
+        if (!std::isfinite(v))
+          throw InputError(cat(m.emb.where(), ": row ", row, ", column ", d, ": value ", v, " is not finite"));
+        norm2 += static_cast<double>(v) * v;
+      }
+      if (l2 && norm2 != 0 && std::fabs(std::sqrt(norm2) - 1.0) > 1e-2)
+        throw InputError(cat(m.emb.where(), ": row ", row, ": L2 norm ", std::sqrt(norm2),
+                             ", expected 1 (or 0) for normalisation 'l2'"));
+      struct Col {
+        const std::vector<std::string>* v;
+        const h5::Dataset* d;
+      };
+      for (Col c : {Col{&b.id, &m.id}, Col{&b.text, &m.text}, Col{&b.label, &m.label}}) {
+        if (c.v->empty()) continue;
+        const std::string& s = (*c.v)[i];
+        size_t ok = utf8_valid_prefix(s);
+        if (ok != s.size())
+          throw InputError(cat(c.d->where(), ": row ", row, ": invalid UTF-8 at byte ", ok));
+      }
+    }
+  }
+}
+
+bool shard_is_complete(const std::string& path) {
+  try {
+    if (!path_exists(path)) return false;
+    ShardReader r(path);
+    return true;
+  } catch (const std::exception& e) {
+    log::debug(path, ": not a complete shard: ", e.what());
+    return false;
+  }
+}
+
+std::vector<std::string> list_shards(const std::string& dir) {
+  if (!path_exists(dir)) throw IoError(cat(dir, ": shard directory does not exist"));
+  if (!is_directory(dir)) throw IoError(cat(dir, ": not a directory (expected a directory of shard-*.h5 files)"));
+  std::vector<std::string> v = list_files(dir, "shard-", ".h5");
+  if (v.empty()) throw InputError(cat(dir, ": no shard files (shard-*.h5) in this directory"));
+  return v;
+}
+
+}  // namespace trawl::io

@@ -1,0 +1,619 @@
+#include "stages/retrieve_stage.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "index/hnsw_index.h"
+#include "io/h5.h"
+#include "io/shard.h"
+#include "labels/labels.h"
+#include "mpi/report.h"
+#include "retrieve/anchors.h"
+#include "retrieve/exact.h"
+#include "retrieve/subpool.h"
+#include "retrieve/topk.h"
+#include "trawl/version.h"
+
+namespace trawl::stages {
+
+using retrieve::AnchorLists;
+using retrieve::Neighbour;
+using retrieve::RowMatrixXf;
+
+namespace {
+
+constexpr const char* kSubpoolFormat = "subpool";
+constexpr int kSubpoolVersion = 1;
+constexpr const char* kPartFormat = "retrieve-part";
+constexpr int kPartVersion = 1;
+constexpr const char* kSealsFormat = "seals-state";
+constexpr int kSealsVersion = 1;
+
+// ---- the pool ------------------------------------------------------------------------------
+
+struct Pool {
+  std::string dir;
+  std::vector<std::string> shards;  // sorted by name
+  int dim = 0;
+  std::string encoder, params, first;
+};
+
+Pool open_pool(const mpi::Comm& comm, const std::string& dir) {
+  Pool p;
+  p.dir = dir;
+  p.shards = io::list_shards(dir);
+  std::string desc;
+  if (comm.root()) {
+    io::ShardReader r(p.shards.front());
+    desc = cat(r.meta().dim, "\n", r.meta().encoder, "\n", r.meta().encoder_params);
+  }
+  comm.bcast(desc);
+  auto a = desc.find('\n'), b = desc.find('\n', a + 1);
+  p.dim = std::stoi(desc.substr(0, a));
+  p.encoder = desc.substr(a + 1, b - a - 1);
+  p.params = desc.substr(b + 1);
+  p.first = p.shards.front();
+  return p;
+}
+
+/// Every shard must come from the same encoder: vectors of different encoders are not comparable.
+void check_shard(const Pool& p, const io::ShardReader& r) {
+  const auto& m = r.meta();
+  if (m.dim != p.dim || m.encoder != p.encoder || m.encoder_params != p.params)
+    throw InputError(cat(r.path(), ": encoder '", m.encoder, "' (", m.encoder_params, "), dim ", m.dim,
+                         " differs from ", p.first, ": encoder '", p.encoder, "' (", p.params, "), dim ", p.dim,
+                         "; all shards of a pool must be embedded with the same encoder"));
+}
+
+std::string shard_of_uid(const Pool& p, uint64_t uid) { return join_path(p.dir, io::shard_file_name(uid >> 40)); }
+
+struct Rows {
+  std::vector<uint64_t> uid;  // sorted
+  std::vector<float> emb;     // uid.size() * dim
+  const float* row(size_t i, int dim) const { return emb.data() + i * size_t(dim); }
+  long find(uint64_t u) const {
+    auto it = std::lower_bound(uid.begin(), uid.end(), u);
+    return it != uid.end() && *it == u ? long(it - uid.begin()) : -1;
+  }
+};
+
+/// Collective: the embeddings of `wanted` (sorted, unique) gathered from the shards on every
+/// rank. Shards holding wanted uids are split over the ranks of comm. A uid that is not in the
+/// pool is an InputError described by where(uid).
+Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
+                const std::function<std::string(uint64_t)>& where) {
+  ScopedTimer t("fetch embeddings");
+  std::map<uint64_t, std::vector<uint64_t>> by_chunk;
+  for (auto u : wanted) by_chunk[u >> 40].push_back(u);
+  std::vector<uint64_t> my_uid;
+  std::vector<float> my_emb;
+  size_t k = 0;
+  for (auto& [chunk, uids] : by_chunk) {
+    if (int(k++ % comm.size()) != comm.rank()) continue;
+    std::string path = join_path(p.dir, io::shard_file_name(chunk));
+    if (!path_exists(path)) throw InputError(cat(where(uids.front()), ": uid ", uids.front(), " is not in the pool (", path, " does not exist)"));
+    io::ShardReader r(path);
+    check_shard(p, r);
+    auto all = r.read_uids();
+    for (auto u : uids) {
+      auto it = std::lower_bound(all.begin(), all.end(), u);
+      if (it == all.end() || *it != u)
+        throw InputError(cat(where(u), ": uid ", u, " is not in the pool (no such row in ", path, ")"));
+      uint64_t row = it - all.begin();
+      my_uid.push_back(u);
+      size_t off = my_emb.size();
+      my_emb.resize(off + p.dim);
+      r.read_embeddings(row, row + 1, my_emb.data() + off);
+    }
+  }
+  auto uids = comm.allgatherv(my_uid);
+  auto emb = comm.allgatherv(my_emb);
+  std::vector<size_t> order(uids.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return uids[a] < uids[b]; });
+  Rows out;
+  out.uid.resize(uids.size());
+  out.emb.resize(emb.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    out.uid[i] = uids[order[i]];
+    std::copy_n(emb.data() + order[i] * p.dim, p.dim, out.emb.data() + i * p.dim);
+  }
+  return out;
+}
+
+// ---- search --------------------------------------------------------------------------------
+
+double mtime(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec);
+}
+
+AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<std::string>& shards,
+                   const RowMatrixXf& queries, const std::vector<uint64_t>& excluded, int K, uint64_t* scanned) {
+  AnchorLists acc(K, size_t(queries.rows()));
+  if (queries.rows() == 0 || K == 0) return acc;
+  uint64_t total_rows = 0;
+  std::vector<uint64_t> rows(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    io::ShardReader r(shards[i]);
+    check_shard(p, r);
+    rows[i] = r.rows();
+    total_rows += rows[i];
+  }
+  Progress prog(cat("search (", o.backend, ")"), total_rows, "items");
+  if (o.backend == "exact") {
+    ScopedTimer t("search exact");
+    retrieve::ExactOptions eo;
+    eo.threads = o.threads;
+    retrieve::ExactScanner sc(queries.data(), int(queries.rows()), p.dim, K, &excluded, eo);
+    std::vector<float> emb;
+    io::ShardBlock blk;
+    for (auto& s : shards) {
+      io::ShardReader r(s);
+      for (uint64_t b = 0; b < r.rows(); b += o.block_rows) {
+        uint64_t e = std::min(r.rows(), b + o.block_rows);
+        r.read(b, e, blk, io::ShardReader::kUid);
+        emb.resize((e - b) * size_t(p.dim));
+        r.read_embeddings(b, e, emb.data());
+        sc.scan(emb.data(), blk.uid.data(), e - b);
+        prog.add(e - b);
+      }
+    }
+    acc = sc.result();
+    *scanned = sc.items_scanned();
+  } else if (o.backend == "hnsw") {
+    ScopedTimer t("search hnsw");
+    index::UidSet ex(excluded);
+    int ef = o.ef > 0 ? o.ef : std::max(K, 100);
+    std::string idir = o.index_dir.empty() ? join_path(o.pool, "index") : o.index_dir;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const auto& s = shards[i];
+      std::string ip = join_path(idir, index::index_file_name(s));
+      if (!path_exists(ip)) throw InputError(cat(ip, ": no index for shard ", s, " (run trawl-index, or use --backend exact)"));
+      auto info = index::HnswIndex::read_info(ip);
+      if (info.count != rows[i] || info.dim != p.dim)
+        throw InputError(cat(ip, ": indexes ", info.count, " vectors of dim ", info.dim, " but ", s, " has ", rows[i],
+                             " rows of dim ", p.dim, "; rerun trawl-index"));
+      if (mtime(ip) < mtime(s))
+        throw InputError(cat(ip, ": the index is older than its shard ", s, " (the shard was rewritten); rerun trawl-index"));
+      auto idx = index::HnswIndex::load(ip);
+      idx.set_ef(ef);
+      auto hits = idx.search(queries.data(), size_t(queries.rows()), K, ef, ex, o.threads);
+      for (size_t a = 0; a < hits.size(); ++a) {
+        std::vector<Neighbour> l;
+        l.reserve(hits[a].size());
+        for (auto& h : hits[a]) l.push_back({h.dist, h.uid});
+        acc.lists[a] = retrieve::merge_sorted(acc.lists[a], l, K);
+      }
+      *scanned += rows[i];
+      prog.add(rows[i]);
+    }
+  } else {
+    throw UsageError(cat("--backend: '", o.backend, "' is not one of exact, hnsw"));
+  }
+  prog.finish();
+  return acc;
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+void write_anchors_tsv(const std::string& path, const retrieve::AnchorSet& a, const labels::LabelSet& ls) {
+  AtomicOutput out(path);
+  {
+    std::ofstream f(out.temp_path());
+    f << "anchor\tclass\tuid\n";
+    for (size_t i = 0; i < a.size(); ++i) f << i << '\t' << ls.classes[a.cls[i]] << '\t' << a.uid[i] << '\n';
+    if (!f) throw IoError(cat(out.temp_path(), ": write error"));
+  }
+  out.commit();
+}
+
+struct Meta {  // what a round records about itself
+  std::string method, backend, pool, labels, config;
+  uint64_t round = 0, seed = 0, M = 0;
+  int K = 0, A = 0, ef = 0, dim = 0;
+  std::string encoder, params;
+};
+
+void put_meta(io::h5::File& f, const Meta& m) {
+  f.set_attr("method", m.method);
+  f.set_attr("backend", m.backend);
+  f.set_attr("pool", m.pool);
+  f.set_attr("labels", m.labels);
+  f.set_attr_u64("round", m.round);
+  f.set_attr_u64("seed", m.seed);
+  f.set_attr_u64("subpool-size", m.M);
+  f.set_attr("neighbours", m.K);
+  f.set_attr("anchors-per-class", m.A);
+  f.set_attr("ef", m.ef);
+  f.set_attr("dim", m.dim);
+  f.set_attr("encoder", m.encoder);
+  f.set_attr("encoder-params", m.params);
+  f.set_attr("config", m.config);
+}
+Meta get_meta(const io::h5::File& f) {
+  Meta m;
+  m.method = f.attr_str("method");
+  m.backend = f.attr_str("backend");
+  m.pool = f.attr_str("pool");
+  m.labels = f.attr_str("labels");
+  m.round = f.attr_u64("round");
+  m.seed = f.attr_u64("seed");
+  m.M = f.attr_u64("subpool-size");
+  m.K = int(f.attr_i64("neighbours"));
+  m.A = int(f.attr_i64("anchors-per-class"));
+  m.ef = int(f.attr_i64("ef"));
+  m.dim = int(f.attr_i64("dim"));
+  m.encoder = f.attr_str("encoder");
+  m.params = f.attr_str("encoder-params");
+  m.config = f.attr_str("config");
+  return m;
+}
+
+void write_u64(io::h5::File& f, const std::string& name, const std::vector<uint64_t>& v) {
+  auto d = io::h5::Dataset::create(f, name, io::h5::Type::kU64, std::max<uint64_t>(1, std::min<uint64_t>(v.size(), 65536)));
+  if (!v.empty()) d.append(v);
+}
+std::vector<uint64_t> read_u64(const io::h5::File& f, const std::string& name) {
+  auto d = io::h5::Dataset::open(f, name);
+  d.expect(io::h5::Type::kU64, 1);
+  return d.read_all<uint64_t>();
+}
+
+struct SubpoolRow {
+  uint64_t uid;
+  double score;
+  int count;
+};
+
+void write_subpool(const std::string& path, const Meta& m, const std::vector<SubpoolRow>& rows, const Rows& emb,
+                   uint64_t n_candidates, uint64_t n_anchors, uint64_t n_labelled, bool all_unlabelled) {
+  ScopedTimer t("write subpool");
+  AtomicOutput out(path);
+  {
+    auto f = io::h5::File::create(out.temp_path());
+    io::h5::set_format(f, kSubpoolFormat, kSubpoolVersion);
+    put_meta(f, m);
+    f.set_attr_u64("candidates", n_candidates);
+    f.set_attr_u64("anchors", n_anchors);
+    f.set_attr_u64("labelled", n_labelled);
+    f.set_attr("all-unlabelled", all_unlabelled ? 1 : 0);
+    f.set_attr_u64("rows", rows.size());
+    uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(rows.size(), 4096));
+    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, chunk);
+    auto ds = io::h5::Dataset::create(f, "score", io::h5::Type::kF64, chunk);
+    auto dc = io::h5::Dataset::create(f, "anchor_count", io::h5::Type::kI32, chunk);
+    auto de = io::h5::Dataset::create(f, "embedding", io::h5::Type::kF32, chunk, uint64_t(m.dim));
+    std::vector<uint64_t> u;
+    std::vector<double> s;
+    std::vector<int32_t> c;
+    std::vector<float> e;
+    for (auto& r : rows) {
+      u.push_back(r.uid);
+      s.push_back(r.score);
+      c.push_back(r.count);
+      long i = emb.find(r.uid);
+      TRAWL_ASSERT_MSG(i >= 0, "subpool uid ", r.uid, " was not fetched");
+      e.insert(e.end(), emb.row(size_t(i), m.dim), emb.row(size_t(i), m.dim) + m.dim);
+    }
+    if (!rows.empty()) {
+      du.append(u);
+      ds.append(s);
+      dc.append(c);
+      de.append(e);
+    }
+    f.close();
+  }
+  out.commit();
+}
+
+// ---- SEALS state ---------------------------------------------------------------------------
+
+struct SealsState {
+  std::vector<uint64_t> searched;  // labelled uids already used as queries (sorted)
+  std::vector<uint64_t> pool;      // cumulative union of retrieved neighbours (sorted)
+};
+
+SealsState read_seals(const std::string& path) {
+  SealsState s;
+  if (path.empty()) return s;
+  auto f = io::h5::File::open(path);
+  io::h5::check_format(f, kSealsFormat, kSealsVersion);
+  s.searched = read_u64(f, "searched");
+  s.pool = read_u64(f, "union");
+  return s;
+}
+void write_seals(const std::string& path, const SealsState& s, const Meta& m) {
+  AtomicOutput out(path);
+  {
+    auto f = io::h5::File::create(out.temp_path());
+    io::h5::set_format(f, kSealsFormat, kSealsVersion);
+    put_meta(f, m);
+    write_u64(f, "searched", s.searched);
+    write_u64(f, "union", s.pool);
+    f.close();
+  }
+  out.commit();
+}
+
+std::vector<uint64_t> set_union(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> o;
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(o));
+  return o;
+}
+std::vector<uint64_t> set_minus(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> o;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(o));
+  return o;
+}
+
+// ---- the shared tail: lists -> subpool -------------------------------------------------------
+
+struct Partial {  // what one task (or the whole MPI job) found
+  AnchorLists lists;                         // anchoral, seals
+  std::vector<retrieve::Prioritised> sample;  // randsub, random
+};
+
+RetrieveSummary finish(const mpi::Comm& comm, const Pool& p, const Meta& m, const Partial& part,
+                       const std::vector<uint64_t>& labelled, const std::vector<uint64_t>& queries,
+                       const std::string& out_dir, const std::string& seals_in) {
+  RetrieveSummary s;
+  std::vector<SubpoolRow> rows;
+  s.anchors = part.lists.n_anchors();
+  if (m.method == "anchoral") {
+    auto cands = retrieve::score_candidates(part.lists);
+    s.candidates = cands.size();
+    for (auto& c : retrieve::top_m(std::move(cands), m.M)) rows.push_back({c.uid, c.score, c.count});
+  } else if (m.method == "seals") {
+    SealsState st = read_seals(seals_in);
+    std::vector<uint64_t> found;
+    for (auto& l : part.lists.lists)
+      for (auto& n : l) found.push_back(n.uid);
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    s.candidates = found.size();
+    st.pool = set_minus(set_union(st.pool, found), labelled);
+    st.searched = set_union(st.searched, queries);
+    for (auto u : st.pool) rows.push_back({u, std::nan(""), 0});
+    if (comm.root()) write_seals(join_path(out_dir, "seals-state.h5"), st, m);
+  } else if (m.method == "randsub" || m.method == "random") {
+    s.candidates = part.sample.size();
+    for (auto& x : part.sample) rows.push_back({x.uid, std::nan(""), 0});
+  }
+  std::vector<uint64_t> want;
+  for (auto& r : rows) want.push_back(r.uid);
+  std::sort(want.begin(), want.end());
+  Rows emb = fetch_rows(comm, p, want, [&](uint64_t) { return std::string("subpool"); });
+  s.subpool = rows.size();
+  s.subpool_path = join_path(out_dir, "subpool.h5");
+  if (comm.root()) write_subpool(s.subpool_path, m, rows, emb, s.candidates, s.anchors, labelled.size(), m.method == "full");
+  comm.barrier();
+  return s;
+}
+
+std::string part_path(const std::string& out_dir, int id, int n) {
+  return join_path(join_path(out_dir, "parts"), cat("part-", id, "-of-", n, ".h5"));
+}
+
+}  // namespace
+
+RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
+  static const std::vector<std::string> methods = {"anchoral", "seals", "randsub", "full", "random"};
+  if (std::find(methods.begin(), methods.end(), o.method) == methods.end())
+    throw UsageError(cat("--method: '", o.method, "' is not one of anchoral, seals, randsub, full, random"));
+  if (o.backend != "exact" && o.backend != "hnsw") throw UsageError(cat("--backend: '", o.backend, "' is not one of exact, hnsw"));
+  if (o.neighbours < 1) throw UsageError(cat("--neighbours ", o.neighbours, ": must be at least 1"));
+  if (o.anchors_per_class < 1) throw UsageError(cat("--anchors-per-class ", o.anchors_per_class, ": must be at least 1"));
+  if (o.subpool_size < 1) throw UsageError(cat("--subpool-size ", o.subpool_size, ": must be at least 1"));
+  if (o.block_rows < 1) throw UsageError("--block-rows must be positive");
+  if (comm.root()) check_writable_dir(o.output);
+  comm.barrier();
+  ScopedTimer total("retrieve total");
+  const bool array = o.num_shards > 0;
+  Pool p = open_pool(comm, o.pool);
+  auto ls = labels::read_labels_tsv(o.labels, o.classes);
+  std::vector<uint64_t> labelled;
+  std::map<uint64_t, uint64_t> line_of;
+  for (auto& it : ls.items) {
+    labelled.push_back(it.uid);
+    line_of[it.uid] = it.line;
+  }
+  Meta m;
+  m.method = o.method;
+  m.backend = o.backend;
+  m.pool = o.pool;
+  m.labels = o.labels;
+  m.config = o.config;
+  m.round = o.round;
+  m.seed = o.seed;
+  m.M = o.subpool_size;
+  m.K = o.neighbours;
+  m.A = o.anchors_per_class;
+  m.ef = o.ef;
+  m.dim = p.dim;
+  m.encoder = p.encoder;
+  m.params = p.params;
+
+  // Array tasks each need every labelled embedding; MPI ranks share the fetch.
+  auto where = [&](uint64_t u) { return cat(o.labels, ":", line_of[u]); };
+  auto split = mpi::work_split(comm, o.shard_id, o.num_shards);
+  std::vector<std::string> mine;
+  for (auto i : split.items(p.shards.size())) mine.push_back(p.shards[i]);
+
+  Partial part;
+  std::vector<uint64_t> queries_uid;
+  RetrieveSummary s;
+  if (o.method == "anchoral" || o.method == "seals") {
+    Rows lab = fetch_rows(comm, p, labelled, where);
+    RowMatrixXf q;
+    if (o.method == "anchoral") {
+      std::vector<int> cls;
+      for (auto& it : ls.items) cls.push_back(it.cls);
+      Eigen::Map<const RowMatrixXf> E(lab.emb.data(), Eigen::Index(lab.uid.size()), p.dim);
+      std::vector<int> per(ls.classes.size(), 0);
+      for (int c : cls) per[c]++;
+      for (size_t c = 0; c < per.size(); ++c)
+        if (per[c] == 0) log::warn("class '", ls.classes[c], "' has no labelled items: it gets no anchors this round");
+      retrieve::AnchorSet a;
+      {
+        ScopedTimer t("anchors");
+        a = retrieve::select_anchors(lab.uid, cls, E, o.anchors_per_class, o.seed, o.round);
+      }
+      q = a.queries(E);
+      queries_uid = a.uid;
+      if (comm.root() && o.shard_id == 0) write_anchors_tsv(join_path(o.output, "anchors.tsv"), a, ls);
+      log::info("round ", o.round, ": ", a.size(), " anchors from ", labelled.size(), " labelled items in ",
+                ls.classes.size(), " classes");
+    } else {
+      std::string prev = o.state;
+      if (!prev.empty() && !path_exists(prev)) throw IoError(cat("--state ", prev, ": no such SEALS state file"));
+      SealsState st = read_seals(prev);
+      queries_uid = set_minus(labelled, st.searched);
+      q.resize(Eigen::Index(queries_uid.size()), p.dim);
+      for (size_t i = 0; i < queries_uid.size(); ++i) {
+        long r = lab.find(queries_uid[i]);
+        std::copy_n(lab.row(size_t(r), p.dim), p.dim, q.row(Eigen::Index(i)).data());
+      }
+      log::info("round ", o.round, ": SEALS searches with ", queries_uid.size(), " newly labelled items");
+    }
+    part.lists = search(o, p, mine, q, labelled, o.neighbours, &s.items_scanned);
+    ScopedTimer t("reduce");
+    retrieve::reduce_topk(comm, part.lists);
+  } else if (o.method == "randsub" || o.method == "random") {
+    ScopedTimer t("sample");
+    retrieve::HashSampler hs(o.subpool_size, o.seed, o.round,
+                             o.method == "randsub" ? retrieve::SampleStream::kRandSub : retrieve::SampleStream::kRandom,
+                             &labelled);
+    for (auto& sh : mine) {
+      io::ShardReader r(sh);
+      check_shard(p, r);
+      hs.add(r.read_uids());
+      s.items_scanned += r.rows();
+    }
+    part.sample = retrieve::reduce_smallest_priorities(comm, hs.sorted(), o.subpool_size);
+  }
+  s.items_scanned = comm.sum(s.items_scanned);
+
+  if (array) {
+    // Write this task's partial result for trawl-merge.
+    s.part_path = part_path(o.output, o.shard_id, o.num_shards);
+    if (comm.root()) {
+      make_dirs(join_path(o.output, "parts"));
+      AtomicOutput out(s.part_path);
+      {
+        auto f = io::h5::File::create(out.temp_path());
+        io::h5::set_format(f, kPartFormat, kPartVersion);
+        put_meta(f, m);
+        f.set_attr("part", o.shard_id);
+        f.set_attr("parts", o.num_shards);
+        f.set_attr("state", o.state);
+        f.set_attr_u64("anchors", part.lists.n_anchors());
+        auto fl = retrieve::flatten(part.lists);
+        write_u64(f, "query_uid", queries_uid);
+        write_u64(f, "labelled_uid", labelled);
+        write_u64(f, "uid", fl.uid);
+        auto da = io::h5::Dataset::create(f, "anchor", io::h5::Type::kU32, std::max<uint64_t>(1, std::min<uint64_t>(fl.size(), 65536)));
+        auto dd = io::h5::Dataset::create(f, "dist", io::h5::Type::kF32, std::max<uint64_t>(1, std::min<uint64_t>(fl.size(), 65536)));
+        if (fl.size()) {
+          da.append(fl.anchor);
+          dd.append(fl.dist);
+        }
+        std::vector<uint64_t> pr, pu;
+        for (auto& x : part.sample) {
+          pr.push_back(x.priority);
+          pu.push_back(x.uid);
+        }
+        write_u64(f, "sample_priority", pr);
+        write_u64(f, "sample_uid", pu);
+        f.close();
+      }
+      out.commit();
+    }
+    comm.barrier();
+    log::info("wrote ", s.part_path, " (task ", o.shard_id, " of ", o.num_shards, "); run trawl-merge when all tasks are done");
+  } else {
+    s = [&] {
+      auto r = finish(comm, p, m, part, labelled, queries_uid, o.output, o.state);
+      r.items_scanned = s.items_scanned;
+      return r;
+    }();
+    log::info("subpool: ", s.subpool, " items (", s.candidates, " candidates from ", s.anchors, " queries over ",
+              s.items_scanned, " items) -> ", s.subpool_path);
+  }
+  mpi::report_total(comm, "retrieve", double(s.items_scanned) / comm.size(), "items", total.stop());
+  mpi::report_timers(comm);
+  return s;
+}
+
+RetrieveSummary run_merge(const mpi::Comm& comm, const std::string& round_dir, const std::string& pool_override,
+                          const std::string& config) {
+  ScopedTimer total("merge total");
+  std::string pdir = join_path(round_dir, "parts");
+  auto files = list_files(pdir, "part-", ".h5");
+  if (files.empty()) throw InputError(cat(pdir, ": no part-*.h5 files (run trawl-retrieve with --num-shards first)"));
+  Meta m0;
+  int n = 0;
+  std::vector<uint64_t> labelled, queries;
+  std::string state;
+  std::vector<bool> have;
+  Partial all;
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto f = io::h5::File::open(files[i]);
+    io::h5::check_format(f, kPartFormat, kPartVersion);
+    Meta m = get_meta(f);
+    int id = int(f.attr_i64("part")), parts = int(f.attr_i64("parts"));
+    uint64_t n_anchors = f.attr_u64("anchors");
+    if (i == 0) {
+      m0 = m;
+      n = parts;
+      have.assign(size_t(n), false);
+      labelled = read_u64(f, "labelled_uid");
+      queries = read_u64(f, "query_uid");
+      state = f.attr_str("state");
+      all.lists = AnchorLists(m.K, n_anchors);
+    } else if (parts != n || m.round != m0.round || m.seed != m0.seed || m.method != m0.method || m.K != m0.K ||
+               m.M != m0.M || m.labels != m0.labels || n_anchors != all.lists.n_anchors()) {
+      throw InputError(cat(files[i], ": part of another run (round ", m.round, ", method ", m.method, ", ", parts,
+                           " parts) than ", files[0], " (round ", m0.round, ", method ", m0.method, ", ", n, " parts)"));
+    }
+    if (id < 0 || id >= n || have[size_t(id)]) throw InputError(cat(files[i], ": part ", id, " is out of range or repeated"));
+    have[size_t(id)] = true;
+    retrieve::FlatLists fl;
+    fl.uid = read_u64(f, "uid");
+    auto da = io::h5::Dataset::open(f, "anchor");
+    auto dd = io::h5::Dataset::open(f, "dist");
+    fl.anchor = da.read_all<uint32_t>();
+    fl.dist = dd.read_all<float>();
+    auto lists = retrieve::unflatten(m.K, n_anchors, fl, files[i].c_str());
+    all.lists = retrieve::merge_lists(all.lists, lists);
+    auto pr = read_u64(f, "sample_priority"), pu = read_u64(f, "sample_uid");
+    std::vector<retrieve::Prioritised> smp;
+    for (size_t k = 0; k < pu.size(); ++k) smp.push_back({pr[k], pu[k]});
+    all.sample = retrieve::merge_smallest(all.sample, smp, m.M);
+  }
+  std::string missing;
+  for (int i = 0; i < n; ++i)
+    if (!have[size_t(i)]) missing += cat(missing.empty() ? "" : ", ", i);
+  if (!missing.empty()) throw InputError(cat(pdir, ": parts ", missing, " of ", n, " are missing (rerun those array tasks)"));
+  if (!pool_override.empty()) m0.pool = pool_override;
+  m0.config = config + "# merged from " + std::to_string(n) + " parts\n" + m0.config;
+  Pool p = open_pool(comm, m0.pool);
+  auto s = finish(comm, p, m0, all, labelled, queries, round_dir, state);
+  log::info("merged ", n, " parts: subpool of ", s.subpool, " items -> ", s.subpool_path);
+  total.stop();
+  mpi::report_timers(comm);
+  return s;
+}
+
+}  // namespace trawl::stages
