@@ -33,6 +33,7 @@ std::string Progress::human_time(double s) {
   long t = static_cast<long>(s + 0.5);
   if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
   else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else if (s < 10) std::snprintf(buf, sizeof buf, "%.2fs", s);
   else std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }

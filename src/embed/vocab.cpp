@@ -213,9 +213,11 @@ struct Rec {
 
 /// id -> (df, tf), open addressing with linear probing; a slot holds the key and both counts
 /// (24 bytes, one cache line per probe); load <= 0.7.
+/// Each table hashes with its own seed: iterating one table and inserting into another with
+/// the same hash order (the exchange does) would otherwise pile keys into long probe runs.
 class IdCounts {
  public:
-  IdCounts() { reset(1 << 12); }
+  explicit IdCounts(uint64_t seed) : seed_(mix64(seed)) { reset(1 << 12); }
   void prefetch(uint32_t id) const { __builtin_prefetch(&slots_[slot(id)]); }
   void add(uint32_t id, uint64_t df, uint64_t tf) {
     if (id == kEmpty) {
@@ -272,8 +274,11 @@ class IdCounts {
 
  private:
   static constexpr uint32_t kEmpty = 0xffffffffu;
-  // Fibonacci hashing: the top bits of the product.
-  size_t slot(uint32_t id) const { return static_cast<size_t>((uint64_t(id) * 0x9e3779b97f4a7c15ULL) >> shift_); }
+  size_t slot(uint32_t id) const {
+    uint64_t h = (uint64_t(id) ^ seed_) * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 32)) * 0xd6e8feb86659fd93ULL;
+    return static_cast<size_t>(h >> shift_);
+  }
   void reset(size_t cap) {
     slots_.assign(cap, Rec{kEmpty, 0, 0, 0});
     mask_ = cap - 1;
@@ -297,6 +302,7 @@ class IdCounts {
     }
     size_ = used_ + (has_empty_ ? 1 : 0);
   }
+  uint64_t seed_;
   std::vector<Rec> slots_;
   size_t mask_ = 0, used_ = 0, size_ = 0;
   int shift_ = 64;
@@ -383,7 +389,7 @@ std::vector<Rec> exchange(const mpi::Comm& comm, IdCounts& local, uint64_t max_b
     *owner = owner_of(id, &h);
     return (h & 0xffffffffULL) % R;
   };
-  IdCounts mine;
+  IdCounts mine(2);
   std::vector<int> scount(P), sdispl(P), rcount(P), rdispl(P);
   std::vector<Rec> send, recv;
   for (uint64_t round = 0; round < R; ++round) {
@@ -479,7 +485,7 @@ std::string dir_of(const std::string& path) {
 
 /// What one process counted.
 struct LocalCount {
-  IdCounts counts;
+  IdCounts counts{1};
   uint64_t docs = 0, bad_rows = 0, tokens = 0;
   std::string first_bad;  // "file:line: reason" of the first bad row
   std::map<uint64_t, std::string> checksums;  // chunk index -> FileChecksum::str()
@@ -723,7 +729,7 @@ VocabStats merge_vocab_parts(const std::string& dir, const std::string& output, 
   if (files.empty()) throw InputError(cat(dir, ": no part-<i>-of-<N>.h5 files to merge"));
   check_writable_dir(dir_of(output));
 
-  IdCounts sum;
+  IdCounts sum(3);
   Vocab out;
   int n_parts = -1;
   std::vector<int> seen;

@@ -82,4 +82,5 @@ TEST(Progress, HumanUnits) {
   EXPECT_EQ(Progress::human(999), "999");
   EXPECT_EQ(Progress::human_time(3725), "1h02m");
   EXPECT_EQ(Progress::human_time(75), "1m15s");
+  EXPECT_EQ(Progress::human_time(1.5), "1.50s");
 }
