@@ -17,6 +17,7 @@
 #include "io/h5.h"
 #include "io/shard.h"
 #include "labels/labels.h"
+#include "pool/pool.h"
 #include "mpi/report.h"
 #include "retrieve/anchors.h"
 #include "retrieve/exact.h"
@@ -39,97 +40,11 @@ constexpr int kPartVersion = 1;
 constexpr const char* kSealsFormat = "seals-state";
 constexpr int kSealsVersion = 1;
 
-// ---- the pool ------------------------------------------------------------------------------
-
-struct Pool {
-  std::string dir;
-  std::vector<std::string> shards;  // sorted by name
-  int dim = 0;
-  std::string encoder, params, first;
-};
-
-Pool open_pool(const mpi::Comm& comm, const std::string& dir) {
-  Pool p;
-  p.dir = dir;
-  p.shards = io::list_shards(dir);
-  std::string desc;
-  if (comm.root()) {
-    io::ShardReader r(p.shards.front());
-    desc = cat(r.meta().dim, "\n", r.meta().encoder, "\n", r.meta().encoder_params);
-  }
-  comm.bcast(desc);
-  auto a = desc.find('\n'), b = desc.find('\n', a + 1);
-  p.dim = std::stoi(desc.substr(0, a));
-  p.encoder = desc.substr(a + 1, b - a - 1);
-  p.params = desc.substr(b + 1);
-  p.first = p.shards.front();
-  return p;
-}
-
-/// Every shard must come from the same encoder: vectors of different encoders are not comparable.
-void check_shard(const Pool& p, const io::ShardReader& r) {
-  const auto& m = r.meta();
-  if (m.dim != p.dim || m.encoder != p.encoder || m.encoder_params != p.params)
-    throw InputError(cat(r.path(), ": encoder '", m.encoder, "' (", m.encoder_params, "), dim ", m.dim,
-                         " differs from ", p.first, ": encoder '", p.encoder, "' (", p.params, "), dim ", p.dim,
-                         "; all shards of a pool must be embedded with the same encoder"));
-}
-
-std::string shard_of_uid(const Pool& p, uint64_t uid) { return join_path(p.dir, io::shard_file_name(uid >> 40)); }
-
-struct Rows {
-  std::vector<uint64_t> uid;  // sorted
-  std::vector<float> emb;     // uid.size() * dim
-  const float* row(size_t i, int dim) const { return emb.data() + i * size_t(dim); }
-  long find(uint64_t u) const {
-    auto it = std::lower_bound(uid.begin(), uid.end(), u);
-    return it != uid.end() && *it == u ? long(it - uid.begin()) : -1;
-  }
-};
-
-/// Collective: the embeddings of `wanted` (sorted, unique) gathered from the shards on every
-/// rank. Shards holding wanted uids are split over the ranks of comm. A uid that is not in the
-/// pool is an InputError described by where(uid).
-Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
-                const std::function<std::string(uint64_t)>& where) {
-  ScopedTimer t("fetch embeddings");
-  std::map<uint64_t, std::vector<uint64_t>> by_chunk;
-  for (auto u : wanted) by_chunk[u >> 40].push_back(u);
-  std::vector<uint64_t> my_uid;
-  std::vector<float> my_emb;
-  size_t k = 0;
-  for (auto& [chunk, uids] : by_chunk) {
-    if (int(k++ % comm.size()) != comm.rank()) continue;
-    std::string path = join_path(p.dir, io::shard_file_name(chunk));
-    if (!path_exists(path)) throw InputError(cat(where(uids.front()), ": uid ", uids.front(), " is not in the pool (", path, " does not exist)"));
-    io::ShardReader r(path);
-    check_shard(p, r);
-    auto all = r.read_uids();
-    for (auto u : uids) {
-      auto it = std::lower_bound(all.begin(), all.end(), u);
-      if (it == all.end() || *it != u)
-        throw InputError(cat(where(u), ": uid ", u, " is not in the pool (no such row in ", path, ")"));
-      uint64_t row = it - all.begin();
-      my_uid.push_back(u);
-      size_t off = my_emb.size();
-      my_emb.resize(off + p.dim);
-      r.read_embeddings(row, row + 1, my_emb.data() + off);
-    }
-  }
-  auto uids = comm.allgatherv(my_uid);
-  auto emb = comm.allgatherv(my_emb);
-  std::vector<size_t> order(uids.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return uids[a] < uids[b]; });
-  Rows out;
-  out.uid.resize(uids.size());
-  out.emb.resize(emb.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    out.uid[i] = uids[order[i]];
-    std::copy_n(emb.data() + order[i] * p.dim, p.dim, out.emb.data() + i * p.dim);
-  }
-  return out;
-}
+using pool::check_shard;
+using pool::fetch_rows;
+using pool::open_pool;
+using pool::Pool;
+using pool::Rows;
 
 // ---- search --------------------------------------------------------------------------------
 

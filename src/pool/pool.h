@@ -1,0 +1,50 @@
+// A pool: the directory of shards every later stage reads. Opening checks that all shards come
+// from one encoder; fetch_rows gathers given items (by uid) from whichever shards hold them.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/shard.h"
+#include "mpi/comm.h"
+
+namespace trawl::pool {
+
+struct Pool {
+  std::string dir;
+  std::vector<std::string> shards;  // sorted by name
+  int dim = 0;
+  std::string encoder, params;
+  std::string first;  // the shard the identity was read from
+};
+
+/// Collective: lists the shards (IoError/InputError when there are none) and reads the encoder
+/// identity from the first one (rank 0 reads, all receive).
+Pool open_pool(const mpi::Comm& comm, const std::string& dir);
+
+/// InputError naming both shards when r was embedded with another encoder or dim than the pool.
+void check_shard(const Pool& p, const io::ShardReader& r);
+
+/// Path of the shard that holds uid (uid >> 40 is its chunk index).
+std::string shard_of_uid(const Pool& p, uint64_t uid);
+
+/// Rows gathered by uid, sorted by uid. Columns present as requested.
+struct Rows {
+  std::vector<uint64_t> uid;
+  std::vector<float> emb;                 // kEmbedding: size() * dim
+  std::vector<uint64_t> token_offsets{0};  // kTokens: CSR
+  std::vector<uint32_t> token_ids;
+  std::vector<std::string> id, text, label;  // kId, kText, kLabel
+  size_t size() const { return uid.size(); }
+  const float* row(size_t i, int dim) const { return emb.data() + i * size_t(dim); }
+  long find(uint64_t u) const;  // position of u, or -1
+};
+
+/// Collective: the requested columns (io::ShardReader::Columns bits; kUid is implied) of
+/// `wanted` (sorted, unique uids), on every rank. Shards are split over the ranks of comm. A
+/// uid not in the pool is an InputError whose message starts with where(uid).
+Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
+                const std::function<std::string(uint64_t)>& where, unsigned cols = io::ShardReader::kEmbedding);
+
+}  // namespace trawl::pool
