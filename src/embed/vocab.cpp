@@ -310,6 +310,46 @@ class IdCounts {
   uint64_t empty_df_ = 0, empty_tf_ = 0;
 };
 
+/// Counts split over T tables by a hash of the id, so T threads insert without locks.
+class ShardedCounts {
+ public:
+  explicit ShardedCounts(int parts) {
+    for (int i = 0; i < std::max(parts, 1); ++i) tables_.emplace_back(100 + i);
+  }
+  int parts() const { return static_cast<int>(tables_.size()); }
+  IdCounts& part(int i) { return tables_[i]; }
+  static int part_of(uint32_t id, int parts) {
+    return parts == 1 ? 0 : static_cast<int>(((uint64_t(id) * 0xc2b2ae3d27d4eb4fULL) >> 40) % uint64_t(parts));
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (auto& t : tables_) n += t.size();
+    return n;
+  }
+  template <class F> void for_each(F&& f) const {
+    for (auto& t : tables_) t.for_each(f);
+  }
+  void release() {
+    for (auto& t : tables_) t.release();
+  }
+  std::vector<Rec> sorted(uint64_t min_df, uint64_t* dropped) const {
+    if (tables_.size() == 1) return tables_[0].sorted(min_df, dropped);
+    std::vector<Rec> out;
+    uint64_t kept = 0;
+    for_each([&](uint32_t, uint64_t df, uint64_t) { kept += df >= min_df; });
+    out.reserve(kept);
+    for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
+      if (df >= min_df) out.push_back(Rec{id, 0, df, tf});
+    });
+    if (dropped) *dropped = size() - kept;
+    std::sort(out.begin(), out.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
+    return out;
+  }
+
+ private:
+  std::vector<IdCounts> tables_;
+};
+
 /// Every rank learns whether any rank failed; all throw the same family: the failing rank
 /// rethrows its own error, the others an error of that family naming the rank.
 void sync_errors(const mpi::Comm& comm, std::exception_ptr ep) {
@@ -357,7 +397,7 @@ void collective(const mpi::Comm& comm, F&& f) {
 
 /// Exchanges every rank's counts so that each id ends on the rank a hash of it names, summed.
 /// Returns the owned ids with df >= min_df, sorted; *pruned counts the owned ids dropped.
-std::vector<Rec> exchange(const mpi::Comm& comm, IdCounts& local, uint64_t max_bytes, uint64_t min_df,
+std::vector<Rec> exchange(const mpi::Comm& comm, ShardedCounts& local, uint64_t max_bytes, uint64_t min_df,
                           uint64_t* pruned, uint64_t* rounds_out) {
   const int P = comm.size();
   if (P == 1) {
@@ -485,7 +525,8 @@ std::string dir_of(const std::string& path) {
 
 /// What one process counted.
 struct LocalCount {
-  IdCounts counts{1};
+  explicit LocalCount(int threads) : counts(threads) {}
+  ShardedCounts counts;  // one table per thread
   uint64_t docs = 0, bad_rows = 0, tokens = 0;
   std::string first_bad;  // "file:line: reason" of the first bad row
   std::map<uint64_t, std::string> checksums;  // chunk index -> FileChecksum::str()
@@ -529,6 +570,7 @@ void count_chunks(const VocabOptions& o, const std::vector<uint64_t>& mine, Loca
       }
       ntok.assign(n, 0);
       std::exception_ptr err;
+      const int T = lc.counts.parts();
 #pragma omp parallel
       {
         std::vector<std::string> scratch;
@@ -556,14 +598,26 @@ void count_chunks(const VocabOptions& o, const std::vector<uint64_t>& mine, Loca
             if (!err) err = std::current_exception();
           }
         }
+        // (implicit barrier) Each table takes the ids hashed to it, from every row.
+#pragma omp for schedule(static, 1)
+        for (int p = 0; p < T; ++p) {
+          try {
+            IdCounts& table = lc.counts.part(p);
+            for (size_t i = 0; i < n; ++i) {
+              if (i + 1 < n)  // overlap the next row's cache misses with this row's updates
+                for (uint32_t id : ids[i + 1])
+                  if (ShardedCounts::part_of(id, T) == p) table.prefetch(id);
+              for (size_t k = 0; k < ids[i].size(); ++k)
+                if (ShardedCounts::part_of(ids[i][k], T) == p) table.add(ids[i][k], 1, counts[i][k]);
+            }
+          } catch (...) {
+#pragma omp critical(trawl_vocab_error)
+            if (!err) err = std::current_exception();
+          }
+        }
       }
       if (err) std::rethrow_exception(err);
-      for (size_t i = 0; i < n; ++i) {
-        if (i + 1 < n)  // overlap the next row's cache misses with this row's updates
-          for (uint32_t id : ids[i + 1]) lc.counts.prefetch(id);
-        for (size_t k = 0; k < ids[i].size(); ++k) lc.counts.add(ids[i][k], 1, counts[i][k]);
-        lc.tokens += ntok[i];
-      }
+      for (size_t i = 0; i < n; ++i) lc.tokens += ntok[i];
       lc.docs += n;
       progress.set(bytes_before + reader.bytes_consumed());
     }
@@ -645,7 +699,7 @@ VocabStats count_vocab(const mpi::Comm& comm, const VocabOptions& o) {
   }
 
   // Count this process's chunks.
-  LocalCount lc;
+  LocalCount lc(omp_get_max_threads());
   double t_count = 0;
   collective(comm, [&] {
     ScopedTimer t("vocab count");

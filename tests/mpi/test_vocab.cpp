@@ -3,6 +3,7 @@
 // count over the same documents on one process; rank-count independence; min-df pruning;
 // array-mode parts + merge; bad inputs and foreign files.
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -247,15 +248,22 @@ TEST(Vocab, MinDfPrunesAndRankCountDoesNotMatter) {
     if (min_df == 2) { EXPECT_GT(pruned, 10u); }
     if (min_df == 1000) { EXPECT_TRUE(v.id.empty()); }
 
-    // The same count by rank 0 alone (a 1-rank communicator) gives the same file contents.
+    // The same count by rank 0 alone (a 1-rank communicator), with 1 and with 3 threads (one
+    // count table per thread), gives the same file contents.
     if (comm.root()) {
       MPI_Comm self;
       MPI_Comm_dup(MPI_COMM_SELF, &self);
       mpi::Comm one(self, true);
-      auto o1 = o;
-      o1.output = d / cat("one", min_df, ".h5");
-      embed::count_vocab(one, o1);
-      expect_same_counts(embed::read_vocab(o1.output), v, cat("1 rank vs ", comm.size(), " ranks"));
+      int saved = omp_get_max_threads();
+      for (int threads : {1, 3}) {
+        omp_set_num_threads(threads);
+        auto o1 = o;
+        o1.output = d / cat("one", min_df, "-", threads, ".h5");
+        embed::count_vocab(one, o1);
+        expect_same_counts(embed::read_vocab(o1.output), v,
+                           cat("1 rank, ", threads, " threads vs ", comm.size(), " ranks"));
+      }
+      omp_set_num_threads(saved);
     }
     comm.barrier();
   }
