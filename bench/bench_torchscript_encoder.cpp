@@ -4,6 +4,9 @@
 // Texts are tweet-like: 8..30 words drawn from the test vocabulary with some capitals,
 // punctuation and unknown words.
 //   bench_torchscript_encoder [docs=20000] [dim=32] [max_threads=2]
+// On a node shared with other busy processes, LibTorch's OpenMP threads spin-wait at every
+// barrier and 2 threads can be several times slower than 1; OMP_WAIT_POLICY=PASSIVE avoids
+// that. Slurm allocations with dedicated cores do not have the problem.
 #include <unistd.h>
 
 #include <algorithm>

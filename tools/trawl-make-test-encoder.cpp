@@ -26,7 +26,11 @@ int main(int argc, char** argv) {
         ("seed", po::value<uint64_t>(&o.seed)->default_value(1), "seed of the random weights")
         ("output-kind", po::value<std::string>(&kind)->default_value("tokens"),
          "what forward returns: tokens ([B,L,H]), pooled ([B,H]), tuple ((tokens, CLS state)) or dict "
-         "({token_embeddings, sentence_embedding = CLS state}, like sentence-transformers)");
+         "({token_embeddings, sentence_embedding = CLS state}, like sentence-transformers)")
+        ("dict-input", po::bool_switch(&o.dict_input),
+         "forward(features: Dict[str, Tensor]) instead of forward(input_ids, attention_mask)")
+        ("max-positions", po::value<int>(&o.max_positions)->default_value(0),
+         "if > 0, forward fails on inputs longer than this (like a model's position limit)");
     if (!c.parse(argc, argv)) return 0;
     o.output = embed::parse_test_model_output(kind);
     auto files = embed::write_test_encoder(output_dir, o);

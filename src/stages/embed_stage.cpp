@@ -12,24 +12,12 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "mpi/report.h"
+#include "embed/vocab.h"
 #include "text/tokenize.h"
 
 namespace trawl::stages {
 
-std::vector<std::string> read_input_list(const std::string& list_file) {
-  std::ifstream in(list_file);
-  if (!in) throw IoError(cat(list_file, ": cannot open the input list"));
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-    size_t a = line.find_first_not_of(" \t");
-    if (a == std::string::npos || line[a] == '#') continue;
-    out.push_back(line.substr(a));
-  }
-  if (out.empty()) throw InputError(cat(list_file, ": the input list names no files"));
-  return out;
-}
+std::vector<std::string> read_input_list(const std::string& list_file) { return embed::read_chunk_list(list_file); }
 
 namespace {
 
