@@ -24,7 +24,7 @@ run() {
   mpirun -n "$np" --oversubscribe /usr/bin/time -f "maxrss_kb %M" "$@" > "$log" 2>&1 || { cat "$log"; exit 1; }
   e=$(date +%s.%N)
   awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'
-  printf ' %s' "$(awk '/maxrss_kb/ {if ($2 > m) m = $2} END {printf "%.0f", m / 1024}' "$log")"
+  printf ' %s\n' "$(awk '/maxrss_kb/ {if ($2 > m) m = $2} END {printf "%.0f", m / 1024}' "$log")"
 }
 printf '%-9s %-6s %3s %10s %10s %10s\n' "items" "backend" "np" "round s" "wall s" "RSS MiB"
 for n in "${sizes[@]}"; do
