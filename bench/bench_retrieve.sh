@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Selection time per AnchorAL round (anchors + search + reduction + subpool write) over
-# synthetic clustered pools (d=256), exact and HNSW backends, 1 and 2 ranks; peak memory per
+# synthetic clustered pools (d=256, or $TRAWL_BENCH_DIM), exact and HNSW backends, 1 and 2 ranks; peak memory per
 # rank; HNSW build time; and the crossover (rounds after which building HNSW pays off).
 #   bench/bench_retrieve.sh [SIZES...]      default: 100000 1000000
 # HNSW is built only for pools up to TRAWL_BENCH_HNSW_MAX items (default 1000000): its build
@@ -32,7 +32,7 @@ for n in "${sizes[@]}"; do
   shards=$(( (n + per - 1) / per ))
   P=$W/pool-$n
   if [ ! -d "$P" ]; then
-    mpirun -n 2 --oversubscribe "$BIN/trawl-gen-vectors" -o "$P" --shards $shards --rows $per --dim 256 --log-level warn
+    mpirun -n 2 --oversubscribe "$BIN/trawl-gen-vectors" -o "$P" --shards $shards --rows $per --dim "${TRAWL_BENCH_DIM:-256}" --log-level warn
     "$BIN/trawl-seed-labels" --pool "$P" -o "$P.labels.tsv" --minority pos --per-class 5 --rest 95 --log-level warn
   fi
   R=(--pool "$P" --labels "$P.labels.tsv" --round 1 --subpool-size 10000)

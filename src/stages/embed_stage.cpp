@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -60,6 +65,59 @@ void tokenize_block(io::ShardBlock& b) {
   for (size_t i = 0; i < n; ++i) std::copy(ids[i].begin(), ids[i].end(), b.token_ids.begin() + b.token_offsets[i]);
 }
 
+/// A bounded queue between pipeline stages. A failure anywhere (fail) wakes every waiter and
+/// makes rethrow() raise the first error in the consuming thread.
+template <class T>
+class Pipe {
+ public:
+  explicit Pipe(size_t cap) : cap_(cap) {}
+  bool push(T v) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return q_.size() < cap_ || err_ || closed_; });
+    if (err_ || closed_) return false;
+    q_.push_back(std::move(v));
+    cv_.notify_all();
+    return true;
+  }
+  bool pop(T& v) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return !q_.empty() || err_ || closed_; });
+    if (err_ || q_.empty()) return false;
+    v = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void close() {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void fail(std::exception_ptr e) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!err_) err_ = e;
+    cv_.notify_all();
+  }
+  void rethrow() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (err_) std::rethrow_exception(err_);
+  }
+
+ private:
+  size_t cap_;
+  std::deque<T> q_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::exception_ptr err_;
+  bool closed_ = false;
+};
+
+/// A block in flight, with the input position reached when it was parsed (for progress).
+struct Work {
+  io::ShardBlock block;
+  uint64_t pos = 0;
+};
+
 struct ChunkResult {
   uint64_t rows = 0, rejected = 0, bytes_in = 0, bytes_out = 0;
   bool skipped = false;
@@ -109,66 +167,105 @@ ChunkResult embed_chunk(const EmbedOptions& o, embed::Encoder& enc, uint64_t chu
   text::ChunkReader reader(input, o.reader);
   io::ShardWriter writer(out.temp_path(), meta, o.chunk_rows);
 
-  io::ShardBlock block;
-  text::Row row;
-  text::BadRow bad;
+  // Three stages overlap: a reader thread parses rows into blocks, this thread tokenises and
+  // encodes them (with OpenMP threads), a writer thread appends them to the shard (the only
+  // thread that calls HDF5). Queues hold two blocks each, so memory stays bounded.
+  Pipe<Work> parsed(2), encoded(2);
+  uint64_t rejected = 0;
+  std::thread read_thread([&] {
+    ScopedTimer t("read (parallel)");
+    try {
+      io::ShardBlock block;
+      text::Row row;
+      text::BadRow bad;
+      for (;;) {
+        auto st = reader.next(row, bad);
+        if (st == text::ChunkReader::Status::kEnd) break;
+        if (st == text::ChunkReader::Status::kBad) {
+          if (o.on_bad_row != "reject") {
+            throw InputError(at(input, bad.line, cat(bad.reason, " (row ", bad.row,
+                                                     "; use --on-bad-row reject to write bad rows to a reject file)")));
+          }
+          if (!rej_out) {
+            make_dirs(join_path(o.output, "rejects"));
+            rej_out = std::make_unique<AtomicOutput>(
+                join_path(join_path(o.output, "rejects"), io::shard_file_name(chunk) + ".rejects.tsv"));
+            rej.open(rej_out->temp_path());
+            if (!rej) throw IoError(cat(rej_out->temp_path(), ": cannot write the reject file"));
+            rej << "file\tline\trow\treason\trecord\n";
+          }
+          rej << tsv_escape(input) << '\t' << bad.line << '\t' << bad.row << '\t' << tsv_escape(bad.reason, 1000)
+              << '\t' << tsv_escape(bad.raw) << '\n';
+          ++rejected;
+          continue;
+        }
+        if (row.row >= io::kMaxRowsPerChunk)
+          throw InputError(at(input, row.line, "more than 2^40 rows in one chunk; split the file"));
+        block.uid.push_back(io::make_uid(chunk, row.row));
+        block.id.push_back(std::move(row.id));
+        block.text.push_back(std::move(row.text));
+        if (meta.has_label) block.label.push_back(std::move(row.label));
+        if (block.size() >= o.block_rows) {
+          if (!parsed.push(Work{std::move(block), reader.bytes_consumed()})) return;
+          block = io::ShardBlock();
+        }
+      }
+      if (block.size() > 0) parsed.push(Work{std::move(block), reader.bytes_consumed()});
+      parsed.close();
+    } catch (...) {
+      parsed.fail(std::current_exception());
+      encoded.fail(std::current_exception());
+    }
+  });
   uint64_t last_bytes = 0;
-  auto flush = [&]() {
-    if (block.size() == 0) return;
-    {
-      ScopedTimer t("tokenize");
-      tokenize_block(block);
+  std::thread write_thread([&] {
+    try {
+      Work w;
+      while (encoded.pop(w)) {
+        uint64_t pos = w.pos;
+        {
+          ScopedTimer t("write");
+          writer.append(w.block);
+        }
+        res.rows += w.block.size();
+        prog.add(pos > last_bytes ? pos - last_bytes : 0);
+        last_bytes = std::max(last_bytes, pos);
+      }
+    } catch (...) {
+      encoded.fail(std::current_exception());
+      parsed.fail(std::current_exception());
     }
-    block.embedding.resize(block.size() * size_t(enc.dim()));
-    {
-      ScopedTimer t("encode");
-      enc.encode(block.text, block.token_offsets, block.token_ids, block.embedding.data());
-    }
-    {
-      ScopedTimer t("write");
-      writer.append(block);
-    }
-    res.rows += block.size();
-    block.clear();
-    uint64_t b = reader.bytes_consumed();
-    prog.add(b - last_bytes);
-    last_bytes = b;
+  });
+  auto join_all = [&] {
+    read_thread.join();
+    write_thread.join();
   };
-  for (;;) {
-    text::ChunkReader::Status st;
-    {
-      ScopedTimer t("read");
-      st = reader.next(row, bad);
-    }
-    if (st == text::ChunkReader::Status::kEnd) break;
-    if (st == text::ChunkReader::Status::kBad) {
-      if (o.on_bad_row != "reject") {
-        throw InputError(at(input, bad.line, cat(bad.reason, " (row ", bad.row,
-                                                 "; use --on-bad-row reject to write bad rows to a reject file)")));
+  try {
+    Work w;
+    while (parsed.pop(w)) {
+      io::ShardBlock& block = w.block;
+      {
+        ScopedTimer t("tokenize");
+        tokenize_block(block);
       }
-      if (!rej_out) {
-        make_dirs(join_path(o.output, "rejects"));
-        rej_out = std::make_unique<AtomicOutput>(
-            join_path(join_path(o.output, "rejects"), io::shard_file_name(chunk) + ".rejects.tsv"));
-        rej.open(rej_out->temp_path());
-        if (!rej) throw IoError(cat(rej_out->temp_path(), ": cannot write the reject file"));
-        rej << "file\tline\trow\treason\trecord\n";
+      block.embedding.resize(block.size() * size_t(enc.dim()));
+      {
+        ScopedTimer t("encode");
+        enc.encode(block.text, block.token_offsets, block.token_ids, block.embedding.data());
       }
-      rej << tsv_escape(input) << '\t' << bad.line << '\t' << bad.row << '\t' << tsv_escape(bad.reason, 1000) << '\t'
-          << tsv_escape(bad.raw) << '\n';
-      ++res.rejected;
-      continue;
+      if (!encoded.push(std::move(w))) break;
+      w = Work();
     }
-    if (row.row >= io::kMaxRowsPerChunk)
-      throw InputError(at(input, row.line, cat("more than 2^40 rows in one chunk; split the file")));
-    block.uid.push_back(io::make_uid(chunk, row.row));
-    block.id.push_back(std::move(row.id));
-    block.text.push_back(std::move(row.text));
-    if (meta.has_label) block.label.push_back(std::move(row.label));
-    if (block.size() >= o.block_rows) flush();
+    encoded.close();
+  } catch (...) {
+    parsed.fail(std::current_exception());
+    encoded.fail(std::current_exception());
   }
-  flush();
-  writer.close(res.rejected);
+  join_all();
+  parsed.rethrow();
+  encoded.rethrow();
+  writer.close(rejected);
+  res.rejected = rejected;
   if (rej_out) {
     rej.close();
     if (!rej) throw IoError(cat(rej_out->temp_path(), ": error writing the reject file"));
