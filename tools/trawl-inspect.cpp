@@ -2,7 +2,8 @@
 // trawl-inspect FILE... [--rows N] [--check]
 // Prints what a trawl HDF5 file holds: format and version, every attribute (the stored
 // configuration pretty-printed), each dataset's shape, type and chunking; for shards also the
-// row count and the first N rows, and with --check the deep validation (exit 3 on failure).
+// row count, the size of the string columns (CSR UTF-8 bytes), the first N rows (strings
+// decoded), and with --check the deep validation (exit 3 on failure).
 // Files of other trawl formats (vocab, index, subpool...) and foreign HDF5 files get the
 // attributes and dataset listing.
 #include <algorithm>
@@ -140,9 +141,34 @@ void print_datasets(const io::h5::File& f) {
   }
 }
 
-void print_rows(const io::ShardReader& r, uint64_t nrows) {
+// Shards: the size of each string column (CSR UTF-8 bytes), e.g. "id 190 (4.8/row), text ...".
+std::string string_column_sizes(const io::h5::File& f) {
+  uint64_t rows = 0;
+  if (f.has_attr("rows")) {
+    try {
+      rows = f.attr_u64("rows");
+    } catch (const Error&) {
+    }
+  }
+  std::string out;
+  for (const char* c : {"id", "text", "label"}) {
+    const std::string name = std::string(c) + "_bytes";
+    if (!f.exists(name)) continue;
+    try {
+      uint64_t b = io::h5::Dataset::open(f, name).rows();
+      char per[32] = "";
+      if (rows) std::snprintf(per, sizeof per, " (%.1f/row)", static_cast<double>(b) / rows);
+      out += cat(out.empty() ? "" : ", ", c, " ", b, per);
+    } catch (const Error&) {
+    }
+  }
+  return out;
+}
+
+void print_rows(const io::ShardReader& r, uint64_t nrows, const std::string& string_sizes) {
   const auto& m = r.meta();
   std::cout << "rows: " << r.rows() << " (rejected at input: " << m.rejected_rows << ")\n";
+  if (!string_sizes.empty()) std::cout << "string bytes: " << string_sizes << "\n";
   uint64_t n = std::min<uint64_t>(nrows, r.rows());
   if (n == 0) return;
   io::ShardBlock b;
@@ -190,13 +216,14 @@ int inspect(const std::string& path, uint64_t nrows, bool check) {
     }
     print_attributes(f);
     print_datasets(f);
+    const std::string string_sizes = format == io::kShardFormat ? string_column_sizes(f) : "";
     f.close();
     if (format != io::kShardFormat) {
       if (check) std::cout << "check: no deep check for format '" << format << "'\n";
       return kExitOk;
     }
     io::ShardReader r(path);
-    print_rows(r, nrows);
+    print_rows(r, nrows, string_sizes);
     if (check) {
       try {
         r.validate_deep();

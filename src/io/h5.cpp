@@ -188,6 +188,7 @@ const char* type_name(Type t) {
   switch (t) {
     case Type::kU64: return "u64";
     case Type::kU32: return "u32";
+    case Type::kU8: return "u8";
     case Type::kI64: return "i64";
     case Type::kI32: return "i32";
     case Type::kF32: return "f32";
@@ -204,6 +205,7 @@ hid_t file_type(Type t) {
   switch (t) {
     case Type::kU64: return H5Tcopy(H5T_STD_U64LE);
     case Type::kU32: return H5Tcopy(H5T_STD_U32LE);
+    case Type::kU8: return H5Tcopy(H5T_STD_U8LE);
     case Type::kI64: return H5Tcopy(H5T_STD_I64LE);
     case Type::kI32: return H5Tcopy(H5T_STD_I32LE);
     case Type::kF32: return H5Tcopy(H5T_IEEE_F32LE);
@@ -225,6 +227,7 @@ Type classify(hid_t t) {
     bool u = H5Tget_sign(t) == H5T_SGN_NONE;
     if (s == 8) return u ? Type::kU64 : Type::kI64;
     if (s == 4) return u ? Type::kU32 : Type::kI32;
+    if (s == 1 && u) return Type::kU8;
     return Type::kOther;
   }
   if (c == H5T_FLOAT) {
@@ -839,6 +842,7 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
   }
 TRAWL_H5_WRITE(uint64_t, Kind::kInt, H5T_NATIVE_UINT64)
 TRAWL_H5_WRITE(uint32_t, Kind::kInt, H5T_NATIVE_UINT32)
+TRAWL_H5_WRITE(uint8_t, Kind::kInt, H5T_NATIVE_UINT8)
 TRAWL_H5_WRITE(int64_t, Kind::kInt, H5T_NATIVE_INT64)
 TRAWL_H5_WRITE(int32_t, Kind::kInt, H5T_NATIVE_INT32)
 #undef TRAWL_H5_WRITE

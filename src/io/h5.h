@@ -9,8 +9,11 @@
 //  * Datasets are chunked along rows and extendable (unlimited rows), 1-D [rows] or 2-D
 //    [rows, cols]; row ranges are read and written through hyperslabs, so reading a range
 //    touches only the chunks it overlaps.
-//  * Element types: u64, u32, i64, i32, f32, f64, f16 (an IEEE half built from a float type, which
-//    h5py reads as numpy.float16; converted here, not by HDF5) and variable-length UTF-8 strings.
+//  * Element types: u64, u32, u8, i64, i32, f32, f64, f16 (an IEEE half built from a float type,
+//    which h5py reads as numpy.float16; converted here, not by HDF5) and variable-length UTF-8
+//    strings. u8 datasets hold raw bytes, e.g. the concatenated UTF-8 of a CSR string column
+//    (offsets in a u64 dataset): far faster to write and read than variable-length strings,
+//    each of which costs HDF5 a global-heap object.
 //  * Attributes: variable-length UTF-8 strings and 64-bit integers (and f64) as scalars.
 //
 // Thread safety: Debian's parallel HDF5 is not built thread-safe. Call these functions from
@@ -39,8 +42,8 @@ void f32_to_f16(const float* in, uint16_t* out, size_t n);
 void f16_to_f32(const uint16_t* in, float* out, size_t n);
 
 // ---- Types ---------------------------------------------------------------------------------
-enum class Type { kU64, kU32, kI64, kI32, kF32, kF64, kF16, kStr, kOther };
-const char* type_name(Type t);  // "u64", ..., "f16", "str", "other"
+enum class Type { kU64, kU32, kU8, kI64, kI32, kF32, kF64, kF16, kStr, kOther };
+const char* type_name(Type t);  // "u64", "u32", "u8", ..., "f16", "str", "other"
 /// The file (on-disk, little-endian) type of t; the caller owns the returned id (H5Tclose).
 hid_t file_type(Type t);
 
@@ -181,9 +184,11 @@ class Dataset : public Object {
   /// Rows [row, row + nrows) from data (nrows * max(cols,1) elements); the dataset is extended
   /// when the range ends past its current end. The element type must match the dataset's
   /// kind (integers into integer datasets, floats into f32/f64/f16 datasets; f16 datasets are
-  /// converted here with f32_to_f16).
+  /// converted here with f32_to_f16). uint8_t into a u8 dataset is a plain byte copy (rows are
+  /// bytes), the way to append the bytes of a CSR string column.
   void write(uint64_t row, uint64_t nrows, const uint64_t* data);
   void write(uint64_t row, uint64_t nrows, const uint32_t* data);
+  void write(uint64_t row, uint64_t nrows, const uint8_t* data);
   void write(uint64_t row, uint64_t nrows, const int64_t* data);
   void write(uint64_t row, uint64_t nrows, const int32_t* data);
   void write(uint64_t row, uint64_t nrows, const float* data);
@@ -204,9 +209,11 @@ class Dataset : public Object {
 
   /// Rows [row, row + nrows) into out (nrows * max(cols,1) elements). UsageError when the range
   /// is out of bounds; InputError when the stored type cannot be read as T (HDF5 converts
-  /// between integer widths, and between float widths; f16 is widened here).
+  /// between integer widths, and between float widths; f16 is widened here). Reading a u8
+  /// dataset into uint8_t reads exactly the bytes [row, row + nrows) (only the chunks they touch).
   void read(uint64_t row, uint64_t nrows, uint64_t* out) const;
   void read(uint64_t row, uint64_t nrows, uint32_t* out) const;
+  void read(uint64_t row, uint64_t nrows, uint8_t* out) const;
   void read(uint64_t row, uint64_t nrows, int64_t* out) const;
   void read(uint64_t row, uint64_t nrows, int32_t* out) const;
   void read(uint64_t row, uint64_t nrows, float* out) const;

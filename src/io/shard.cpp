@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -16,8 +17,12 @@ namespace {
 constexpr uint64_t kTokenChunk = 1 << 16;  // token_ids chunk (elements)
 constexpr uint64_t kMaxChunkBytes = 64ull << 20;
 constexpr uint32_t kBigramBit = 1u << 31;
+// Chunks of the CSR string bytes: texts are long, ids and labels short.
+constexpr uint64_t kTextByteChunk = 1ull << 20;
+constexpr uint64_t kShortByteChunk = 1ull << 18;
 
-const char* const kRequired[] = {"uid", "id", "text", "token_offsets", "token_ids", "embedding"};
+const char* const kRequired[] = {"uid",           "id_offsets", "id_bytes",  "text_offsets", "text_bytes",
+                                 "token_offsets", "token_ids",  "embedding"};
 
 // Returns the length of a valid UTF-8 prefix; == s.size() when all of s is valid.
 size_t utf8_valid_prefix(const std::string& s) {
@@ -79,17 +84,54 @@ std::string shard_file_name(uint64_t chunk_index) {
 
 // ---- Writer --------------------------------------------------------------------------------
 
+namespace {
+// One CSR string column being written: X_offsets u64[rows + 1], X_bytes u8[bytes].
+struct StrColumnWriter {
+  h5::Dataset offsets, bytes;
+  uint64_t total = 0;  // bytes written so far (= the last offset)
+
+  void create(h5::File& f, const std::string& name, uint64_t chunk_rows, uint64_t byte_chunk) {
+    offsets = h5::Dataset::create(f, name + "_offsets", h5::Type::kU64, chunk_rows);
+    bytes = h5::Dataset::create(f, name + "_bytes", h5::Type::kU8, byte_chunk);
+    uint64_t zero = 0;
+    offsets.write(0, 1, &zero);
+  }
+  // Rows [row, row + n) from v; off and buf are scratch space.
+  void append(uint64_t row, const std::vector<std::string>& v, std::vector<uint64_t>& off, std::string& buf) {
+    const size_t n = v.size();
+    size_t nb = 0;
+    for (const auto& s : v) nb += s.size();
+    buf.resize(nb);
+    off.resize(n);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& s = v[i];
+      if (!s.empty()) std::memcpy(&buf[pos], s.data(), s.size());
+      pos += s.size();
+      off[i] = total + pos;
+    }
+    if (nb) bytes.write(total, nb, reinterpret_cast<const uint8_t*>(buf.data()));
+    offsets.write(row + 1, n, off.data());
+    total += nb;
+  }
+  void close() { offsets = h5::Dataset(), bytes = h5::Dataset(); }
+};
+}  // namespace
+
 struct ShardWriter::Impl {
   std::string path;
   ShardMeta meta;
   h5::File file;  // declared first: destroyed after the datasets
-  h5::Dataset uid, id, text, label, offsets, tokens, emb;
+  h5::Dataset uid, offsets, tokens, emb;
+  StrColumnWriter id, text, label;
   uint64_t rows = 0, ntokens = 0, last_uid = 0;
   bool closed = false, failed = false;
   std::vector<uint64_t> off_buf;
+  std::string byte_buf;
 
   void close_datasets() {
-    for (h5::Dataset* d : {&uid, &id, &text, &label, &offsets, &tokens, &emb}) *d = h5::Dataset();
+    for (h5::Dataset* d : {&uid, &offsets, &tokens, &emb}) *d = h5::Dataset();
+    for (StrColumnWriter* c : {&id, &text, &label}) c->close();
   }
 };
 
@@ -115,9 +157,9 @@ ShardWriter::ShardWriter(const std::string& path, const ShardMeta& meta, uint64_
     m.file.set_attr_u64("chunk-index", meta.chunk_index);
     m.file.set_attr("config", meta.config);
     m.uid = h5::Dataset::create(m.file, "uid", h5::Type::kU64, chunk_rows);
-    m.id = h5::Dataset::create(m.file, "id", h5::Type::kStr, chunk_rows);
-    m.text = h5::Dataset::create(m.file, "text", h5::Type::kStr, chunk_rows);
-    if (meta.has_label) m.label = h5::Dataset::create(m.file, "label", h5::Type::kStr, chunk_rows);
+    m.id.create(m.file, "id", chunk_rows, kShortByteChunk);
+    m.text.create(m.file, "text", chunk_rows, kTextByteChunk);
+    if (meta.has_label) m.label.create(m.file, "label", chunk_rows, kShortByteChunk);
     m.offsets = h5::Dataset::create(m.file, "token_offsets", h5::Type::kU64, chunk_rows);
     m.tokens = h5::Dataset::create(m.file, "token_ids", h5::Type::kU32, kTokenChunk);
     uint64_t elem = meta.dtype == Dtype::kF16 ? 2 : 4;
@@ -169,9 +211,9 @@ void ShardWriter::append(const ShardBlock& b) {
   if (n == 0) return;
   try {
     m.uid.write(m.rows, n, b.uid.data());
-    m.id.write_strings(m.rows, n, b.id.data());
-    m.text.write_strings(m.rows, n, b.text.data());
-    if (m.meta.has_label) m.label.write_strings(m.rows, n, b.label.data());
+    m.id.append(m.rows, b.id, m.off_buf, m.byte_buf);
+    m.text.append(m.rows, b.text, m.off_buf, m.byte_buf);
+    if (m.meta.has_label) m.label.append(m.rows, b.label, m.off_buf, m.byte_buf);
     m.off_buf.resize(n);
     for (uint64_t i = 0; i < n; ++i) m.off_buf[i] = m.ntokens + b.token_offsets[i + 1];
     m.offsets.write(m.rows + 1, n, m.off_buf.data());
@@ -200,12 +242,84 @@ void ShardWriter::close(uint64_t rejected_rows) {
 
 // ---- Reader --------------------------------------------------------------------------------
 
+namespace {
+
+// Offsets [row0, row0 + offs.size()) of a CSR column, as stored: they must not decrease (from
+// prev, the entry before row0, updated here) and must stay within the target dataset.
+void check_raw_offsets(const h5::Dataset& off, uint64_t row0, const std::vector<uint64_t>& offs, uint64_t& prev,
+                       const h5::Dataset& target, const char* unit) {
+  for (size_t i = 0; i < offs.size(); ++i) {
+    const uint64_t row = row0 + i;
+    if (offs[i] < prev)
+      throw InputError(cat(off.where(), ": entry ", row, " = ", offs[i], " is less than the previous entry ", prev,
+                           " (offsets must not decrease)"));
+    if (offs[i] > target.rows())
+      throw InputError(cat(off.where(), ": entry ", row, " = ", offs[i], " is past the end of '", target.name(),
+                           "' (", target.rows(), " ", unit, ")"));
+    prev = offs[i];
+  }
+}
+
+// Offsets of rows [begin, begin + k] read for a row range: non-decreasing and within target.
+void check_range_offsets(const h5::Dataset& off, uint64_t begin, const std::vector<uint64_t>& offs,
+                         const h5::Dataset& target, const char* unit) {
+  const uint64_t k = offs.size() - 1;
+  for (uint64_t i = 0; i < k; ++i) {
+    if (offs[i + 1] < offs[i])
+      throw InputError(cat(off.where(), ": offsets decrease at row ", begin + i + 1, " (", offs[i], " then ",
+                           offs[i + 1], ")"));
+  }
+  if (offs[k] > target.rows())
+    throw InputError(cat(off.where(), ": offset ", offs[k], " at row ", begin + k, " is past the end of '",
+                         target.name(), "' (", target.rows(), " ", unit, ")"));
+}
+
+// A string column stored as CSR UTF-8: X_offsets u64[n + 1] from 0 to the size of X_bytes u8[*].
+struct StrColumn {
+  h5::Dataset offsets, bytes;
+
+  // Opens and checks the shapes, types and the first and last offsets (cheap: two values).
+  void open(const h5::File& f, const std::string& name, uint64_t n) {
+    offsets = h5::Dataset::open(f, name + "_offsets");
+    bytes = h5::Dataset::open(f, name + "_bytes");
+    offsets.expect(h5::Type::kU64, 1);
+    bytes.expect(h5::Type::kU8, 1);
+    offsets.expect_rows(n + 1, cat("rows + 1 = ", n + 1));
+    uint64_t first = 0, last = 0;
+    offsets.read(0, 1, &first);
+    offsets.read(n, 1, &last);
+    if (first != 0) throw InputError(cat(offsets.where(), ": first offset is ", first, ", expected 0"));
+    if (last != bytes.rows())
+      throw InputError(cat(offsets.where(), ": last offset is ", last, " but dataset '", bytes.name(), "' has ",
+                           bytes.rows(), " bytes"));
+  }
+
+  // Rows [begin, begin + k) into out, reading only their offsets and bytes; offs and buf are
+  // scratch space.
+  void read(uint64_t begin, uint64_t k, std::vector<std::string>& out, std::vector<uint64_t>& offs,
+            std::string& buf) const {
+    offs.resize(k + 1);
+    offsets.read(begin, k + 1, offs.data());
+    check_range_offsets(offsets, begin, offs, bytes, "bytes");
+    const uint64_t base = offs[0], nb = offs[k] - base;
+    buf.resize(nb);
+    if (nb) bytes.read(base, nb, reinterpret_cast<uint8_t*>(&buf[0]));
+    out.resize(k);
+    for (uint64_t i = 0; i < k; ++i) out[i].assign(buf.data() + (offs[i] - base), offs[i + 1] - offs[i]);
+  }
+};
+
+}  // namespace
+
 struct ShardReader::Impl {
   std::string path;
   ShardMeta meta;
   h5::File file;
-  h5::Dataset uid, id, text, label, offsets, tokens, emb;
+  h5::Dataset uid, offsets, tokens, emb;
+  StrColumn id, text, label;
   uint64_t n = 0;
+  std::vector<uint64_t> str_offs;  // scratch for StrColumn::read
+  std::string str_buf;
 };
 
 ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
@@ -218,7 +332,8 @@ ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
     for (const char* name : kRequired) {
       if (!f.exists(name))
         throw InputError(cat(path, ": missing dataset '", name,
-                             "' (a shard has uid, id, text, token_offsets, token_ids, embedding)"));
+                             "' (a shard has uid, id_offsets, id_bytes, text_offsets, text_bytes, token_offsets, "
+                             "token_ids, embedding)"));
     }
     if (!f.has_attr("rows"))
       throw InputError(cat(path, ": incomplete shard: no 'rows' attribute (the writer did not finish; "
@@ -242,19 +357,14 @@ ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
     meta.chunk_index = f.attr_u64("chunk-index");
     meta.rejected_rows = f.attr_u64("rejected-rows");
     meta.config = f.attr_str("config");
-    meta.has_label = f.exists("label");
+    // Either label dataset marks a labelled shard; the other one must then exist too.
+    meta.has_label = f.exists("label_offsets") || f.exists("label_bytes");
 
     m.uid = h5::Dataset::open(f, "uid");
-    m.id = h5::Dataset::open(f, "id");
-    m.text = h5::Dataset::open(f, "text");
-    if (meta.has_label) m.label = h5::Dataset::open(f, "label");
     m.offsets = h5::Dataset::open(f, "token_offsets");
     m.tokens = h5::Dataset::open(f, "token_ids");
     m.emb = h5::Dataset::open(f, "embedding");
     m.uid.expect(h5::Type::kU64, 1);
-    m.id.expect(h5::Type::kStr, 1);
-    m.text.expect(h5::Type::kStr, 1);
-    if (meta.has_label) m.label.expect(h5::Type::kStr, 1);
     m.offsets.expect(h5::Type::kU64, 1);
     m.tokens.expect(h5::Type::kU32, 1);
     m.emb.expect(meta.dtype == Dtype::kF16 ? h5::Type::kF16 : h5::Type::kF32, 2, static_cast<uint64_t>(meta.dim));
@@ -262,11 +372,10 @@ ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
     m.n = m.uid.rows();
     if (meta.rows != m.n)
       throw InputError(cat(path, ": attribute 'rows' = ", meta.rows, " but dataset 'uid' has ", m.n, " rows"));
-    std::string what = cat("the shard has ", m.n, " rows");
-    m.id.expect_rows(m.n, what);
-    m.text.expect_rows(m.n, what);
-    if (meta.has_label) m.label.expect_rows(m.n, what);
-    m.emb.expect_rows(m.n, what);
+    m.id.open(f, "id", m.n);
+    m.text.open(f, "text", m.n);
+    if (meta.has_label) m.label.open(f, "label", m.n);
+    m.emb.expect_rows(m.n, cat("the shard has ", m.n, " rows"));
     m.offsets.expect_rows(m.n + 1, cat("rows + 1 = ", m.n + 1));
     uint64_t first = 0, last = 0;
     m.offsets.read(0, 1, &first);
@@ -298,22 +407,15 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
     out.uid.resize(k);
     m.uid.read(begin, k, out.uid.data());
   }
-  if (cols & kId) m.id.read_strings(begin, k, out.id);
-  if (cols & kText) m.text.read_strings(begin, k, out.text);
-  if ((cols & kLabel) && m.meta.has_label) m.label.read_strings(begin, k, out.label);
+  if (cols & kId) m.id.read(begin, k, out.id, m.str_offs, m.str_buf);
+  if (cols & kText) m.text.read(begin, k, out.text, m.str_offs, m.str_buf);
+  if ((cols & kLabel) && m.meta.has_label) m.label.read(begin, k, out.label, m.str_offs, m.str_buf);
   if (cols & kTokens) {
     out.token_offsets.resize(k + 1);
     m.offsets.read(begin, k + 1, out.token_offsets.data());
+    check_range_offsets(m.offsets, begin, out.token_offsets, m.tokens, "elements");
     const uint64_t base = out.token_offsets[0];
-    for (uint64_t i = 0; i < k; ++i) {
-      if (out.token_offsets[i + 1] < out.token_offsets[i])
-        throw InputError(cat(m.offsets.where(), ": offsets decrease at row ", begin + i + 1, " (",
-                             out.token_offsets[i], " then ", out.token_offsets[i + 1], ")"));
-    }
     const uint64_t count = out.token_offsets[k] - base;
-    if (out.token_offsets[k] > m.tokens.rows())
-      throw InputError(cat(m.offsets.where(), ": offset ", out.token_offsets[k], " at row ", end,
-                           " is past the end of 'token_ids' (", m.tokens.rows(), " elements)"));
     for (auto& o : out.token_offsets) o -= base;
     out.token_ids.resize(count);
     if (count) m.tokens.read(base, count, out.token_ids.data());
@@ -345,21 +447,26 @@ void ShardReader::validate_deep() const {
   ShardBlock b;
   uint64_t prev_uid = 0, prev_off = 0;
   std::vector<uint64_t> offs;
+  // The string columns with their rows in b, raw offsets of the block and running previous offset.
+  struct Col {
+    const StrColumn* c;
+    const std::vector<std::string>* v;
+    std::vector<uint64_t> offs;
+    uint64_t prev = 0;
+  };
+  std::vector<Col> str_cols = {{&m.id, &b.id, {}, 0}, {&m.text, &b.text, {}, 0}};
+  if (m.meta.has_label) str_cols.push_back({&m.label, &b.label, {}, 0});
   for (uint64_t begin = 0; begin < m.n || begin == 0; begin += block) {
     const uint64_t end = std::min(m.n, begin + block);
     const uint64_t k = end - begin;
     // Offsets first (raw, not rebased), so a bad one is reported as such.
     offs.resize(k + 1);
     m.offsets.read(begin, k + 1, offs.data());
-    for (uint64_t i = 0; i <= k; ++i) {
-      uint64_t row = begin + i;
-      if (offs[i] < prev_off)
-        throw InputError(cat(m.offsets.where(), ": entry ", row, " = ", offs[i], " is less than the previous entry ",
-                             prev_off, " (offsets must not decrease)"));
-      if (offs[i] > m.tokens.rows())
-        throw InputError(cat(m.offsets.where(), ": entry ", row, " = ", offs[i], " is past the end of 'token_ids' (",
-                             m.tokens.rows(), " elements)"));
-      prev_off = offs[i];
+    check_raw_offsets(m.offsets, begin, offs, prev_off, m.tokens, "elements");
+    for (Col& c : str_cols) {
+      c.offs.resize(k + 1);
+      c.c->offsets.read(begin, k + 1, c.offs.data());
+      check_raw_offsets(c.c->offsets, begin, c.offs, c.prev, c.c->bytes, "bytes");
     }
     if (k == 0) break;
     read(begin, end, b, kAll);
@@ -395,16 +502,12 @@ void ShardReader::validate_deep() const {
       if (l2 && norm2 != 0 && std::fabs(std::sqrt(norm2) - 1.0) > 1e-2)
         throw InputError(cat(m.emb.where(), ": row ", row, ": L2 norm ", std::sqrt(norm2),
                              ", expected 1 (or 0) for normalisation 'l2'"));
-      struct Col {
-        const std::vector<std::string>* v;
-        const h5::Dataset* d;
-      };
-      for (Col c : {Col{&b.id, &m.id}, Col{&b.text, &m.text}, Col{&b.label, &m.label}}) {
-        if (c.v->empty()) continue;
+      for (const Col& c : str_cols) {
         const std::string& s = (*c.v)[i];
         size_t ok = utf8_valid_prefix(s);
         if (ok != s.size())
-          throw InputError(cat(c.d->where(), ": row ", row, ": invalid UTF-8 at byte ", ok));
+          throw InputError(cat(c.c->bytes.where(), ": row ", row, ": invalid UTF-8 at byte ", ok, " of the row (",
+                               c.c->bytes.name(), "[", c.offs[i] + ok, "])"));
       }
     }
   }

@@ -1,8 +1,14 @@
 // Shard format v1: one HDF5 file per input chunk (docs/FORMATS.md).
-//   uid u64[n] · id str[n] · text str[n] · label str[n] (optional)
+//   uid u64[n]
+//   id_offsets u64[n+1] · id_bytes u8[*]        (CSR UTF-8: row i is bytes [o[i], o[i+1]))
+//   text_offsets u64[n+1] · text_bytes u8[*]
+//   label_offsets u64[n+1] · label_bytes u8[*]  (optional)
 //   token_offsets u64[n+1] · token_ids u32[*] (CSR; per row: unigram ids, then bigram ids)
 //   embedding f32|f16 [n, dim]
-// All chunked along rows so row blocks stream. Attributes on the root group: trawl-format =
+// All chunked along rows (the byte arrays in 1 MiB / 256 KiB chunks) so row blocks stream: a
+// row range reads only its offsets and the bytes between its first and last offset. Strings
+// are CSR bytes rather than HDF5 variable-length strings because those cost a global-heap
+// object each, which made string columns most of a shard's write time. Attributes on the root group: trawl-format =
 // "shard", trawl-format-version, trawl-version, encoder, encoder-params, dim, dtype,
 // normalisation, source-file, source-checksum, chunk-index, rows, rejected-rows, config.
 #pragma once
@@ -93,8 +99,9 @@ class ShardReader {
   /// Embeddings of rows [begin, end) as f32, row-major, into out[(end-begin)*dim].
   void read_embeddings(uint64_t begin, uint64_t end, float* out) const;
   std::vector<uint64_t> read_uids() const;
-  /// A deep check: every dataset's shape and type, offsets monotone and in range, uids
-  /// unique and increasing, embeddings finite. Throws InputError.
+  /// A deep check: every dataset's shape and type, all offsets (tokens and strings) monotone
+  /// and in range, strings valid UTF-8, uids unique and increasing, embeddings finite. Throws
+  /// InputError.
   void validate_deep() const;
 
  private:

@@ -1,7 +1,7 @@
 # trawl-embed gives identical shards (uids, ids, texts, labels, tokens, embeddings) at 1, 2, 3
 # and 4 ranks, as a 3-task array job, and after a kill -9 mid-run followed by a rerun.
 source "$(dirname "$0")/lib.sh"
-DS="uid id text label token_offsets token_ids embedding"
+DS="uid id_offsets id_bytes text_offsets text_bytes label_offsets label_bytes token_offsets token_ids embedding"
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 7 --rows 1500 --format tsv --seed 3 --log-level warn
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 2 --rows 700 --format jsonl --gzip --seed 4 --log-level warn
 ls "$WORK"/in/chunk-* > "$WORK/list"

@@ -11,5 +11,5 @@ chmod -R a+rwX "$WORK"
     "$SRC/slurm/embed.sbatch" "$WORK/list" "$WORK/slurm" --dim 32 --log-level warn ) > "$WORK/sbatch.out"
 cat "$WORK"/slurm-*.log
 [ "$(ls "$WORK"/slurm-*.log | wc -l)" -eq 3 ] || fail "expected 3 array task logs"
-same_datasets "$WORK/ref" "$WORK/slurm" uid id text token_offsets token_ids embedding
+same_datasets "$WORK/ref" "$WORK/slurm" uid id_offsets id_bytes text_offsets text_bytes token_offsets token_ids embedding
 pass "sbatch array of 3 tasks identical to one process"

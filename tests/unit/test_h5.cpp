@@ -400,6 +400,71 @@ TEST(H5Dataset, StringsUtf8EmptyAndRanges) {
   EXPECT_THROW(ds.read(0, 1, u.data()), InputError);
 }
 
+TEST(H5Dataset, BytesU8RangesAcrossChunks) {
+  // u8 datasets hold raw bytes (CSR string columns): appended in blocks of any size, read back
+  // by byte range, all 256 values and NUL included.
+  test::TempDir d("h5");
+  std::string p = d / "b.h5";
+  const uint64_t n = 5000;
+  std::vector<uint8_t> v(n);
+  for (uint64_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((i * 131 + i / 256) & 0xff);
+  {
+    auto file = h5::File::create(p);
+    auto db = h5::Dataset::create(file, "b", h5::Type::kU8, 1024);
+    EXPECT_EQ(db.type(), h5::Type::kU8);
+    uint64_t pos = 0;
+    for (uint64_t b : {0ull, 1ull, 1023ull, 1ull, 2000ull, 1975ull}) {
+      db.append(v.data() + pos, b);
+      pos += b;
+    }
+    ASSERT_EQ(pos, n);
+    EXPECT_EQ(db.rows(), n);
+    std::vector<uint8_t> patch = {0, 0xff, 0};
+    db.write(1023, 3, patch.data());  // across a chunk boundary, in place
+    std::copy(patch.begin(), patch.end(), v.begin() + 1023);
+    // Writing past the end extends the dataset (here with a gap the caller fills next).
+    db.write(n + 10, 2, patch.data());
+    EXPECT_EQ(db.rows(), n + 12);
+    db.write(n, 10, v.data());
+    std::vector<uint8_t> head(v.begin(), v.begin() + 10);
+    v.insert(v.end(), head.begin(), head.end());
+    v.insert(v.end(), patch.begin(), patch.begin() + 2);
+    file.close();
+  }
+  auto file = h5::File::open(p);
+  auto db = h5::Dataset::open(file, "b");
+  EXPECT_EQ(db.type(), h5::Type::kU8);
+  EXPECT_EQ(db.type_desc(), "u8");
+  EXPECT_STREQ(h5::type_name(h5::Type::kU8), "u8");
+  EXPECT_EQ(db.rank(), 1);
+  EXPECT_EQ(db.chunk_dims(), std::vector<uint64_t>({1024}));
+  EXPECT_NO_THROW(db.expect(h5::Type::kU8, 1));
+  EXPECT_HAS(error_of([&] { db.expect(h5::Type::kU32, 1); }), "type is u8, expected u32");
+  {
+    h5::Id t(H5Dget_type(db.id()));
+    EXPECT_TRUE(H5Tequal(t.get(), H5T_STD_U8LE) > 0);
+  }
+  EXPECT_EQ(db.read_all<uint8_t>(), v);
+  for (auto [b, e] : std::vector<std::pair<uint64_t, uint64_t>>{{0, 1}, {1000, 1100}, {1023, 1026}, {2048, 2048},
+                                                                  {4999, 5012}, {0, 5012}}) {
+    std::vector<uint8_t> r(e - b);
+    db.read(b, e - b, r.data());
+    EXPECT_TRUE(std::equal(r.begin(), r.end(), v.begin() + b)) << b << ".." << e;
+    std::vector<uint32_t> w(e - b);  // widened by HDF5
+    db.read(b, e - b, w.data());
+    for (uint64_t i = b; i < e; ++i) ASSERT_EQ(w[i - b], v[i]);
+  }
+  std::vector<uint8_t> r(20);
+  std::string e = error_of([&] { db.read(5000, 20, r.data()); });
+  EXPECT_HAS(e, "dataset 'b'");
+  EXPECT_HAS(e, "out of range");
+  EXPECT_THROW(db.read(5000, 20, r.data()), UsageError);
+  std::vector<float> fl(1);
+  EXPECT_THROW(db.read(0, 1, fl.data()), InputError);
+  std::vector<std::string> s;
+  EXPECT_THROW(db.read_strings(0, 1, s), InputError);
+}
+
 TEST(H5Dataset, MissingDatasetAndListing) {
   test::TempDir d("h5");
   std::string p = d / "l.h5";

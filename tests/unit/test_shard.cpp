@@ -372,14 +372,26 @@ TEST(Shard, RejectsMissingDataset) {
   write_shard(p, 4, Dtype::kF32, 0, false, {10});
   {
     auto f = h5::File::open(p, h5::File::kReadWrite);
-    ASSERT_GE(H5Ldelete(f.id(), "text", H5P_DEFAULT), 0);
+    ASSERT_GE(H5Ldelete(f.id(), "text_bytes", H5P_DEFAULT), 0);
     f.close();
   }
   std::string e = error_of([&] { ShardReader r(p); });
   EXPECT_HAS(e, p);
-  EXPECT_HAS(e, "missing dataset 'text'");
+  EXPECT_HAS(e, "missing dataset 'text_bytes'");
   EXPECT_THROW(ShardReader r(p), InputError);
   EXPECT_FALSE(shard_is_complete(p));
+  // Half of the optional label column: the other half is missing.
+  std::string q = d / "l.h5";
+  write_shard(q, 4, Dtype::kF32, 0, true, {10});
+  {
+    auto f = h5::File::open(q, h5::File::kReadWrite);
+    ASSERT_GE(H5Ldelete(f.id(), "label_offsets", H5P_DEFAULT), 0);
+    f.close();
+  }
+  e = error_of([&] { ShardReader r(q); });
+  EXPECT_HAS(e, q);
+  EXPECT_HAS(e, "missing dataset 'label_offsets'");
+  EXPECT_FALSE(shard_is_complete(q));
 }
 
 TEST(Shard, RejectsInconsistentLengths) {
@@ -392,10 +404,40 @@ TEST(Shard, RejectsInconsistentLengths) {
     std::vector<std::string> expect;
   };
   std::vector<Case> cases = {
-      {"extra-id", [&](h5::File& f) { h5::Dataset::open(f, "id").append_strings({"x"}); },
-       {"dataset 'id'", "has 41 rows, expected 40"}},
-      {"short-label?", [&](h5::File& f) { h5::Dataset::open(f, "label").append_strings({"x", "y"}); },
-       {"dataset 'label'", "has 42 rows"}},
+      // String columns: offsets of the wrong length (wrong n), first not 0, last not at the end
+      // of the bytes, bytes of the wrong type.
+      {"extra-id", [&](h5::File& f) {
+         std::vector<uint64_t> o = h5::Dataset::open(f, "id_offsets").read_all<uint64_t>();
+         h5::Dataset::open(f, "id_offsets").append(&o.back(), 1);
+       }, {"dataset 'id_offsets'", "has 42 rows, expected 41"}},
+      {"long-label", [&](h5::File& f) {
+         uint64_t o[2] = {1000, 1000};
+         h5::Dataset::open(f, "label_offsets").append(o, 2);
+       }, {"dataset 'label_offsets'", "has 43 rows, expected 41"}},
+      {"short-text", [&](h5::File& f) {
+         hsize_t dims[1] = {n};  // drops the last offset
+         ASSERT_GE(H5Dset_extent(h5::Dataset::open(f, "text_offsets").id(), dims), 0);
+       }, {"dataset 'text_offsets'", "has 40 rows, expected 41"}},
+      {"text-first-offset", [&](h5::File& f) {
+         uint64_t o = 2;
+         h5::Dataset::open(f, "text_offsets").write(0, 1, &o);
+       }, {"dataset 'text_offsets'", "first offset is 2, expected 0"}},
+      {"extra-text-byte", [&](h5::File& f) {
+         uint8_t c = 'x';
+         h5::Dataset::open(f, "text_bytes").append(&c, 1);
+       }, {"dataset 'text_offsets'", "last offset is", "but dataset 'text_bytes' has"}},
+      {"id-offsets-past-bytes", [&](h5::File& f) {
+         uint64_t o = 1u << 20;  // the last offset, past the end of the bytes
+         h5::Dataset::open(f, "id_offsets").write(n, 1, &o);
+       }, {"dataset 'id_offsets'", "last offset is 1048576 but dataset 'id_bytes' has"}},
+      {"label-bytes-u32", [&](h5::File& f) {
+         auto old = h5::Dataset::open(f, "label_bytes");
+         uint64_t total = old.rows();
+         old = h5::Dataset();
+         ASSERT_GE(H5Ldelete(f.id(), "label_bytes", H5P_DEFAULT), 0);
+         std::vector<uint32_t> z(total, 'a');
+         h5::Dataset::create(f, "label_bytes", h5::Type::kU32, 64).append(z);
+       }, {"dataset 'label_bytes'", "type is u32, expected u8"}},
       {"rows-attr", [&](h5::File& f) { f.set_attr_u64("rows", n + 5); },
        {"attribute 'rows' = 45 but dataset 'uid' has 40 rows"}},
       {"extra-embedding", [&](h5::File& f) {
@@ -472,9 +514,25 @@ TEST(Shard, ValidateDeepFindsBadContent) {
          h5::Dataset::open(f, "token_ids").write(off[3], 1, &big);
        }, {"dataset 'token_ids'", "row 3, token 0", "should be a unigram id"}},
       {"bad-utf8", [](h5::File& f) {
-         std::vector<std::string> s = {"ok \xff\xfe bad"};
-         h5::Dataset::open(f, "text").write_strings(12, 1, s.data());
-       }, {"dataset 'text'", "row 12", "invalid UTF-8 at byte 3"}},
+         // Row 12 is "text number 12": bytes 3 and 4 become an invalid sequence.
+         auto off = h5::Dataset::open(f, "text_offsets").read_all<uint64_t>();
+         uint8_t bad[2] = {0xff, 0xfe};
+         h5::Dataset::open(f, "text_bytes").write(off[12] + 3, 2, bad);
+       }, {"dataset 'text_bytes'", "row 12", "invalid UTF-8 at byte 3 of the row"}},
+      {"bad-utf8-id", [](h5::File& f) {
+         // A truncated 2-byte sequence at the end of row 99's id ("id-99").
+         auto off = h5::Dataset::open(f, "id_offsets").read_all<uint64_t>();
+         uint8_t bad = 0xc3;
+         h5::Dataset::open(f, "id_bytes").write(off[100] - 1, 1, &bad);
+       }, {"dataset 'id_bytes'", "row 99", "invalid UTF-8 at byte 4 of the row", "id_bytes["}},
+      {"text-offsets-decrease", [](h5::File& f) {
+         uint64_t o = 0;
+         h5::Dataset::open(f, "text_offsets").write(50, 1, &o);
+       }, {"dataset 'text_offsets'", "entry 50 = 0", "less than the previous entry"}},
+      {"id-offsets-past-bytes", [](h5::File& f) {
+         uint64_t o = 1u << 20;  // past the end, and then the next entry decreases
+         h5::Dataset::open(f, "id_offsets").write(30, 1, &o);
+       }, {"dataset 'id_offsets'", "entry 30 = 1048576", "past the end of 'id_bytes'", "bytes)"}},
   };
   for (auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -490,6 +548,139 @@ TEST(Shard, ValidateDeepFindsBadContent) {
     for (auto& s : c.expect) EXPECT_HAS(e, s);
     EXPECT_THROW(r.validate_deep(), InputError);
   }
+  // Row range reads check the offsets they use: bad ones are InputErrors, not huge reads;
+  // ranges before the damage read fine.
+  ShardBlock b;
+  {
+    ShardReader r(d / "text-offsets-decrease.h5");
+    std::string e = error_of([&] { r.read(40, 60, b, ShardReader::kText); });
+    EXPECT_HAS(e, "dataset 'text_offsets'");
+    EXPECT_HAS(e, "offsets decrease at row 50");
+    EXPECT_THROW(r.read(40, 60, b, ShardReader::kText), InputError);
+    r.read(0, 49, b, ShardReader::kText);
+    EXPECT_EQ(b.text[48], make_block(5, 48, 1, 4, false).text[0]);
+    r.read(40, 60, b, ShardReader::kId | ShardReader::kEmbedding);  // other columns are intact
+    EXPECT_EQ(b.id[10], "id-50");
+  }
+  {
+    ShardReader r(d / "id-offsets-past-bytes.h5");
+    std::string e = error_of([&] { r.read(25, 30, b, ShardReader::kId); });
+    EXPECT_HAS(e, "dataset 'id_offsets'");
+    EXPECT_HAS(e, "offset 1048576 at row 30 is past the end of 'id_bytes'");
+    EXPECT_THROW(r.read(25, 30, b, ShardReader::kId), InputError);
+    e = error_of([&] { r.read(25, 35, b, ShardReader::kAll); });
+    EXPECT_HAS(e, "dataset 'id_offsets'");
+    EXPECT_HAS(e, "offsets decrease at row 31");
+  }
+}
+
+TEST(Shard, StringColumnsKeepEveryByte) {
+  // CSR bytes store any string exactly: empty ones, NUL bytes, every UTF-8 length, and a
+  // string longer than a byte chunk; in blocks where every string is empty too.
+  test::TempDir d("shard");
+  std::string p = d / "s.h5";
+  const int dim = 2;
+  std::vector<std::string> texts = {"", std::string("a\0b", 3), "\x7f \xc2\x80 \xe0\xa0\x80 \xf4\x8f\xbf\xbf",
+                                    std::string(3u << 20, 'z'), "", "ok"};
+  ShardBlock b1 = make_block(0, 0, 6, dim, true), b2 = make_block(0, 6, 3, dim, true),
+             b3 = make_block(0, 9, 3, dim, true);
+  b1.text = texts;
+  b1.id[2] = std::string(1, '\0');
+  b2.text = b2.id = b2.label = {"", "", ""};  // a block without any string bytes
+  ShardBlock all;  // the expected columns
+  for (const ShardBlock* x : {&b1, &b2, &b3}) {
+    all.id.insert(all.id.end(), x->id.begin(), x->id.end());
+    all.text.insert(all.text.end(), x->text.begin(), x->text.end());
+    all.label.insert(all.label.end(), x->label.begin(), x->label.end());
+  }
+  {
+    ShardWriter w(p, make_meta(dim, Dtype::kF32, 0, true), 4);
+    w.append(b1);
+    w.append(b2);
+    w.append(b3);
+    w.close(0);
+  }
+  ShardReader r(p);
+  ShardBlock b;
+  r.read(0, 12, b);
+  EXPECT_EQ(b.text, all.text);
+  EXPECT_EQ(b.id, all.id);
+  EXPECT_EQ(b.label, all.label);
+  for (uint64_t lo = 0; lo <= 12; ++lo) {
+    for (uint64_t hi = lo; hi <= 12; ++hi) {
+      r.read(lo, hi, b, ShardReader::kText | ShardReader::kId);
+      ASSERT_EQ(b.text, std::vector<std::string>(all.text.begin() + lo, all.text.begin() + hi)) << lo << ".." << hi;
+      ASSERT_EQ(b.id, std::vector<std::string>(all.id.begin() + lo, all.id.begin() + hi)) << lo << ".." << hi;
+    }
+  }
+  EXPECT_NO_THROW(r.validate_deep());
+  auto f = h5::File::open(p);
+  auto tb = h5::Dataset::open(f, "text_bytes");
+  uint64_t total = 0;
+  for (auto& t : all.text) total += t.size();
+  EXPECT_EQ(tb.rows(), total);
+  EXPECT_EQ(tb.type(), h5::Type::kU8);
+  EXPECT_EQ(tb.chunk_dims(), std::vector<uint64_t>({1u << 20}));
+  EXPECT_EQ(h5::Dataset::open(f, "id_bytes").chunk_dims(), std::vector<uint64_t>({1u << 18}));
+  EXPECT_EQ(h5::Dataset::open(f, "label_offsets").chunk_dims(), std::vector<uint64_t>({4}));
+  std::vector<uint64_t> o = h5::Dataset::open(f, "text_offsets").read_all<uint64_t>();
+  ASSERT_EQ(o.size(), 13u);
+  EXPECT_EQ(o[0], 0u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(o[i + 1] - o[i], all.text[i].size()) << i;
+}
+
+TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
+  // Texts of 40 KB: 100 rows take 4 byte chunks of 1 MiB. Overwrite the last chunk on disk:
+  // rows whose bytes lie before it still read right (their reads never touch it), rows in it
+  // see the damage, and validate_deep reports it.
+  test::TempDir d("shard");
+  std::string p = d / "t.h5";
+  const int dim = 2;
+  ShardBlock all = make_block(0, 0, 100, dim, false);
+  for (uint64_t i = 0; i < 100; ++i) all.text[i] = std::to_string(i) + ":" + std::string(40000, 'a' + i % 26);
+  {
+    ShardWriter w(p, make_meta(dim, Dtype::kF32, 0, false), 16);
+    w.append(all);
+    w.close(0);
+  }
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  std::vector<uint64_t> o;
+  {
+    auto f = h5::File::open(p);
+    auto tb = h5::Dataset::open(f, "text_bytes");
+    o = h5::Dataset::open(f, "text_offsets").read_all<uint64_t>();
+    ASSERT_EQ(tb.rows(), o[100]);
+    ASSERT_GT(tb.rows(), 3u << 20);
+    ASSERT_LT(tb.rows(), 4u << 20);
+    hsize_t coord[1] = {3u << 20};
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info_by_coord(tb.id(), coord, &mask, &addr, &size), 0);
+    ASSERT_EQ(size, 1u << 20);
+  }
+  {
+    std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(static_cast<std::streamoff>(addr));
+    std::string ff(size, '\xff');
+    io.write(ff.data(), static_cast<std::streamsize>(ff.size()));
+  }
+  uint64_t first_bad = 0;  // the first row with a byte in the last chunk
+  while (o[first_bad + 1] <= (3u << 20)) ++first_bad;
+  ASSERT_GT(first_bad, 50u);
+  ShardReader r(p);
+  ShardBlock b;
+  r.read(0, first_bad, b);
+  EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin(), all.text.begin() + first_bad));
+  r.read(first_bad - 5, first_bad, b, ShardReader::kText);
+  EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin() + first_bad - 5, all.text.begin() + first_bad));
+  r.read(99, 100, b, ShardReader::kText);
+  EXPECT_EQ(b.text[0], std::string(all.text[99].size(), '\xff'));
+  r.read(0, 100, b, ShardReader::kId);  // other string columns are intact
+  EXPECT_EQ(b.id, all.id);
+  std::string e = error_of([&] { r.validate_deep(); });
+  EXPECT_HAS(e, "dataset 'text_bytes'");
+  EXPECT_HAS(e, "row " + std::to_string(first_bad));
+  EXPECT_HAS(e, "invalid UTF-8");
 }
 
 TEST(Shard, CompletenessOfUnfinishedAndKilledWrites) {
@@ -567,14 +758,28 @@ n = 100
 uid = f["uid"][:]
 assert uid.dtype == np.uint64 and uid.shape == (n,)
 assert all(int(uid[i]) == (2 << 40) | (3 * i + 1) for i in range(n))
-ids = f["id"].asstr()[:]
-assert list(ids) == ["id-%d" % i for i in range(n)]
+# string columns: CSR UTF-8, NAME_offsets uint64[n + 1] into NAME_bytes uint8[total]
+def strings(name, byte_chunk):
+    o, b = f[name + "_offsets"], f[name + "_bytes"]
+    assert o.dtype == np.uint64 and o.shape == (n + 1,) and o.chunks == (32,), (name, o.dtype, o.shape, o.chunks)
+    assert b.dtype == np.uint8 and b.ndim == 1 and b.chunks == (byte_chunk,), (name, b.dtype, b.shape, b.chunks)
+    assert b.compression is None
+    o, raw = o[:], b[:].tobytes()
+    assert o[0] == 0 and o[-1] == len(raw) and all(o[i] <= o[i + 1] for i in range(n)), name
+    return [raw[o[i]:o[i + 1]].decode("utf-8") for i in range(n)]
+assert set(f.keys()) == {"uid", "id_offsets", "id_bytes", "text_offsets", "text_bytes", "label_offsets",
+                         "label_bytes", "token_offsets", "token_ids", "embedding"}, list(f.keys())
+assert strings("id", 262144) == ["id-%d" % i for i in range(n)]
 def text(i):
     if i % 11 == 3: return ""
     if i % 5 == 0: return "héllo wörld %d 😀\ttab" % i
     return "text number %d" % i
-assert list(f["text"].asstr()[:]) == [text(i) for i in range(n)]
-assert list(f["label"].asstr()[:]) == ["pos" if i % 3 == 0 else "neg" for i in range(n)]
+assert strings("text", 1048576) == [text(i) for i in range(n)]
+assert strings("label", 262144) == ["pos" if i % 3 == 0 else "neg" for i in range(n)]
+# one row, as the docs show: only that row's offsets and bytes are read
+o = f["text_offsets"]
+for i in (0, 3, 5, 99):
+    assert f["text_bytes"][o[i]:o[i + 1]].tobytes().decode() == text(i), i
 off = f["token_offsets"][:]
 tok = f["token_ids"][:]
 assert off.dtype == np.uint64 and off.shape == (n + 1,) and tok.dtype == np.uint32
@@ -638,12 +843,16 @@ TEST(Inspect, PrintsShardDetailsAndChecks) {
   EXPECT_EQ(rc, 0) << out;
   for (const char* s : {"format: shard, version 1", "chunk-index", "= 2", "encoder-params", "dim=12;seed=7",
                         "      dim = 12", "      encoder = hash", "source-checksum", "/embedding", "f16",
-                        "[40, 12]", "chunks [16, 12]", "/text", "str (vlen utf-8)", "/token_ids",
-                        "chunks [65536]", "rows: 40", "first 2 rows", "uid 2199023255553 (chunk 2, row 1)",
+                        "[40, 12]", "chunks [16, 12]", "/text_bytes", "/text_offsets", "/id_bytes", "/id_offsets",
+                        "/label_bytes", "/label_offsets", "u8", "chunks [1048576]", "chunks [262144]", "[41]",
+                        "/token_ids",
+                        "chunks [65536]", "rows: 40", "string bytes: id 190 (4.8/row), text ", ", label 120 (3.0/row)",
+                        "first 2 rows", "uid 2199023255553 (chunk 2, row 1)",
                         "'id-1'", "'text number 1'", "label  'pos'", "tokens 1 [31]", "(8 of 12)",
                         "check: OK"})
     EXPECT_HAS(out, s);
   EXPECT_EQ(out.find("[2] uid"), std::string::npos) << "printed more than --rows";
+  EXPECT_EQ(out.find("vlen"), std::string::npos) << "shards hold no variable-length strings";
 
   // Long text is cut at 80 code points; control characters are escaped.
   std::string q = d / "long.h5";
