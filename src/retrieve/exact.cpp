@@ -9,13 +9,18 @@
 
 #include "core/error.h"
 
+// The canonical distance relies on IEEE evaluation in source order (no reassociation).
+#if defined(__FAST_MATH__)
+#error "src/retrieve must not be compiled with -ffast-math: canonical distances need a fixed summation order"
+#endif
+
 namespace trawl::retrieve {
 
 namespace {
 using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstRowMap = Eigen::Map<const RowMatrixXf>;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr size_t kSubBlockBytes = 512 * 1024;
+constexpr size_t kSubBlockBytes = 256 * 1024;
 
 // Per-thread state, aligned so that two threads' counters never share a cache line.
 struct alignas(64) ThreadState {
@@ -54,7 +59,7 @@ struct ExactScanner::Impl {
   // Items X[0..n) (row-major, dim wide) with uids U, against every query, into st's heaps.
   void process(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0) {
     ConstRowMap Xs(X, static_cast<Eigen::Index>(n), dim);
-    float maxn2 = 0.f;  // NaN rows are ignored here; they never become candidates below.
+    float maxn2 = 0.f;  // NaN rows are ignored here (never candidates); an inf row only widens the margin
     for (size_t j = 0; j < n; ++j) {
       float v = Xs.row(static_cast<Eigen::Index>(j)).squaredNorm();
       if (v > maxn2) maxn2 = v;
@@ -90,7 +95,7 @@ struct ExactScanner::Impl {
             continue;
           }
           const Neighbour nb{cosine_distance(qv, X + j * static_cast<size_t>(dim), dim), u};
-          if (std::isnan(nb.dist) || !(nb < bound)) continue;
+          if (!std::isfinite(nb.dist) || !(nb < bound)) continue;
           if (h.push(nb) && h.full()) lo = floor_of();
         }
       }

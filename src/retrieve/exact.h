@@ -7,8 +7,8 @@
 // — float products are exact in double and the sum order is fixed, so d is bit-identical
 // whatever the block split, thread count, rank count or SIMD width. A zero vector has
 // distance exactly 1 to everything. Vectors that are not unit length are not renormalised
-// (the formula above is applied as is). Items whose dot product is NaN (non-finite input)
-// are never returned.
+// (the formula above is applied as is). Items with a non-finite distance (NaN or inf in the
+// input vectors) are never returned.
 //
 // Method. For each L2-sized sub-block of items, S = Q·Xᵀ is computed in float by Eigen's
 // GEMM; an item is a candidate for query q only if its float score clears the query's
@@ -35,7 +35,8 @@ float cosine_distance(const float* q, const float* x, int dim);
 
 struct ExactOptions {
   /// Items per sub-block (one GEMM, one unit of thread work); 0 = sized so the sub-block
-  /// (block_rows × dim floats) takes about 512 KiB, a share of a per-core L2.
+  /// (block_rows × dim floats) takes about 256 KiB, a share of a per-core L2 (256 rows at
+  /// dim 256; bench_exact --sweep times the alternatives).
   int block_rows = 0;
   /// Queries per GEMM tile; 0 = 256. Bounds the score buffer (query_tile × block_rows).
   int query_tile = 0;

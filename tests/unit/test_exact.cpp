@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
@@ -219,11 +220,12 @@ TEST(Exact, RescanningABlockIntoTheAccumulatorChangesNothing) {
 
 TEST(Exact, NonFiniteItemsAreNeverReturned) {
   const int dim = 4;
-  std::vector<float> x = {1, 0, 0, 0, std::nanf(""), 0, 0, 0, 0, 1, 0, 0};
-  std::vector<uint64_t> u = {1, 2, 3};
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = {1, 0, 0, 0, std::nanf(""), 0, 0, 0, 0, 1, 0, 0, inf, 0, 0, 0, 0, -inf, 0, 0};
+  std::vector<uint64_t> u = {1, 2, 3, 4, 5};
   float q[4] = {1, 0, 0, 0};
   AnchorLists acc(5, 0);
-  exact_search(q, 1, x.data(), u.data(), 3, dim, nullptr, acc);
+  exact_search(q, 1, x.data(), u.data(), 5, dim, nullptr, acc);
   EXPECT_EQ(acc.lists[0], (std::vector<Neighbour>{{0.f, 1}, {1.f, 3}}));
 }
 
