@@ -23,6 +23,11 @@ struct ModelHeader {
   std::string training_summary;      // e.g. "examples=100 steps=100 final_loss=0.12 seconds=0.4"
   std::string trawl_version;
   int format_version = 0;
+  // Added by trawl-train (stored as attributes too):
+  uint64_t seed = 0, round = 0;      // the training seed and round
+  std::string fingerprint;           // everything the weights depend on (options, labels and subpool
+                                     // checksums, encoder): an existing output with the same
+                                     // fingerprint is up to date and trawl-train skips it
 };
 
 class Model {
@@ -47,5 +52,39 @@ class Model {
 /// the data it is about to score.
 void check_compatible(const ModelHeader& m, const std::string& encoder, const std::string& encoder_params, int dim,
                       const std::string& what);
+
+// ---- Additions: the model file itself (writers, tools, tests) ----------------------------------
+
+/// One parameter tensor as stored: `name` is its path in the torch module ("output.weight"),
+/// `shape` its dims, `values` row-major f32.
+struct Param {
+  std::string name;
+  std::vector<uint64_t> shape;
+  std::vector<float> values;
+};
+
+/// The parameters a model with header h must hold, in file order, with shapes and empty values
+/// (C = classes, d = input_dim, H = hidden, B = input_dim for embbag):
+///   logreg: linear.weight [C, d], linear.bias [C]
+///   mlp:    hidden.weight [H, d], hidden.bias [H], output.weight [C, H], output.bias [C]
+///   embbag: bag.weight [B, H], output.weight [C, H], output.bias [C]
+/// InputError (naming `what`) for an unknown kind, a kind/input mismatch or non-positive sizes.
+std::vector<Param> param_layout(const ModelHeader& h, const std::string& what = "model");
+
+/// Writes a model file atomically (temporary name, renamed when complete). params must match
+/// param_layout(h) (UsageError otherwise). The same header and params give the same bytes.
+void write_model(const std::string& path, const ModelHeader& h, const std::vector<Param>& params);
+
+/// Reads and validates the header only (no weights): cheap, for compatibility checks and tools.
+ModelHeader read_model_header(const std::string& path);
+
+/// Reads the header and every parameter, validating names, types, shapes and finiteness.
+std::vector<Param> read_model_params(const std::string& path, ModelHeader* header);
+
+/// An in-memory model over given parameters (what Model::load builds after reading the file).
+std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> params, int threads = 1);
+
+/// True when path opens as a valid model file of a version this build reads (never throws).
+bool model_is_complete(const std::string& path);
 
 }  // namespace trawl::train

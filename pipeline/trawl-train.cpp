@@ -1,0 +1,61 @@
+// trawl-libs: trawl_train trawl_cli
+// trawl-train: one round's classifier (logreg, mlp or embbag) from the labelled set.
+#include <sstream>
+
+#include "cli/options.h"
+#include "core/error.h"
+#include "mpi/run.h"
+#include "train/train_stage.h"
+
+using namespace trawl;
+namespace po = cli::po;
+
+int main(int argc, char** argv) {
+  return mpi::run_main(argc, argv, "trawl-train", [&](mpi::Comm& comm) {
+    train::TrainStageOptions o;
+    auto& t = o.train;
+    std::string classes;
+    cli::Cli c("trawl-train", "train",
+               "train one round's classifier from scratch on the labelled set: the labels TSV joined by uid with "
+               "the pool's shards (embeddings for logreg and mlp, hashed token ids for embbag; with --subpool, "
+               "labelled items of the round's subpool take their embedding from it). Class-weighted cross-entropy "
+               "(n / (C n_c)), AdamW, steps = max(ceil(n / batch) * epochs, min-steps); deterministic under "
+               "--seed and --round. Under mpirun the ranks split the shard reads and rank 0 trains and writes the "
+               "model; an existing model with the same inputs and options is skipped.");
+    c.required().add_options()
+        ("pool", po::value<std::string>(&o.pool)->required(), "directory of the pool's shard-*.h5 files")
+        ("labels", po::value<std::string>(&o.labels)->required(), "labelled set: TSV with columns uid and label")
+        ("output,o", po::value<std::string>(&o.output)->required(), "the model file to write (HDF5, format 'model')");
+    c.optional().add_options()
+        ("model", po::value<std::string>(&t.model)->default_value("logreg"),
+         "logreg (linear over the embeddings), mlp (one ReLU hidden layer) or embbag (mean EmbeddingBag over "
+         "hashed token ids, then a linear head)")
+        ("hidden", po::value<int>(&t.hidden)->default_value(256), "mlp/embbag: hidden (feature) width")
+        ("buckets", po::value<int>(&t.buckets)->default_value(1 << 18),
+         "embbag: token ids are folded into this many buckets (id % buckets); the bag holds buckets x hidden "
+         "floats (2^18 x 256 = 256 MiB; optimiser state is kept only for the buckets the labelled set uses)")
+        ("epochs", po::value<int>(&t.epochs)->default_value(10), "epochs (steps = max(ceil(n/batch) * epochs, min-steps))")
+        ("min-steps", po::value<int>(&t.min_steps)->default_value(100), "at least this many optimisation steps")
+        ("batch-size", po::value<int>(&t.batch_size)->default_value(32), "examples per step")
+        ("lr", po::value<double>(&t.lr)->default_value(1e-3, "0.001"), "AdamW learning rate")
+        ("weight-decay", po::value<double>(&t.weight_decay)->default_value(0.01, "0.01"), "AdamW weight decay")
+        ("seed", po::value<uint64_t>(&t.seed)->default_value(42), "seed of initialisation and shuffling")
+        ("round", po::value<uint64_t>(&t.round)->default_value(0), "round number (keys the random streams with the seed)")
+        ("subpool", po::value<std::string>(&o.subpool)->default_value(""),
+         "the round's subpool.h5 (trawl-retrieve): labelled items in it take their embedding from it")
+        ("classes", po::value<std::string>(&classes)->default_value(""),
+         "comma-separated class names (default: the labels' distinct values)")
+        ("allow-missing-classes", po::bool_switch(&t.allow_missing_classes),
+         "train even when a class has no labelled example (its loss weight is 0); otherwise an error");
+    if (!c.parse(argc, argv)) return 0;
+    if (c.common().num_shards > 0)
+      throw UsageError("--num-shards: trawl-train is not an array job (run it as one process or under mpirun)");
+    std::stringstream ss(classes);
+    for (std::string x; std::getline(ss, x, ',');)
+      if (!x.empty()) o.classes.push_back(x);
+    t.threads = c.common().threads;
+    o.config = c.resolved_config();
+    train::run_train(comm, o);
+    return 0;
+  });
+}

@@ -1,0 +1,357 @@
+// The model file (format "model", version 1; docs/FORMATS.md "Model file") and inference from
+// its weights with Eigen — no LibTorch here, so scoring needs no training code.
+//
+// Inference works on fixed blocks of rows, each computed by one thread (OpenMP over blocks,
+// single-threaded Eigen inside), so a row's outputs do not depend on the thread count.
+#include "train/model.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "io/h5.h"
+
+namespace trawl::train {
+
+namespace h5 = io::h5;
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Vec = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+
+namespace {
+
+constexpr size_t kBlockRows = 256;  // rows per inference block (one thread each)
+
+std::string shape_str(const std::vector<uint64_t>& s) {
+  std::string o = "[";
+  for (size_t i = 0; i < s.size(); ++i) o += cat(i ? ", " : "", s[i]);
+  return o + "]";
+}
+
+bool known_kind(const std::string& k) { return k == "logreg" || k == "mlp" || k == "embbag"; }
+
+// A chunked, row-extendable dataset created without object timestamps (HDF5 records creation
+// and modification times by default; without them the same model gives the same bytes).
+h5::Dataset create_untimed(h5::File& f, const std::string& name, h5::Type type, uint64_t rows, uint64_t cols) {
+  std::string where = cat(f.path(), ", dataset '", name, "'");
+  h5::Id ft(h5::file_type(type));
+  uint64_t elem = H5Tget_size(ft.get());
+  uint64_t row_bytes = elem * std::max<uint64_t>(cols, 1);
+  uint64_t chunk_rows = std::max<uint64_t>(1, std::min<uint64_t>(std::max<uint64_t>(rows, 1), (1u << 20) / row_bytes));
+  int rank = cols ? 2 : 1;
+  hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols}, chunk[2] = {chunk_rows, cols};
+  h5::Id space(H5Screate_simple(rank, dims, maxd));
+  h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  if (!space.valid() || !dcpl.valid()) throw IoError(cat(where, ": cannot create dataspace (", h5::error_stack(), ")"));
+  if (H5Pset_chunk(dcpl.get(), rank, chunk) < 0 || H5Pset_obj_track_times(dcpl.get(), 0) < 0)
+    throw IoError(cat(where, ": cannot set dataset properties (", h5::error_stack(), ")"));
+  if (type != h5::Type::kStr) H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+  h5::Id d(H5Dcreate2(f.id(), name.c_str(), ft.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!d.valid()) throw IoError(cat(where, ": cannot create dataset (", h5::error_stack(), ")"));
+  d.reset();
+  return h5::Dataset::open(f, name);
+}
+
+void check_params(const ModelHeader& h, const std::vector<Param>& params, const std::string& what) {
+  auto layout = param_layout(h, what);
+  if (params.size() != layout.size())
+    throw UsageError(cat(what, ": a ", h.kind, " model has ", layout.size(), " parameter tensors, got ", params.size()));
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const auto& p = params[i];
+    if (p.name != layout[i].name || p.shape != layout[i].shape)
+      throw UsageError(cat(what, ": parameter ", i, " is '", p.name, "' ", shape_str(p.shape), ", expected '",
+                           layout[i].name, "' ", shape_str(layout[i].shape)));
+    uint64_t n = 1;
+    for (auto s : p.shape) n *= s;
+    if (p.values.size() != n)
+      throw UsageError(cat(what, ": parameter '", p.name, "' holds ", p.values.size(), " values, its shape ",
+                           shape_str(p.shape), " needs ", n));
+  }
+}
+
+ModelHeader read_header(const h5::File& f) {
+  ModelHeader h;
+  h.format_version = h5::check_format(f, kModelFormat, kModelFormatVersion);
+  h.trawl_version = f.attr_str("trawl-version");
+  h.kind = f.attr_str("kind");
+  h.input = f.attr_str("input");
+  int64_t d = f.attr_i64("input-dim"), hid = f.attr_i64("hidden");
+  if (d <= 0 || d > (int64_t(1) << 31) - 1) throw InputError(cat(f.path(), ": attribute 'input-dim' = ", d, " is not a positive int"));
+  if (hid < 0 || hid > (int64_t(1) << 31) - 1) throw InputError(cat(f.path(), ": attribute 'hidden' = ", hid, " is not a non-negative int"));
+  h.input_dim = int(d);
+  h.hidden = int(hid);
+  h.encoder = f.attr_str("encoder");
+  h.encoder_params = f.attr_str("encoder-params");
+  h.config = f.attr_str("config");
+  h.training_summary = f.attr_str("training-summary");
+  h.seed = f.attr_u64("seed");
+  h.round = f.attr_u64("round");
+  h.fingerprint = f.attr_str("fingerprint");
+  auto cd = h5::Dataset::open(f, "classes");
+  cd.expect(h5::Type::kStr, 1);
+  cd.read_strings(0, cd.rows(), h.classes);
+  if (h.classes.empty()) throw InputError(cat(f.path(), ": dataset 'classes' is empty (a model needs at least one class)"));
+  int64_t nc = f.attr_i64("num-classes");
+  if (nc != int64_t(h.classes.size()))
+    throw InputError(cat(f.path(), ": attribute 'num-classes' = ", nc, " but dataset 'classes' has ", h.classes.size(),
+                         " rows"));
+  param_layout(h, f.path());  // validates kind, input and sizes
+  return h;
+}
+
+// ---- inference ------------------------------------------------------------------------------
+
+// x · w with 8 independent partial sums (vectorised by the compiler), combined in a fixed order.
+inline float dot8(const float* x, const float* w, int d) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int k = 0;
+  for (; k + 8 <= d; k += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += x[k + l] * w[k + l];
+  for (int l = 0; k < d; ++k, ++l) acc[l] += x[k] * w[k];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+void softmax_rows(float* p, size_t n, int C) {
+  for (size_t i = 0; i < n; ++i) {
+    float* r = p + i * size_t(C);
+    float m = r[0];
+    for (int c = 1; c < C; ++c) m = std::max(m, r[c]);
+    float s = 0;
+    for (int c = 0; c < C; ++c) {
+      r[c] = std::exp(r[c] - m);
+      s += r[c];
+    }
+    float inv = 1.0f / s;
+    for (int c = 0; c < C; ++c) r[c] *= inv;
+  }
+}
+
+class EigenModel final : public Model {
+ public:
+  EigenModel(const ModelHeader& h, std::vector<Param> params, int threads) : h_(h), threads_(std::max(1, threads)) {
+    check_params(h_, params, "model");
+    auto mat = [](const Param& p) {
+      RowMat m(long(p.shape[0]), long(p.shape[1]));
+      std::memcpy(m.data(), p.values.data(), p.values.size() * sizeof(float));
+      return m;
+    };
+    auto vec = [](const Param& p) {
+      Vec v(long(p.shape[0]));
+      std::memcpy(v.data(), p.values.data(), p.values.size() * sizeof(float));
+      return v;
+    };
+    if (h_.kind == "logreg") {
+      w_out_ = mat(params[0]);
+      b_out_ = vec(params[1]);
+      feat_ = h_.input_dim;
+    } else if (h_.kind == "mlp") {
+      w_hid_ = mat(params[0]);
+      b_hid_ = vec(params[1]);
+      w_out_ = mat(params[2]);
+      b_out_ = vec(params[3]);
+      feat_ = h_.hidden;
+    } else {
+      bag_ = mat(params[0]);
+      w_out_ = mat(params[1]);
+      b_out_ = vec(params[2]);
+      feat_ = h_.hidden;
+    }
+  }
+  const ModelHeader& header() const override { return h_; }
+  int feature_dim() const override { return feat_; }
+
+  void predict(const float* X, size_t n, float* probs, float* features) const override {
+    if (h_.input != "embedding")
+      throw UsageError(cat("predict: this ", h_.kind, " model reads token ids (input '", h_.input,
+                           "'); use predict_tokens"));
+    const int d = h_.input_dim, C = num_classes();
+    const long nblocks = long((n + kBlockRows - 1) / kBlockRows);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (long b = 0; b < nblocks; ++b) {
+      size_t r0 = size_t(b) * kBlockRows, m = std::min(kBlockRows, n - r0);
+      Eigen::Map<const RowMat> x(X + r0 * size_t(d), long(m), d);
+      Eigen::Map<RowMat> out(probs + r0 * size_t(C), long(m), C);
+      if (h_.kind == "logreg") {
+        // Row by row, one 8-lane dot product per class: each row is read from memory once
+        // (then from L1) and nothing is packed, so this runs near the read bandwidth where a
+        // GEMM with C = 2 columns would not. Each row's sums have a fixed order.
+        for (size_t i = 0; i < m; ++i)
+          for (int c = 0; c < C; ++c) out(long(i), c) = dot8(x.data() + i * size_t(d), w_out_.data() + size_t(c) * d, d);
+        if (features) std::memcpy(features + r0 * size_t(d), x.data(), m * size_t(d) * sizeof(float));
+      } else {
+        // GEMMs always over a full block (a short last block is zero-padded): Eigen picks its
+        // kernels and blocking by the matrix sizes, so with fixed sizes a row's result does not
+        // depend on the other rows of the call.
+        RowMat hid(long(kBlockRows), h_.hidden), o(long(kBlockRows), C);
+        if (m == kBlockRows) {
+          hid.noalias() = x * w_hid_.transpose();
+        } else {
+          RowMat xp = RowMat::Zero(long(kBlockRows), d);
+          xp.topRows(long(m)) = x;
+          hid.noalias() = xp * w_hid_.transpose();
+        }
+        hid.rowwise() += b_hid_;
+        hid = hid.cwiseMax(0.0f);
+        o.noalias() = hid * w_out_.transpose();
+        out = o.topRows(long(m));
+        if (features) std::memcpy(features + r0 * size_t(feat_), hid.data(), m * size_t(feat_) * sizeof(float));
+      }
+      out.rowwise() += b_out_;
+      softmax_rows(out.data(), m, C);
+    }
+  }
+
+  void predict_tokens(const uint64_t* offsets, const uint32_t* ids, size_t n, float* probs,
+                      float* features) const override {
+    if (h_.input != "tokens")
+      throw UsageError(cat("predict_tokens: this ", h_.kind, " model reads embeddings (input '", h_.input,
+                           "'); use predict"));
+    for (size_t i = 0; i < n; ++i)
+      if (offsets[i + 1] < offsets[i])
+        throw InputError(cat("predict_tokens: token offsets decrease at row ", i, " (", offsets[i], " > ",
+                             offsets[i + 1], ")"));
+    const int C = num_classes(), H = h_.hidden;
+    const uint64_t B = uint64_t(h_.input_dim);
+    const long nblocks = long((n + kBlockRows - 1) / kBlockRows);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (long b = 0; b < nblocks; ++b) {
+      size_t r0 = size_t(b) * kBlockRows, m = std::min(kBlockRows, n - r0);
+      RowMat f = RowMat::Zero(long(kBlockRows), H);  // full block: see predict()
+      for (size_t i = 0; i < m; ++i) {
+        uint64_t s = offsets[r0 + i], e = offsets[r0 + i + 1];
+        if (e == s) continue;  // an empty bag is the zero vector (as torch's EmbeddingBag)
+        auto row = f.row(long(i));
+        for (uint64_t k = s; k < e; ++k) row += bag_.row(long(ids[k] % B));
+        row /= float(e - s);
+      }
+      Eigen::Map<RowMat> out(probs + r0 * size_t(C), long(m), C);
+      RowMat o(long(kBlockRows), C);
+      o.noalias() = f * w_out_.transpose();
+      out = o.topRows(long(m));
+      out.rowwise() += b_out_;
+      softmax_rows(out.data(), m, C);
+      if (features) std::memcpy(features + r0 * size_t(H), f.data(), m * size_t(H) * sizeof(float));
+    }
+  }
+
+ private:
+  ModelHeader h_;
+  int threads_;
+  int feat_ = 0;
+  RowMat w_hid_, w_out_, bag_;
+  Vec b_hid_, b_out_;
+};
+
+}  // namespace
+
+// ---- layout, writing, reading -----------------------------------------------------------------
+
+std::vector<Param> param_layout(const ModelHeader& h, const std::string& what) {
+  if (!known_kind(h.kind)) throw InputError(cat(what, ": unknown model kind '", h.kind, "' (expected logreg, mlp or embbag)"));
+  std::string want_input = h.kind == "embbag" ? "tokens" : "embedding";
+  if (h.input != want_input)
+    throw InputError(cat(what, ": a ", h.kind, " model reads input '", want_input, "', the header says '", h.input, "'"));
+  if (h.classes.empty()) throw InputError(cat(what, ": the model has no classes"));
+  if (h.input_dim <= 0) throw InputError(cat(what, ": input dim ", h.input_dim, " is not positive"));
+  if (h.kind == "logreg" ? h.hidden != 0 : h.hidden <= 0)
+    throw InputError(cat(what, ": hidden width ", h.hidden, " is invalid for a ", h.kind, " model (",
+                         h.kind == "logreg" ? "must be 0" : "must be positive", ")"));
+  const uint64_t C = h.classes.size(), d = uint64_t(h.input_dim), H = uint64_t(h.hidden);
+  if (h.kind == "logreg") return {{"linear.weight", {C, d}, {}}, {"linear.bias", {C}, {}}};
+  if (h.kind == "mlp")
+    return {{"hidden.weight", {H, d}, {}}, {"hidden.bias", {H}, {}}, {"output.weight", {C, H}, {}}, {"output.bias", {C}, {}}};
+  return {{"bag.weight", {d, H}, {}}, {"output.weight", {C, H}, {}}, {"output.bias", {C}, {}}};
+}
+
+void write_model(const std::string& path, const ModelHeader& h, const std::vector<Param>& params) {
+  check_params(h, params, path);
+  for (auto& p : params)
+    for (size_t i = 0; i < p.values.size(); ++i)
+      if (!std::isfinite(p.values[i]))
+        throw InputError(cat(path, ": parameter '", p.name, "' value ", i, " is ", p.values[i], " (training diverged?)"));
+  AtomicOutput out(path);
+  {
+    auto f = h5::File::create(out.temp_path());
+    h5::set_format(f, kModelFormat, kModelFormatVersion);
+    f.set_attr("kind", h.kind);
+    f.set_attr("input", h.input);
+    f.set_attr("input-dim", h.input_dim);
+    f.set_attr("hidden", h.hidden);
+    f.set_attr("num-classes", int(h.classes.size()));
+    f.set_attr("encoder", h.encoder);
+    f.set_attr("encoder-params", h.encoder_params);
+    f.set_attr("config", h.config);
+    f.set_attr("training-summary", h.training_summary);
+    f.set_attr_u64("seed", h.seed);
+    f.set_attr_u64("round", h.round);
+    f.set_attr("fingerprint", h.fingerprint);
+    auto cd = create_untimed(f, "classes", h5::Type::kStr, h.classes.size(), 0);
+    cd.write_strings(0, h.classes.size(), h.classes.data());
+    for (auto& p : params) {
+      auto d = create_untimed(f, p.name, h5::Type::kF32, p.shape[0], p.shape.size() > 1 ? p.shape[1] : 0);
+      d.write(0, p.shape[0], p.values.data());
+    }
+    f.close();
+  }
+  out.commit();
+}
+
+ModelHeader read_model_header(const std::string& path) {
+  auto f = h5::File::open(path);
+  return read_header(f);
+}
+
+std::vector<Param> read_model_params(const std::string& path, ModelHeader* header) {
+  auto f = h5::File::open(path);
+  ModelHeader h = read_header(f);
+  auto params = param_layout(h, path);
+  for (auto& p : params) {
+    auto d = h5::Dataset::open(f, p.name);
+    d.expect(h5::Type::kF32, int(p.shape.size()), p.shape.size() > 1 ? p.shape[1] : 0);
+    d.expect_rows(p.shape[0], cat("parameter '", p.name, "' of shape ", shape_str(p.shape)));
+    p.values = d.read_all<float>();
+    for (size_t i = 0; i < p.values.size(); ++i)
+      if (!std::isfinite(p.values[i]))
+        throw InputError(cat(path, ": parameter '", p.name, "' value ", i, " is ", p.values[i], " (expected finite)"));
+  }
+  if (header) *header = std::move(h);
+  return params;
+}
+
+std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> params, int threads) {
+  return std::make_unique<EigenModel>(h, std::move(params), threads);
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path, int threads) {
+  ModelHeader h;
+  auto params = read_model_params(path, &h);
+  return make_model(h, std::move(params), threads);
+}
+
+bool model_is_complete(const std::string& path) {
+  if (!path_exists(path)) return false;
+  try {
+    read_model_params(path, nullptr);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void check_compatible(const ModelHeader& m, const std::string& encoder, const std::string& encoder_params, int dim,
+                      const std::string& what) {
+  if (m.encoder != encoder || m.encoder_params != encoder_params)
+    throw InputError(cat(what, ": embedded with encoder '", encoder, "' (", encoder_params, ") but the ", m.kind,
+                         " model was trained on encoder '", m.encoder, "' (", m.encoder_params,
+                         "); retrain the model on this pool or score a pool of that encoder"));
+  if (m.input == "embedding" && m.input_dim != dim)
+    throw InputError(cat(what, ": embedding dim ", dim, " but the ", m.kind, " model expects dim ", m.input_dim));
+}
+
+}  // namespace trawl::train
