@@ -1,0 +1,706 @@
+#include "score/score_stage.h"
+
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "io/h5.h"
+#include "io/shard.h"
+#include "mpi/report.h"
+#include "pool/pool.h"
+#include "score/topn.h"
+#include "train/model.h"
+
+namespace trawl::score {
+
+namespace h5 = io::h5;
+
+// ---- scores files --------------------------------------------------------------------------------
+
+std::string scores_file_name(const std::string& shard_path) {
+  std::string b = basename(shard_path);
+  if (b.size() > 3 && b.compare(b.size() - 3, 3, ".h5") == 0) b.resize(b.size() - 3);
+  return b + ".scores.h5";
+}
+
+std::string class_file_tag(const std::string& cls) {
+  std::string t;
+  for (char ch : cls) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-';
+    t += ok ? ch : '_';
+  }
+  if (t.empty() || t[0] == '.') t = "_" + t;
+  return t;
+}
+
+namespace {
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "\n" : "") + v[i];
+  return s;
+}
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> v;
+  size_t a = 0;
+  while (a <= s.size()) {
+    size_t b = s.find('\n', a);
+    if (b == std::string::npos) b = s.size();
+    v.push_back(s.substr(a, b - a));
+    a = b + 1;
+  }
+  return v;
+}
+
+ScoresInfo read_info(const h5::File& f) {
+  ScoresInfo s;
+  s.format_version = h5::check_format(f, kScoresFormat, kScoresFormatVersion);
+  s.trawl_version = f.attr_str("trawl-version");
+  s.classes = split_lines(f.attr_str("classes"));
+  s.model = f.attr_str("model");
+  s.model_checksum = f.attr_str("model-checksum");
+  s.model_kind = f.attr_str("model-kind");
+  s.model_input = f.attr_str("model-input");
+  s.source_kind = f.attr_str("source-kind");
+  s.shard = f.attr_str("shard");
+  s.shard_identity = f.attr_str("shard-identity");
+  s.shard_rows = f.attr_u64("shard-rows");
+  s.rows = f.attr_u64("rows");
+  s.encoder = f.attr_str("encoder");
+  s.encoder_params = f.attr_str("encoder-params");
+  s.dim = int(f.attr_i64("dim"));
+  s.feature_dim = int(f.attr_i64("feature-dim"));
+  s.config = f.attr_str("config");
+  if (s.classes.empty() || (s.classes.size() == 1 && s.classes[0].empty()))
+    throw InputError(cat(f.path(), ": attribute 'classes' is empty"));
+  if (s.rows != s.shard_rows)
+    throw InputError(cat(f.path(), ": holds ", s.rows, " rows but its shard ", s.shard, " has ", s.shard_rows,
+                         " (an incomplete scores file)"));
+  if (s.feature_dim < 0) throw InputError(cat(f.path(), ": attribute 'feature-dim' = ", s.feature_dim, " is negative"));
+  return s;
+}
+
+}  // namespace
+
+struct ScoresReader::Impl {
+  h5::File f;
+  h5::Dataset uid, probs, feats;
+  ScoresInfo info;
+};
+
+ScoresReader::ScoresReader(const std::string& path) : impl_(new Impl) {
+  try {
+    auto& m = *impl_;
+    m.f = h5::File::open(path);
+    m.info = read_info(m.f);
+    m.uid = h5::Dataset::open(m.f, "uid");
+    m.uid.expect(h5::Type::kU64, 1);
+    m.uid.expect_rows(m.info.rows, "attribute 'rows'");
+    m.probs = h5::Dataset::open(m.f, "probs");
+    m.probs.expect(h5::Type::kF32, 2, m.info.classes.size());
+    m.probs.expect_rows(m.info.rows, "attribute 'rows'");
+    if (m.info.feature_dim > 0) {
+      m.feats = h5::Dataset::open(m.f, "features");
+      m.feats.expect(h5::Type::kF32, 2, uint64_t(m.info.feature_dim));
+      m.feats.expect_rows(m.info.rows, "attribute 'rows'");
+    }
+  } catch (...) {
+    delete impl_;
+    throw;
+  }
+}
+ScoresReader::~ScoresReader() { delete impl_; }
+const ScoresInfo& ScoresReader::info() const { return impl_->info; }
+
+void ScoresReader::read(uint64_t begin, uint64_t end, std::vector<uint64_t>& uid, std::vector<float>& probs,
+                        std::vector<float>* features) const {
+  auto& m = *impl_;
+  if (begin > end || end > m.info.rows)
+    throw UsageError(cat(m.f.path(), ": rows [", begin, ", ", end, ") are out of range (", m.info.rows, " rows)"));
+  const uint64_t n = end - begin;
+  uid.resize(n);
+  probs.resize(n * m.info.classes.size());
+  if (n == 0) return;
+  m.uid.read(begin, n, uid.data());
+  m.probs.read(begin, n, probs.data());
+  if (features) {
+    if (m.info.feature_dim == 0) throw InputError(cat(m.f.path(), ": has no features (score with --features)"));
+    features->resize(n * size_t(m.info.feature_dim));
+    m.feats.read(begin, n, features->data());
+  }
+}
+
+ScoresInfo read_scores_info(const std::string& path) {
+  ScoresReader r(path);
+  return r.info();
+}
+
+namespace {
+
+// ---- scoring blocks --------------------------------------------------------------------------------
+
+// The HDF5 library is not thread-safe: every HDF5 call of the scoring loop holds this lock.
+std::mutex& h5_lock() {
+  static std::mutex m;
+  return m;
+}
+
+struct Block {
+  uint64_t begin = 0, n = 0;
+  std::vector<uint64_t> uid;
+  std::vector<float> emb;                 // embedding models
+  std::vector<uint64_t> offsets;          // token models (CSR, from 0)
+  std::vector<uint32_t> ids;
+};
+
+struct Scorer {
+  const train::Model* model = nullptr;
+  std::string path, checksum;
+  bool tokens = false, features = false;
+  int C = 0, F = 0;
+  const std::vector<std::string>* classes = nullptr;
+};
+
+using ReadFn = std::function<void(uint64_t begin, uint64_t end, Block&)>;       // called under the HDF5 lock
+using WriteFn = std::function<void(const Block&, const float*, const float*)>;  // called under the HDF5 lock
+using FeedFn = std::function<void(const Block&, const float*)>;                 // no HDF5
+
+// Streams rows [0, rows) in blocks: a helper thread reads block i+1 while this thread predicts
+// block i, then writes it. Blocks start at multiples of block_rows, whatever the rank count.
+void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint64_t block_rows, const ReadFn& read,
+                  const WriteFn& write, const FeedFn& feed, Progress& prog) {
+  Block cur, nxt;
+  std::vector<float> probs, feats;
+  auto locked_read = [&](uint64_t b, Block& blk) {
+    ScopedTimer t("read");
+    std::lock_guard<std::mutex> g(h5_lock());
+    blk.begin = b;
+    blk.n = std::min(rows, b + block_rows) - b;
+    read(b, b + blk.n, blk);
+  };
+  if (rows == 0) return;
+  locked_read(0, cur);
+  for (;;) {
+    const uint64_t next = cur.begin + cur.n;
+    std::future<void> ahead;
+    if (next < rows) ahead = std::async(std::launch::async, [&, next] { locked_read(next, nxt); });
+    {
+      ScopedTimer t("predict");
+      probs.resize(cur.n * size_t(s.C));
+      feats.resize(s.features ? cur.n * size_t(s.F) : 0);
+      float* fp = s.features ? feats.data() : nullptr;
+      if (s.tokens)
+        s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), fp);
+      else
+        s.model->predict(cur.emb.data(), cur.n, probs.data(), fp);
+    }
+    for (size_t i = 0; i < cur.n; ++i)
+      for (int c = 0; c < s.C; ++c) {
+        float p = probs[i * size_t(s.C) + size_t(c)];
+        if (!std::isfinite(p))
+          throw InputError(cat(what, ": uid ", cur.uid[i], " (row ", cur.begin + i, "): the probability of class '",
+                               (*s.classes)[size_t(c)], "' is ", p,
+                               "; the item's input holds NaN or inf values (check the shard with trawl-inspect --check)"));
+      }
+    {
+      ScopedTimer t("write");
+      std::lock_guard<std::mutex> g(h5_lock());
+      write(cur, probs.data(), s.features ? feats.data() : nullptr);
+    }
+    if (feed) {
+      ScopedTimer t("collect");
+      feed(cur, probs.data());
+    }
+    prog.add(cur.n);
+    if (!ahead.valid()) break;
+    {
+      ScopedTimer t("wait for read");
+      ahead.get();
+    }
+    std::swap(cur, nxt);
+  }
+}
+
+// Writes a scores file: datasets created up front, rows written block by block, `rows` last.
+class ScoresWriter {
+ public:
+  ScoresWriter(const std::string& final_path, const Scorer& s, const io::ShardMeta& src, const std::string& kind,
+               const std::string& shard, const std::string& identity, uint64_t rows, const std::string& config)
+      : out_(final_path), rows_(rows) {
+    f_ = h5::File::create(out_.temp_path());
+    h5::set_format(f_, kScoresFormat, kScoresFormatVersion);
+    f_.set_attr("classes", join_lines(*s.classes));
+    f_.set_attr("model", s.path);
+    f_.set_attr("model-checksum", s.checksum);
+    f_.set_attr("model-kind", s.model->header().kind);
+    f_.set_attr("model-input", s.model->header().input);
+    f_.set_attr("source-kind", kind);
+    f_.set_attr("shard", shard);
+    f_.set_attr("shard-identity", identity);
+    f_.set_attr_u64("shard-rows", rows);
+    f_.set_attr("encoder", src.encoder);
+    f_.set_attr("encoder-params", src.encoder_params);
+    f_.set_attr("dim", src.dim);
+    f_.set_attr("feature-dim", s.features ? s.F : 0);
+    f_.set_attr("config", config);
+    const uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(rows, 16384));
+    uid_ = h5::Dataset::create(f_, "uid", h5::Type::kU64, chunk);
+    probs_ = h5::Dataset::create(f_, "probs", h5::Type::kF32, chunk, uint64_t(s.C));
+    if (s.features) {
+      uint64_t fc = std::max<uint64_t>(1, std::min<uint64_t>(chunk, (uint64_t(1) << 20) / (4 * uint64_t(s.F))));
+      feats_ = h5::Dataset::create(f_, "features", h5::Type::kF32, fc, uint64_t(s.F));
+    }
+  }
+  void write(const Block& b, const float* probs, const float* feats) {
+    if (b.n == 0) return;
+    uid_.write(b.begin, b.n, b.uid.data());
+    probs_.write(b.begin, b.n, probs);
+    if (feats) feats_.write(b.begin, b.n, feats);
+    written_ += b.n;
+  }
+  void commit() {
+    TRAWL_ASSERT_MSG(written_ == rows_, "scores file: wrote ", written_, " of ", rows_, " rows");
+    f_.set_attr_u64("rows", rows_);
+    f_.close();
+    out_.commit();
+  }
+
+ private:
+  AtomicOutput out_;
+  h5::File f_;
+  h5::Dataset uid_, probs_, feats_;
+  uint64_t rows_, written_ = 0;
+};
+
+// An existing scores file that can be reused: complete, same model file, same shard contents.
+bool up_to_date(const std::string& path, const Scorer& s, const std::string& shard, const std::string& identity,
+                uint64_t rows) {
+  if (!path_exists(path)) return false;
+  try {
+    auto info = read_scores_info(path);
+    std::string why;
+    if (info.model_checksum != s.checksum)
+      why = cat("made by another model (", info.model_checksum, ", now ", s.checksum, ")");
+    else if (info.shard != shard || info.shard_identity != identity || info.shard_rows != rows)
+      why = cat("made from another version of ", shard);
+    else if (s.features && info.feature_dim != s.F)
+      why = "has no features (--features)";
+    if (why.empty()) return true;
+    log::info_all(path, ": ", why, "; scoring again");
+  } catch (const Error& e) {
+    log::warn(path, ": not a usable scores file (", e.what(), "); scoring again");
+  }
+  return false;
+}
+
+void feed_columns(std::vector<LocalBest>& cols, const std::string& what, const uint64_t* uid, const float* probs,
+                  size_t n) {
+  const size_t C = cols.size();
+  try {
+    for (size_t c = 0; c < C; ++c) cols[c].push_column(probs + c, C, uid, n);
+  } catch (const InputError& e) {
+    throw InputError(cat(what, ": ", e.what()));
+  }
+}
+
+// ---- TSV outputs -------------------------------------------------------------------------------------
+
+std::string tsv_escape(const std::string& s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char ch : s) {
+    switch (ch) {
+      case '\\': o += "\\\\"; break;
+      case '\t': o += "\\t"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      default: o += ch;
+    }
+  }
+  return o;
+}
+std::string fmt_score(float v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", double(v));
+  return b;
+}
+
+void write_tsvs(const mpi::Comm& comm, const ScoreOptions& o, const pool::Pool& p,
+                const std::vector<std::string>& classes, const std::vector<Selection>& sel, ScoreSummary& sum) {
+  ScopedTimer t("fetch and write tsv");
+  std::set<uint64_t> want;
+  for (auto& s : sel) {
+    for (auto& x : s.top) want.insert(x.uid);
+    for (auto& w : s.windows)
+      for (auto& x : w.items) want.insert(x.uid);
+  }
+  unsigned cols = io::ShardReader::kId | (o.text ? io::ShardReader::kText : 0u);
+  auto rows = pool::fetch_rows(comm, p, std::vector<uint64_t>(want.begin(), want.end()),
+                               [&](uint64_t) { return std::string("selected item"); }, cols);
+  std::map<std::string, std::string> tags;
+  for (auto& c : classes) {
+    auto tag = class_file_tag(c);
+    if (tags.count(tag))
+      throw InputError(cat(o.model, ": classes '", tags[tag], "' and '", c, "' map to the same file name part '", tag,
+                           "'; rename one"));
+    tags[tag] = c;
+  }
+  auto line = [&](std::ostream& f, const Scored& x) {
+    long i = rows.find(x.uid);
+    TRAWL_ASSERT_MSG(i >= 0, "selected uid ", x.uid, " was not fetched");
+    f << x.uid << '\t' << tsv_escape(rows.id[size_t(i)]) << '\t' << fmt_score(x.score);
+    if (o.text) f << '\t' << tsv_escape(rows.text[size_t(i)]);
+    f << '\n';
+  };
+  const std::string text_col = o.text ? "\ttext" : "";
+  for (size_t c = 0; c < classes.size(); ++c) {
+    const std::string tag = class_file_tag(classes[c]);
+    std::vector<std::pair<std::string, bool>> files;
+    if (o.top_n > 0) files.push_back({join_path(o.output, "top-" + tag + ".tsv"), true});
+    if (o.cutoffs) files.push_back({join_path(o.output, "cutoffs-" + tag + ".tsv"), false});
+    for (auto& [path, is_top] : files) {
+      sum.outputs.push_back(path);
+      if (!comm.root()) continue;
+      AtomicOutput out(path);
+      {
+        std::ofstream f(out.temp_path());
+        if (is_top) {
+          f << "rank\tuid\tid\tscore" << text_col << '\n';
+          for (size_t r = 0; r < sel[c].top.size(); ++r) {
+            f << r + 1 << '\t';
+            line(f, sel[c].top[r]);
+          }
+        } else {
+          f << "bucket\trank\tuid\tid\tscore" << text_col << '\n';
+          for (auto& w : sel[c].windows)
+            for (size_t k = 0; k < w.items.size(); ++k) {
+              f << w.ranks.point << '\t' << w.ranks.first + k << '\t';
+              line(f, w.items[k]);
+            }
+        }
+        f.flush();
+        if (!f) throw IoError(cat(out.temp_path(), ": write error"));
+      }
+      out.commit();
+    }
+  }
+}
+
+// ---- option checks -------------------------------------------------------------------------------------
+
+std::string real_path(const std::string& p) {
+  char buf[PATH_MAX];
+  if (::realpath(p.c_str(), buf)) return buf;
+  return p;
+}
+
+void check_options(const ScoreOptions& o) {
+  if (o.output.empty()) throw UsageError("--output: required (the directory for scores files)");
+  if (o.pool.empty() && o.subpool.empty()) throw UsageError("give --pool DIR (score every shard) or --subpool FILE");
+  if (o.select_only) {
+    if (o.pool.empty()) throw UsageError("--select-only needs --pool DIR (the pool whose scores files are selected from)");
+    if (!o.subpool.empty()) throw UsageError("--select-only selects over a pool's scores files; --subpool does not apply");
+    if (o.num_shards > 0)
+      throw UsageError("--select-only runs once over all scores files (one process or an MPI job), not as an array task");
+    if (o.features) throw UsageError("--features applies when scoring, not with --select-only");
+  } else if (o.model.empty()) {
+    throw UsageError("--model: required (a model file from trawl-train)");
+  }
+  if (!o.subpool.empty() && o.num_shards > 0)
+    throw UsageError("--subpool scores one file: run one process or an MPI job, not an array (--num-shards)");
+  if (o.block_rows < 1) throw UsageError(cat("--block-rows ", o.block_rows, ": must be at least 1"));
+  if (!o.model.empty() && !path_exists(o.model)) throw IoError(cat(o.model, ": model file does not exist (--model)"));
+  if (!o.subpool.empty() && !path_exists(o.subpool)) throw IoError(cat(o.subpool, ": subpool file does not exist (--subpool)"));
+  if (!o.pool.empty() && is_directory(o.output) && real_path(o.output) == real_path(o.pool))
+    throw UsageError(cat("--output ", o.output, " is the pool directory; scores files (shard-*.scores.h5) must go to "
+                         "another directory"));
+}
+
+struct LoadedModel {
+  std::unique_ptr<train::Model> model;
+  Scorer scorer;
+};
+
+LoadedModel load_model(const ScoreOptions& o) {
+  if (!path_exists(o.model)) throw IoError(cat(o.model, ": model file does not exist (--model)"));
+  if (is_directory(o.model)) throw IoError(cat(o.model, ": is a directory, expected a model file (--model)"));
+  LoadedModel m;
+  m.scorer.checksum = checksum_file(o.model).str();
+  m.model = train::Model::load(o.model, o.threads);
+  m.scorer.model = m.model.get();
+  m.scorer.path = o.model;
+  m.scorer.tokens = m.model->header().input == "tokens";
+  m.scorer.features = o.features;
+  m.scorer.C = m.model->num_classes();
+  m.scorer.F = m.model->feature_dim();
+  m.scorer.classes = &m.model->header().classes;
+  return m;
+}
+
+// ---- subpool mode ----------------------------------------------------------------------------------------
+
+ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
+  ScoreSummary sum;
+  auto lm = load_model(o);
+  const auto& s = lm.scorer;
+  const std::string out_path = join_path(o.output, "subpool.scores.h5");
+  sum.outputs.push_back(out_path);
+  const std::string identity = checksum_file(o.subpool).str();
+  io::ShardMeta meta;
+  std::vector<uint64_t> uids;
+  std::string pool_dir;
+  {
+    auto f = h5::File::open(o.subpool);
+    h5::check_format(f, "subpool", 1);
+    if (f.has_attr("all-unlabelled") && f.attr_i64("all-unlabelled") == 1)
+      throw UsageError(cat(o.subpool, ": a 'full' subpool holds no rows (it stands for every unlabelled item of the pool ",
+                           f.attr_str("pool"), "); score the pool with --pool instead"));
+    meta.encoder = f.attr_str("encoder");
+    meta.encoder_params = f.attr_str("encoder-params");
+    meta.dim = int(f.attr_i64("dim"));
+    pool_dir = o.pool.empty() ? f.attr_str("pool") : o.pool;
+    auto du = h5::Dataset::open(f, "uid");
+    du.expect(h5::Type::kU64, 1);
+    uids = du.read_all<uint64_t>();
+    auto de = h5::Dataset::open(f, "embedding");
+    de.expect(h5::Type::kF32, 2, uint64_t(meta.dim));
+    de.expect_rows(uids.size(), "dataset 'uid'");
+  }
+  train::check_compatible(s.model->header(), meta.encoder, meta.encoder_params, meta.dim, o.subpool);
+  const std::string name = basename(o.subpool);
+  int skip = comm.root() && up_to_date(out_path, s, name, identity, uids.size()) ? 1 : 0;
+  comm.bcast_value(skip);
+  if (skip) {
+    log::info(out_path, ": up to date (same model and subpool); nothing to do");
+    sum.shards_skipped = 1;
+    return sum;
+  }
+  // Token models read the items' token ids from the pool (collective).
+  pool::Rows tok;
+  if (s.tokens) {
+    auto p = pool::open_pool(comm, pool_dir);
+    std::vector<uint64_t> sorted(uids);
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    tok = pool::fetch_rows(comm, p, sorted, [&](uint64_t) { return o.subpool; }, io::ShardReader::kTokens);
+  }
+  // One process scores the subpool (small), so its block boundaries never depend on the ranks.
+  if (comm.root()) {
+    auto f = h5::File::open(o.subpool);
+    auto de = h5::Dataset::open(f, "embedding");
+    ScoresWriter w(out_path, s, meta, "subpool", name, identity, uids.size(), o.config);
+    Progress prog("score subpool", uids.size(), "items");
+    auto read = [&](uint64_t b, uint64_t e, Block& blk) {
+      blk.uid.assign(uids.begin() + ptrdiff_t(b), uids.begin() + ptrdiff_t(e));
+      if (!s.tokens) {
+        blk.emb.resize((e - b) * size_t(meta.dim));
+        de.read(b, e - b, blk.emb.data());
+        return;
+      }
+      blk.offsets.assign(1, 0);
+      blk.ids.clear();
+      for (uint64_t i = b; i < e; ++i) {
+        long k = tok.find(uids[i]);
+        TRAWL_ASSERT(k >= 0);
+        blk.ids.insert(blk.ids.end(), tok.token_ids.begin() + ptrdiff_t(tok.token_offsets[size_t(k)]),
+                       tok.token_ids.begin() + ptrdiff_t(tok.token_offsets[size_t(k) + 1]));
+        blk.offsets.push_back(blk.ids.size());
+      }
+    };
+    score_blocks(s, o.subpool, uids.size(), o.block_rows, read,
+                 [&](const Block& b, const float* p, const float* ft) { w.write(b, p, ft); }, nullptr, prog);
+    w.commit();
+    prog.finish();
+    sum.rows_scored = uids.size();
+    sum.shards_scored = 1;
+    log::info("scored ", uids.size(), " subpool items -> ", out_path);
+  }
+  comm.barrier();
+  return sum;
+}
+
+// ---- pool mode -----------------------------------------------------------------------------------------
+
+struct ShardPlan {
+  std::string shard, scores;
+  uint64_t rows = 0;
+  std::string identity;
+  bool skip = false;
+};
+
+ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
+  ScoreSummary sum;
+  const double t0 = log::uptime();
+  auto p = pool::open_pool(comm, o.pool);
+  const bool array = o.num_shards > 0;
+  const bool selecting = !array && (o.top_n > 0 || o.cutoffs);
+  auto split = mpi::work_split(comm, o.shard_id, o.num_shards);
+  auto mine = split.items(p.shards.size());
+
+  LoadedModel lm;
+  std::vector<std::string> classes;
+  std::string model_checksum;
+  if (!o.select_only) {
+    lm = load_model(o);
+    classes = lm.scorer.classes ? *lm.scorer.classes : classes;
+    model_checksum = lm.scorer.checksum;
+    if (array && comm.root() && o.shard_id == 0)
+      log::info("array task: writes scores files only; select afterwards with trawl-score --select-only --pool ",
+                o.pool, " --output ", o.output);
+  } else {
+    // The reference for every scores file: the first shard's (rank 0 reads, all receive).
+    std::string ref;
+    if (comm.root()) {
+      const std::string first = join_path(o.output, scores_file_name(p.shards.front()));
+      if (!path_exists(first))
+        throw InputError(cat(first, ": no scores for shard ", p.shards.front(),
+                             " (score the pool with trawl-score --model first)"));
+      auto info = read_scores_info(first);
+      ref = info.model_checksum + "\n" + join_lines(info.classes);
+    }
+    comm.bcast(ref);
+    auto lines = split_lines(ref);
+    model_checksum = lines[0];
+    classes.assign(lines.begin() + 1, lines.end());
+    if (!o.model.empty()) {
+      std::string now = checksum_file(o.model).str();
+      if (now != model_checksum)
+        throw InputError(cat(o.output, ": the scores files were made by a model with checksum ", model_checksum,
+                             ", not by --model ", o.model, " (", now, "); score the pool again"));
+    }
+  }
+
+  // Plan: open every shard of this process (validates it and its compatibility before any work).
+  std::vector<ShardPlan> plan;
+  uint64_t to_score = 0;
+  for (auto i : mine) {
+    ShardPlan sp;
+    sp.shard = p.shards[i];
+    sp.scores = join_path(o.output, scores_file_name(sp.shard));
+    io::ShardReader r(sp.shard);
+    pool::check_shard(p, r);
+    sp.rows = r.rows();
+    sp.identity = r.meta().source_checksum;
+    if (o.select_only) {
+      if (!path_exists(sp.scores))
+        throw InputError(cat(sp.scores, ": no scores for shard ", sp.shard, " (score it with trawl-score --model first)"));
+      auto info = read_scores_info(sp.scores);
+      if (info.model_checksum != model_checksum || info.classes != classes)
+        throw InputError(cat(sp.scores, ": made by model ", info.model_checksum, " but ",
+                             scores_file_name(p.shards.front()), " by model ", model_checksum,
+                             "; all scores files must come from one model (score the pool again)"));
+      if (info.shard != basename(sp.shard) || info.shard_identity != sp.identity || info.shard_rows != sp.rows)
+        throw InputError(cat(sp.scores, ": scores another version of ", sp.shard, " (", info.shard_rows, " rows, ",
+                             info.shard_identity, "; the shard has ", sp.rows, " rows, ", sp.identity,
+                             "); score the pool again"));
+      sp.skip = true;
+    } else {
+      train::check_compatible(lm.model->header(), r.meta().encoder, r.meta().encoder_params, r.meta().dim, sp.shard);
+      sp.skip = up_to_date(sp.scores, lm.scorer, basename(sp.shard), sp.identity, sp.rows);
+      if (!sp.skip) to_score += sp.rows;
+    }
+    plan.push_back(sp);
+  }
+
+  const auto windows = o.cutoffs && selecting ? cutoff_windows(rank_points()) : std::vector<RankWindow>{};
+  std::vector<LocalBest> cols;
+  if (selecting) cols.assign(classes.size(), LocalBest(needed_keep(o.top_n, windows)));
+
+  uint64_t to_read = 0;
+  for (auto& sp : plan) to_read += sp.skip && selecting ? sp.rows : 0;
+  Progress prog("score", to_score, "items");
+  std::unique_ptr<Progress> read_prog;
+  if (to_read > 0) read_prog = std::make_unique<Progress>("read scores", to_read, "items");
+  std::vector<uint64_t> uid;
+  std::vector<float> probs;
+  for (auto& sp : plan) {
+    if (sp.skip) {
+      ++sum.shards_skipped;
+      if (!selecting) continue;
+      ScopedTimer t("read scores");
+      ScoresReader sr(sp.scores);
+      for (uint64_t b = 0; b < sp.rows; b += o.block_rows) {
+        uint64_t e = std::min(sp.rows, b + o.block_rows);
+        sr.read(b, e, uid, probs);
+        feed_columns(cols, sp.scores, uid.data(), probs.data(), uid.size());
+        read_prog->add(e - b);
+      }
+      sum.rows_read += sp.rows;
+      continue;
+    }
+    const auto& s = lm.scorer;
+    io::ShardReader r(sp.shard);
+    ScoresWriter w(sp.scores, s, r.meta(), "shard", basename(sp.shard), sp.identity, sp.rows, o.config);
+    const int dim = r.meta().dim;
+    auto read = [&](uint64_t b, uint64_t e, Block& blk) {
+      io::ShardBlock sb;
+      r.read(b, e, sb, io::ShardReader::kUid | (s.tokens ? io::ShardReader::kTokens : 0u));
+      blk.uid.swap(sb.uid);
+      if (s.tokens) {
+        blk.offsets.swap(sb.token_offsets);
+        blk.ids.swap(sb.token_ids);
+      } else {
+        blk.emb.resize((e - b) * size_t(dim));
+        r.read_embeddings(b, e, blk.emb.data());
+      }
+    };
+    FeedFn feed;
+    if (selecting)
+      feed = [&](const Block& b, const float* pr) { feed_columns(cols, sp.scores, b.uid.data(), pr, b.n); };
+    score_blocks(s, sp.shard, sp.rows, o.block_rows, read,
+                 [&](const Block& b, const float* pr, const float* ft) { w.write(b, pr, ft); }, feed, prog);
+    {
+      std::lock_guard<std::mutex> g(h5_lock());
+      w.commit();
+    }
+    ++sum.shards_scored;
+    sum.rows_scored += sp.rows;
+    log::debug("scored ", sp.shard, " -> ", sp.scores);
+  }
+  if (to_score > 0) prog.finish();
+  if (read_prog) read_prog->finish();
+  const double t_scored = log::uptime() - t0;
+  if (!o.select_only)
+    mpi::report_total(comm, "scored", double(sum.rows_scored), "items", t_scored);
+  const uint64_t skipped = comm.sum(sum.shards_skipped), scored = comm.sum(sum.shards_scored);
+  log::info("shards: ", scored, " scored, ", skipped, o.select_only ? " read" : " up to date (skipped)");
+
+  if (selecting) {
+    std::vector<Selection> sel;
+    {
+      ScopedTimer t("select");
+      sel = select(comm, cols, o.top_n, windows);
+    }
+    sum.items_total = sel.empty() ? 0 : sel[0].total;
+    write_tsvs(comm, o, p, classes, sel, sum);
+    log::info("selected over ", sum.items_total, " items: top ", std::min(o.top_n, sum.items_total), " per class",
+              o.cutoffs ? cat(", ", sel.empty() ? 0 : sel[0].windows.size(), " rank-point windows") : std::string(),
+              " -> ", o.output);
+  }
+  mpi::report_timers(comm);
+  return sum;
+}
+
+}  // namespace
+
+ScoreSummary run_score(const mpi::Comm& comm, const ScoreOptions& o) {
+  check_options(o);
+  check_writable_dir(o.output);
+  if (!o.subpool.empty()) return run_subpool(comm, o);
+  return run_pool(comm, o);
+}
+
+}  // namespace trawl::score
