@@ -1,0 +1,704 @@
+#include "strategy/select_stage.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "io/h5.h"
+#include "labels/labels.h"
+#include "mpi/report.h"
+#include "pool/pool.h"
+#include "strategy/strategy.h"
+#include "text/tokenize.h"
+#include "trawl/version.h"
+
+namespace trawl::stages {
+
+namespace h5 = io::h5;
+using strategy::RowMatrixXf;
+
+std::string tsv_escape(const std::string& s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '\\': o += "\\\\"; break;
+      case '\t': o += "\\t"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+std::string tsv_unescape(const std::string& s) {
+  std::string o;
+  o.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      const char c = s[++i];
+      o += c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+    } else {
+      o += s[i];
+    }
+  }
+  return o;
+}
+
+namespace {
+
+const char* const kStrategies[] = {"random", "least-confidence", "margin", "entropy", "threshold",
+                                   "badge", "kmeans", "exploit-explore"};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> v;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  v.push_back(cur);
+  return v;
+}
+
+bool parse_u64(const std::string& s, uint64_t& v) {
+  if (s.empty() || s.size() > 20) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long x = std::strtoull(s.c_str(), &end, 10);
+  if (errno || *end) return false;
+  v = x;
+  return true;
+}
+
+// ---- scores files ----------------------------------------------------------------------------
+struct ScoresFile {
+  std::string path;
+  h5::File file;
+  h5::Dataset uid, probs, features;
+  bool has_features = false;
+  std::vector<std::string> classes;
+  uint64_t rows = 0;
+  int C = 0, F = 0;
+};
+
+ScoresFile open_scores(const std::string& path, bool need_features) {
+  ScoresFile s;
+  s.path = path;
+  s.file = h5::File::open(path);
+  h5::check_format(s.file, "scores", kScoresFormatVersion);
+  for (auto& c : split(s.file.attr_str("classes"), '\n'))
+    if (!c.empty()) s.classes.push_back(c);
+  s.uid = h5::Dataset::open(s.file, "uid");
+  s.uid.expect(h5::Type::kU64, 1);
+  s.rows = s.uid.rows();
+  s.probs = h5::Dataset::open(s.file, "probs");
+  if (s.probs.rank() != 2 || (s.probs.type() != h5::Type::kF32 && s.probs.type() != h5::Type::kF64 &&
+                              s.probs.type() != h5::Type::kF16))
+    throw InputError(cat(path, ": dataset 'probs' is ", s.probs.type_desc(), " of rank ", s.probs.rank(),
+                         ", expected f32 [rows, classes]"));
+  s.probs.expect_rows(s.rows, "one row of probabilities per uid");
+  s.C = int(s.probs.cols());
+  if (s.classes.size() != size_t(s.C))
+    throw InputError(cat(path, ": attribute 'classes' names ", s.classes.size(), " classes but 'probs' has ", s.C,
+                         " columns; expected one name per column"));
+  s.has_features = s.file.exists("features");
+  if (s.has_features) {
+    s.features = h5::Dataset::open(s.file, "features");
+    if (s.features.rank() != 2)
+      throw InputError(cat(path, ": dataset 'features' has rank ", s.features.rank(), ", expected [rows, features]"));
+    s.features.expect_rows(s.rows, "one row of features per uid");
+    s.F = int(s.features.cols());
+  } else if (need_features) {
+    throw InputError(cat(path, ": no 'features' dataset; this strategy needs the model's penultimate features: "
+                               "rerun trawl-score with --features"));
+  }
+  return s;
+}
+
+/// Rows [b0, b1) of a scores file with the labelled rows dropped; validates probabilities
+/// (finite, in [0, 1]) and features (finite).
+struct Block {
+  std::vector<uint64_t> uid;
+  std::vector<float> p, h;
+};
+uint64_t read_block(const ScoresFile& s, uint64_t b0, uint64_t b1, bool feats, const std::vector<uint64_t>& labelled,
+                    Block& out) {
+  const uint64_t n = b1 - b0;
+  std::vector<uint64_t> uid(n);
+  std::vector<float> p(n * uint64_t(s.C)), h;
+  s.uid.read(b0, n, uid.data());
+  s.probs.read(b0, n, p.data());
+  if (feats) {
+    h.resize(n * uint64_t(s.F));
+    s.features.read(b0, n, h.data());
+  }
+  out.uid.clear();
+  out.p.clear();
+  out.h.clear();
+  uint64_t skipped = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const float* pr = &p[i * uint64_t(s.C)];
+    for (int k = 0; k < s.C; ++k)
+      if (!(pr[k] >= -1e-4f && pr[k] <= 1.0001f))
+        throw InputError(cat(s.path, ": dataset 'probs', row ", b0 + i, " (uid ", uid[i], "), class '", s.classes[size_t(k)],
+                             "': ", pr[k], " is not a probability (expected a finite value in [0, 1])"));
+    if (feats)
+      for (int f = 0; f < s.F; ++f)
+        if (!std::isfinite(h[i * uint64_t(s.F) + uint64_t(f)]))
+          throw InputError(cat(s.path, ": dataset 'features', row ", b0 + i, " (uid ", uid[i], "): not finite"));
+    if (std::binary_search(labelled.begin(), labelled.end(), uid[i])) {
+      ++skipped;
+      continue;
+    }
+    out.uid.push_back(uid[i]);
+    out.p.insert(out.p.end(), pr, pr + s.C);
+    if (feats) out.h.insert(out.h.end(), &h[i * uint64_t(s.F)], &h[(i + 1) * uint64_t(s.F)]);
+  }
+  return skipped;
+}
+
+Eigen::Map<const RowMatrixXf> as_matrix(const std::vector<float>& v, size_t rows, int cols) {
+  return Eigen::Map<const RowMatrixXf>(v.data(), Eigen::Index(rows), cols);
+}
+
+// ---- top-<class>.tsv -------------------------------------------------------------------------
+struct TopRow {
+  uint64_t uid;
+  double score;
+};
+std::vector<TopRow> read_top(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(cat(path, ": cannot open the class's top list (expected trawl-score's top-<class>.tsv)"));
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(cat(path, ": empty file; expected a header naming 'uid'"));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto head = split(line, '\t');
+  int cu = -1, cs = -1;
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == "uid") cu = int(i);
+    if (head[i] == "score") cs = int(i);
+  }
+  if (cu < 0) throw InputError(cat(at(path, 1, "header '"), line, "' has no 'uid' column"));
+  std::vector<TopRow> rows;
+  uint64_t ln = 1;
+  while (std::getline(in, line)) {
+    ++ln;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto f = split(line, '\t');
+    TopRow r{0, 0.0};
+    if (int(f.size()) <= cu || !parse_u64(f[size_t(cu)], r.uid))
+      throw InputError(at(path, (long long)ln, cat("uid '", int(f.size()) > cu ? f[size_t(cu)] : "", "' is not an unsigned integer")));
+    if (cs >= 0) {
+      char* end = nullptr;
+      const std::string& t = int(f.size()) > cs ? f[size_t(cs)] : std::string();
+      r.score = std::strtod(t.c_str(), &end);
+      if (t.empty() || *end || !std::isfinite(r.score))
+        throw InputError(at(path, (long long)ln, cat("score '", t, "' is not a finite number")));
+    }
+    rows.push_back(r);
+  }
+  if (cs >= 0)
+    std::stable_sort(rows.begin(), rows.end(), [](const TopRow& a, const TopRow& b) {
+      return a.score != b.score ? a.score > b.score : a.uid < b.uid;
+    });
+  return rows;
+}
+
+std::vector<explore::Motif> read_exclude_motifs(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(cat(path, ": cannot open the motif exclusion list"));
+  std::vector<explore::Motif> out;
+  std::string line;
+  uint64_t ln = 0;
+  int col = -1;  // motifs.tsv: the 'motif' column
+  std::vector<uint32_t> ids;
+  while (std::getline(in, line)) {
+    ++ln;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto f = split(line, '\t');
+    if (ln == 1 && f.size() > 1) {
+      for (size_t i = 0; i < f.size(); ++i)
+        if (f[i] == "motif") col = int(i);
+      if (col < 0) throw InputError(at(path, 1, "a tab-separated exclusion list needs a 'motif' column"));
+      continue;
+    }
+    const std::string m = col >= 0 ? (int(f.size()) > col ? f[size_t(col)] : "") : line;
+    ids.clear();
+    text::text_to_ids(m, ids);
+    const uint64_t u = text::unigram_count(ids.size());
+    if (u < 2 || u > 3)
+      throw InputError(at(path, (long long)ln, cat("motif '", m, "' has ", u, " tokens, expected 2 or 3")));
+    out.push_back(explore::make_motif(ids[0], ids[1], u == 3 ? ids[2] : explore::kNoToken));
+  }
+  return out;
+}
+
+void check_options(const SelectOptions& o) {
+  if (std::find(std::begin(kStrategies), std::end(kStrategies), o.strategy) == std::end(kStrategies)) {
+    std::string all;
+    for (auto s : kStrategies) all += cat(all.empty() ? "" : ", ", s);
+    throw UsageError(cat("--strategy '", o.strategy, "' is unknown; expected one of ", all));
+  }
+  if (o.scores.empty()) throw UsageError("--scores is required");
+  if (o.output.empty()) throw UsageError("--output is required");
+  if (o.batch_size == 0) throw UsageError("--batch-size 0, expected >= 1");
+  if (o.block_rows == 0) throw UsageError("--block-rows 0, expected >= 1");
+  if (o.strategy == "threshold") {
+    if (o.classes.size() != 1) throw UsageError("--strategy threshold needs exactly one --class");
+    if (!(o.threshold >= 0 && o.threshold <= 1)) throw UsageError(cat("--threshold ", o.threshold, " outside [0, 1]"));
+    if (o.threshold_mode != "split" && o.threshold_mode != "nearest")
+      throw UsageError(cat("--threshold-mode '", o.threshold_mode, "', expected split or nearest"));
+  }
+  if (o.strategy == "exploit-explore") {
+    if (o.pool.empty()) throw UsageError("--strategy exploit-explore needs --pool (exploration scans the pool's shards)");
+    if (!(o.explore_fraction >= 0 && o.explore_fraction <= 1))
+      throw UsageError(cat("--explore-fraction ", o.explore_fraction, " outside [0, 1]"));
+    if (o.top_size == 0) throw UsageError("--top-size 0, expected >= 1");
+  }
+  if ((o.strategy == "kmeans") && o.kmeans_iterations < 0)
+    throw UsageError(cat("--kmeans-iterations ", o.kmeans_iterations, ", expected >= 0"));
+}
+
+/// The file-name part trawl-score uses for a class in top-<class>.tsv: characters other than
+/// [A-Za-z0-9._-] become '_', and a leading '.' or an empty name gets a '_' prefix.
+std::string class_tag(const std::string& cls) {
+  std::string t;
+  for (char ch : cls) {
+    const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                      ch == '_' || ch == '-';
+    t.push_back(keep ? ch : '_');
+  }
+  if (t.empty() || t.front() == '.') t.insert(t.begin(), '_');
+  return t;
+}
+
+struct Picked {
+  uint64_t uid;
+  double score;
+  std::string cls, source;
+};
+
+// ---- streamable strategies (random, uncertainty, threshold) ----------------------------------
+class Streamable {
+ public:
+  Streamable(const SelectOptions& o, int cls) : o_(o), cls_(cls), ctx_{o.seed, o.round} {}
+
+  /// Positions to keep from a block (a superset of its share of the final selection).
+  std::vector<size_t> candidates(const Eigen::Ref<const RowMatrixXf>& P, const std::vector<uint64_t>& u) const {
+    if (o_.strategy == "threshold" && o_.threshold_mode == "split") {
+      auto a = strategy::top_threshold_side(P, u, cls_, o_.threshold, o_.batch_size, true);
+      auto b = strategy::top_threshold_side(P, u, cls_, o_.threshold, o_.batch_size, false);
+      a.insert(a.end(), b.begin(), b.end());
+      return a;
+    }
+    return final_pick(P, u);
+  }
+  std::vector<size_t> final_pick(const Eigen::Ref<const RowMatrixXf>& P, const std::vector<uint64_t>& u) const {
+    const auto& s = o_.strategy;
+    const size_t b = o_.batch_size;
+    if (s == "random") return strategy::random(u, b, ctx_);
+    if (s == "least-confidence") return strategy::top_uncertain(P, u, strategy::Uncertainty::kLeastConfidence, b);
+    if (s == "margin") return strategy::top_uncertain(P, u, strategy::Uncertainty::kMargin, b);
+    if (s == "entropy") return strategy::top_uncertain(P, u, strategy::Uncertainty::kEntropy, b);
+    if (o_.threshold_mode == "split") return strategy::split_around_threshold(P, u, cls_, o_.threshold, b);
+    return strategy::top_around_threshold(P, u, cls_, o_.threshold, b);
+  }
+  double score(const float* p, int C, uint64_t uid) const {
+    const auto& s = o_.strategy;
+    if (s == "random") return strategy::random_score(uid, ctx_);
+    if (s == "least-confidence") return strategy::least_confidence(p, C);
+    if (s == "margin") return strategy::margin(p, C);
+    if (s == "entropy") return strategy::entropy(p, C);
+    return strategy::around_threshold(p, C, cls_, o_.threshold);
+  }
+
+ private:
+  const SelectOptions& o_;
+  int cls_;
+  strategy::Context ctx_;
+};
+
+int class_index(const std::vector<std::string>& classes, const std::string& name, const std::string& file) {
+  for (size_t i = 0; i < classes.size(); ++i)
+    if (classes[i] == name) return int(i);
+  std::string all;
+  for (auto& c : classes) all += cat(all.empty() ? "" : ", ", c);
+  throw UsageError(cat("--class '", name, "' is not a class of ", file, " (classes: ", all, ")"));
+}
+
+void write_queue(const SelectOptions& o, const std::vector<QueueRow>& q, const std::string& path) {
+  AtomicOutput out(path);
+  {
+    std::ofstream f(out.temp_path(), std::ios::binary);
+    if (!f) throw IoError(cat(out.temp_path(), ": cannot create the queue"));
+    f << "# trawl-format: " << kQueueFormat << "\n# trawl-format-version: " << kQueueFormatVersion
+      << "\n# trawl-version: " << TRAWL_VERSION << "\n";
+    for (auto& l : split(o.config, '\n'))
+      if (!l.empty()) f << "# config: " << tsv_escape(l) << "\n";
+    f << "uid\tid\ttext\tclass\tscore\trank\tsource\tround\n";
+    char buf[64];
+    for (size_t i = 0; i < q.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%.9g", q[i].score);
+      f << q[i].uid << '\t' << tsv_escape(q[i].id) << '\t' << tsv_escape(q[i].text) << '\t' << tsv_escape(q[i].cls)
+        << '\t' << buf << '\t' << (i + 1) << '\t' << tsv_escape(q[i].source) << '\t' << o.round << '\n';
+    }
+    f.flush();
+    if (!f) throw IoError(cat(out.temp_path(), ": write failed (disk full?)"));
+  }
+  out.commit();
+}
+
+void write_motifs(const SelectOptions& o, const std::vector<ChosenMotif>& ms, const std::string& path) {
+  AtomicOutput out(path);
+  {
+    std::ofstream f(out.temp_path(), std::ios::binary);
+    if (!f) throw IoError(cat(out.temp_path(), ": cannot create the motif list"));
+    f << "class\tmotif\tsize\ttop_count\tn_top\tpool_count\tn_pool\tlift\tqueued\tcount\n";
+    char buf[64];
+    for (auto& m : ms) {
+      std::snprintf(buf, sizeof buf, "%.9g", m.lift);
+      f << tsv_escape(m.cls) << '\t' << tsv_escape(m.text) << '\t' << m.size << '\t' << m.top_count << '\t' << m.n_top
+        << '\t' << m.pool_count << '\t' << m.n_pool << '\t' << buf << '\t' << m.queued << '\t'
+        << (o.explore.occurrences ? "occurrences" : "documents") << '\n';
+    }
+    f.flush();
+    if (!f) throw IoError(cat(out.temp_path(), ": write failed (disk full?)"));
+  }
+  out.commit();
+}
+
+}  // namespace
+
+SelectSummary run_select(const mpi::Comm& comm, const SelectOptions& o) {
+  ScopedTimer total("select");
+  check_options(o);
+  if (comm.root()) check_writable_dir(o.output);
+  SelectSummary sum;
+  sum.queue_path = join_path(o.output, "queue.tsv");
+
+  // Labelled items (sorted uids).
+  std::vector<uint64_t> labelled;
+  if (!o.labels.empty()) {
+    auto ls = labels::read_labels_tsv(o.labels);
+    for (auto& it : ls.items) labelled.push_back(it.uid);
+    std::sort(labelled.begin(), labelled.end());
+  }
+
+  // The scores files (exploit-explore reads top-<class>.tsv instead).
+  const bool dir = is_directory(o.scores);
+  if (!dir && !path_exists(o.scores)) throw IoError(cat("--scores ", o.scores, ": no such file or directory"));
+  std::vector<Picked> picked;
+  const bool ee = o.strategy == "exploit-explore";
+  std::vector<std::string> files;
+  if (!ee) {
+    files = dir ? list_files(o.scores, "shard-", ".scores.h5") : std::vector<std::string>{o.scores};
+    if (files.empty())
+      throw InputError(cat("--scores ", o.scores, ": no shard-*.scores.h5 files (expected trawl-score's output: a "
+                           "scores file or a directory of per-shard scores)"));
+  }
+  std::vector<std::string> classes;
+  if (!files.empty()) classes = open_scores(files.front(), false).classes;
+
+  if (!ee && o.strategy != "badge" && o.strategy != "kmeans") {
+    // ---- streamable: per-block candidates, gathered, selected again ----
+    const int cls = o.strategy == "threshold" ? class_index(classes, o.classes[0], files.front()) : 0;
+    Streamable st(o, cls);
+    const int C = int(classes.size());
+    Block blk, cand;
+    uint64_t considered = 0, skipped = 0;
+    auto reduce = [&]() {
+      auto pos = st.candidates(as_matrix(cand.p, cand.uid.size(), C), cand.uid);
+      Block k;
+      for (size_t i : pos) {
+        k.uid.push_back(cand.uid[i]);
+        k.p.insert(k.p.end(), cand.p.begin() + long(i) * C, cand.p.begin() + long(i + 1) * C);
+      }
+      std::swap(k, cand);
+    };
+    for (size_t fi = 0; fi < files.size(); ++fi) {
+      if (int(fi % size_t(comm.size())) != comm.rank()) continue;
+      ScoresFile s = open_scores(files[fi], false);
+      if (s.classes != classes)
+        throw InputError(cat(files[fi], ": classes differ from ", files.front(), "; all scores files of a run must "
+                             "come from one model"));
+      for (uint64_t b0 = 0; b0 < s.rows; b0 += o.block_rows) {
+        skipped += read_block(s, b0, std::min(s.rows, b0 + o.block_rows), false, labelled, blk);
+        considered += blk.uid.size();
+        for (size_t i : st.candidates(as_matrix(blk.p, blk.uid.size(), C), blk.uid)) {
+          cand.uid.push_back(blk.uid[i]);
+          cand.p.insert(cand.p.end(), blk.p.begin() + long(i) * C, blk.p.begin() + long(i + 1) * C);
+        }
+        if (cand.uid.size() > 8 * o.batch_size + 1024) reduce();
+      }
+    }
+    sum.considered = comm.sum(considered);
+    sum.labelled_skipped = comm.sum(skipped);
+    auto uids = comm.allgatherv(cand.uid);
+    auto probs = comm.allgatherv(cand.p);
+    // A uid in two files would be selected twice.
+    {
+      auto sorted = uids;
+      std::sort(sorted.begin(), sorted.end());
+      auto d = std::adjacent_find(sorted.begin(), sorted.end());
+      if (d != sorted.end()) throw InputError(cat("--scores ", o.scores, ": uid ", *d, " is scored twice"));
+    }
+    auto P = as_matrix(probs, uids.size(), C);
+    for (size_t i : st.final_pick(P, uids))
+      picked.push_back(Picked{uids[i], st.score(&probs[i * size_t(C)], C, uids[i]),
+                              o.strategy == "threshold" ? o.classes[0] : "", o.strategy});
+  } else if (!ee) {
+    // ---- badge / kmeans: every unlabelled row in one process ----
+    const bool badge = o.strategy == "badge";
+    Block blk, all;
+    uint64_t skipped = 0;
+    int C = int(classes.size()), F = -1;
+    for (size_t fi = 0; fi < files.size(); ++fi) {
+      if (int(fi % size_t(comm.size())) != comm.rank()) continue;
+      ScoresFile s = open_scores(files[fi], true);
+      if (s.classes != classes)
+        throw InputError(cat(files[fi], ": classes differ from ", files.front(), "; all scores files of a run must "
+                             "come from one model"));
+      if (F >= 0 && s.F != F) throw InputError(cat(files[fi], ": ", s.F, " features, expected ", F, " as the other files"));
+      F = s.F;
+      for (uint64_t b0 = 0; b0 < s.rows; b0 += o.block_rows) {
+        skipped += read_block(s, b0, std::min(s.rows, b0 + o.block_rows), true, labelled, blk);
+        all.uid.insert(all.uid.end(), blk.uid.begin(), blk.uid.end());
+        all.p.insert(all.p.end(), blk.p.begin(), blk.p.end());
+        all.h.insert(all.h.end(), blk.h.begin(), blk.h.end());
+        if (all.uid.size() > o.max_rows)
+          throw UsageError(cat("--strategy ", o.strategy, " needs every unlabelled row in one process; more than --max-rows ",
+                               o.max_rows, " rows in ", o.scores, " (select from a subpool, or raise --max-rows)"));
+      }
+    }
+    F = comm.max(F);
+    sum.labelled_skipped = comm.sum(skipped);
+    sum.considered = comm.sum(uint64_t(all.uid.size()));
+    if (sum.considered > o.max_rows)
+      throw UsageError(cat("--strategy ", o.strategy, " needs every unlabelled row in one process; ", sum.considered,
+                           " rows > --max-rows ", o.max_rows, " (select from a subpool, or raise --max-rows)"));
+    auto u_parts = comm.gatherv(all.uid);
+    auto p_parts = comm.gatherv(all.p);
+    auto h_parts = comm.gatherv(all.h);
+    std::vector<uint64_t> sel_uid;
+    std::vector<double> sel_score;
+    if (comm.root()) {
+      std::vector<uint64_t> U;
+      std::vector<float> Pv, Hv;
+      for (size_t r = 0; r < u_parts.size(); ++r) {
+        U.insert(U.end(), u_parts[r].begin(), u_parts[r].end());
+        Pv.insert(Pv.end(), p_parts[r].begin(), p_parts[r].end());
+        Hv.insert(Hv.end(), h_parts[r].begin(), h_parts[r].end());
+      }
+      auto P = as_matrix(Pv, U.size(), C);
+      auto H = as_matrix(Hv, U.size(), std::max(F, 0));
+      strategy::Context ctx{o.seed, o.round};
+      if (badge) {
+        for (size_t i : strategy::badge(P, H, U, o.batch_size, ctx)) {
+          sel_uid.push_back(U[i]);
+          sel_score.push_back(strategy::badge_norm2(&Pv[i * size_t(C)], &Hv[i * size_t(F)], C, F));
+        }
+      } else {
+        std::vector<double> d;
+        auto pos = strategy::kmeans_diversity_scored(H, U, o.batch_size, ctx, o.kmeans_iterations, &d);
+        for (size_t k = 0; k < pos.size(); ++k) {
+          sel_uid.push_back(U[pos[k]]);
+          sel_score.push_back(-d[k]);
+        }
+      }
+    }
+    comm.bcast(sel_uid);
+    comm.bcast(sel_score);
+    for (size_t k = 0; k < sel_uid.size(); ++k) picked.push_back(Picked{sel_uid[k], sel_score[k], "", o.strategy});
+    if (sel_uid.size() < o.batch_size && sum.considered > sel_uid.size())
+      log::warn(o.strategy, ": ", sel_uid.size(), " distinct items chosen for a batch of ", o.batch_size,
+                " (coinciding points are picked once)");
+  } else {
+    // ---- exploit-explore ----
+    const std::string tdir = dir ? o.scores : [&] {
+      auto s = o.scores.rfind('/');
+      return s == std::string::npos ? std::string(".") : o.scores.substr(0, s);
+    }();
+    std::vector<std::string> cls = o.classes;
+    if (cls.empty()) {
+      // The class names of a scores file beside the lists when there is one (file names hold
+      // only a sanitised tag), else the tags themselves.
+      auto sf = list_files(tdir, "shard-", ".scores.h5");
+      if (path_exists(join_path(tdir, "subpool.scores.h5"))) sf.push_back(join_path(tdir, "subpool.scores.h5"));
+      if (!sf.empty()) {
+        for (auto& c : open_scores(sf.front(), false).classes)
+          if (path_exists(join_path(tdir, "top-" + class_tag(c) + ".tsv"))) cls.push_back(c);
+      } else {
+        for (auto& f : list_files(tdir, "top-", ".tsv")) {
+          auto b = basename(f);
+          cls.push_back(b.substr(4, b.size() - 8));
+        }
+      }
+    }
+    if (cls.empty()) throw InputError(cat(tdir, ": no top-<class>.tsv files (trawl-score writes them per class)"));
+    pool::Pool p = pool::open_pool(comm, o.pool);
+    explore::ExploreOptions eo = o.explore;
+    eo.seed = o.seed;
+    eo.round = o.round;
+    if (!o.exclude_motifs.empty()) {
+      auto ex = read_exclude_motifs(o.exclude_motifs);
+      eo.exclude.insert(eo.exclude.end(), ex.begin(), ex.end());
+    }
+    const uint64_t b = o.batch_size;
+    const uint64_t b_explore = uint64_t(std::llround(double(b) * o.explore_fraction));
+    eo.per_motif = size_t(2 * b_explore + 8);  // slack for items deduplicated on text
+    std::set<uint64_t> taken;
+    std::set<std::string> taken_text;
+    for (auto& c : cls) {
+      const std::string path = join_path(tdir, "top-" + class_tag(c) + ".tsv");
+      auto rows = read_top(path);
+      std::vector<uint64_t> top;
+      std::map<uint64_t, double> top_score;
+      uint64_t skipped = 0;
+      for (auto& r : rows) {
+        if (top.size() >= o.top_size) break;
+        if (std::binary_search(labelled.begin(), labelled.end(), r.uid)) {
+          ++skipped;
+          continue;
+        }
+        if (top_score.count(r.uid)) throw InputError(cat(path, ": uid ", r.uid, " listed twice"));
+        top.push_back(r.uid);
+        top_score[r.uid] = r.score;
+      }
+      sum.labelled_skipped += skipped;
+      sum.considered += top.size();
+      if (rows.size() < o.top_size)
+        log::warn(path, ": ", rows.size(), " rows, fewer than --top-size ", o.top_size, " (trawl-score --top-n)");
+      log::info("class '", c, "': top set of ", top.size(), " unlabelled items from ", path, " (", skipped,
+                " labelled skipped)");
+      // Exploration.
+      std::vector<uint64_t> excl = labelled;
+      excl.insert(excl.end(), taken.begin(), taken.end());
+      std::sort(excl.begin(), excl.end());
+      std::vector<Picked> ex;
+      if (b_explore > 0 && !top.empty()) {
+        auto res = explore::explore(comm, p, top, excl, eo);
+        const size_t first_motif = sum.motifs.size();
+        for (auto& m : res.chosen) {
+          ChosenMotif cm;
+          cm.cls = c;
+          cm.text = m.text;
+          cm.size = m.motif.size();
+          cm.top_count = m.top_count;
+          cm.n_top = res.n_top;
+          cm.pool_count = m.pool_count;
+          cm.n_pool = res.n_pool;
+          cm.lift = m.lift;
+          sum.motifs.push_back(cm);
+        }
+        std::vector<uint64_t> want;
+        for (auto& v : res.samples)
+          for (auto& x : v) want.push_back(x.uid);
+        std::sort(want.begin(), want.end());
+        want.erase(std::unique(want.begin(), want.end()), want.end());
+        auto txt = pool::fetch_rows(comm, p, want, [](uint64_t) { return std::string("exploration sample"); },
+                                    io::ShardReader::kText);
+        std::vector<size_t> next(res.chosen.size(), 0), used(res.chosen.size(), 0);
+        bool progress = true;
+        while (ex.size() < b_explore && progress) {
+          progress = false;
+          for (size_t m = 0; m < res.chosen.size() && ex.size() < b_explore; ++m) {
+            if (o.explore_per_motif && used[m] >= o.explore_per_motif) continue;
+            auto& v = res.samples[m];
+            while (next[m] < v.size()) {
+              const uint64_t u = v[next[m]++].uid;
+              const std::string& t = txt.text[size_t(txt.find(u))];
+              if (taken.count(u) || taken_text.count(t)) continue;
+              taken.insert(u);
+              taken_text.insert(t);
+              ex.push_back(Picked{u, res.chosen[m].lift, c, "explore:" + res.chosen[m].text});
+              ++used[m];
+              ++sum.motifs[first_motif + m].queued;
+              progress = true;
+              break;
+            }
+          }
+        }
+        if (ex.size() < b_explore)
+          log::warn("class '", c, "': exploration found ", ex.size(), " of ", b_explore, " items (", res.chosen.size(),
+                    " motifs chosen); the rest comes from exploitation");
+      }
+      // Exploitation: a keyed uniform sample of the top set.
+      std::vector<uint64_t> pool_top;
+      for (auto u : top)
+        if (!taken.count(u)) pool_top.push_back(u);
+      strategy::Context ctx{key(o.seed, hash_str("exploit:" + c)), o.round};
+      const size_t b_exploit = size_t(b - std::min<uint64_t>(b, ex.size()));
+      for (size_t i : strategy::random(pool_top, b_exploit, ctx)) {
+        taken.insert(pool_top[i]);
+        picked.push_back(Picked{pool_top[i], top_score[pool_top[i]], c, "exploit"});
+      }
+      picked.insert(picked.end(), ex.begin(), ex.end());
+    }
+  }
+
+  // id and text of the queued items.
+  std::vector<uint64_t> want;
+  for (auto& x : picked) want.push_back(x.uid);
+  std::sort(want.begin(), want.end());
+  pool::Rows rows;
+  if (!o.pool.empty()) {
+    pool::Pool p = pool::open_pool(comm, o.pool);
+    rows = pool::fetch_rows(comm, p, want, [&](uint64_t) { return cat("--scores ", o.scores); },
+                            io::ShardReader::kId | io::ShardReader::kText);
+  } else if (!picked.empty()) {
+    log::warn("no --pool given: the queue's id and text columns are empty");
+  }
+  for (auto& x : picked) {
+    QueueRow r;
+    r.uid = x.uid;
+    r.cls = x.cls;
+    r.score = x.score;
+    r.source = x.source;
+    if (!o.pool.empty()) {
+      const long i = rows.find(x.uid);
+      TRAWL_ASSERT(i >= 0);
+      r.id = rows.id[size_t(i)];
+      r.text = rows.text[size_t(i)];
+    }
+    sum.queue.push_back(std::move(r));
+  }
+  if (sum.queue.empty())
+    log::warn("nothing to select: ", sum.considered, " unlabelled items in ", o.scores, " (", sum.labelled_skipped,
+              " labelled skipped); writing an empty queue");
+  if (comm.root()) {
+    write_queue(o, sum.queue, sum.queue_path);
+    if (ee) write_motifs(o, sum.motifs, join_path(o.output, "motifs.tsv"));
+  }
+  std::map<std::string, size_t> by_source;
+  for (auto& r : sum.queue) ++by_source[r.source.compare(0, 8, "explore:") == 0 ? "explore" : r.source];
+  std::string srcs;
+  for (auto& [s, n] : by_source) srcs += cat(srcs.empty() ? "" : ", ", n, " ", s);
+  log::info(o.strategy, ": ", sum.queue.size(), " items (", srcs.empty() ? "none" : srcs, ") from ", sum.considered,
+            " unlabelled candidates (", sum.labelled_skipped, " labelled skipped) -> ", sum.queue_path);
+  for (auto& m : sum.motifs)
+    log::info("class '", m.cls, "' motif '", m.text, "': lift ", m.lift, " (top ", m.top_count, "/", m.n_top, ", pool ",
+              m.pool_count, "/", m.n_pool, "), ", m.queued, " queued");
+  total.stop();
+  mpi::report_timers(comm);
+  return sum;
+}
+
+}  // namespace trawl::stages
