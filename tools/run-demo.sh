@@ -5,7 +5,13 @@
 #   3. trawl-index: one HNSW index per shard;
 #   4. a seed labelled set from the corpus labels (5 hard_ham + 5 spam + 95 others, the
 #      reference protocol's shape) and trawl-retrieve: the AnchorAL subpool of round 0;
-#   5. show what the subpool holds against the pool's base rates.
+#   5. show what the subpool holds against the pool's base rates;
+#   6. trawl-train: a class-weighted logistic regression on the seed labels (LibTorch);
+#   7. trawl-score the subpool (with features) and trawl-select a BADGE batch of 25 from it:
+#      the queue an annotator gets this round, shown with each item's corpus label;
+#   8. the exploit-explore workflow (twitter-labor): trawl-score the whole pool (per-class top
+#      lists and the 17 rank cut-offs), then exploitation from the spam top set plus
+#      exploration by high-lift token motifs.
 # Usage: tools/run-demo.sh [WORK_DIR]   (default: ./runs/demo)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,5 +36,23 @@ step "4. seed labels and trawl-retrieve (AnchorAL, round 0)"
   --backend hnsw --subpool-size 1000 --round 0 --output "$work/round-000" --threads "$threads"
 step "5. the subpool an annotator's model would score"
 "$bin/trawl-show" --subpool "$work/round-000/subpool.h5" --top 10
+r=$work/round-000
+step "6. trawl-train: logistic regression on the seed labels"
+"$bin/trawl-train" --config "$here/conf/train.ini" --pool "$work/shards" --labels "$work/labels.tsv" \
+  --subpool "$r/subpool.h5" --lr 0.01 --output "$r/model.h5" --threads "$threads"
+step "7. trawl-score the subpool, trawl-select a BADGE batch: this round's queue for the annotators"
+"$bin/trawl-score" --config "$here/conf/score.ini" --model "$r/model.h5" --subpool "$r/subpool.h5" \
+  --features --output "$r" --threads "$threads"
+"$bin/trawl-select" --config "$here/conf/select.ini" --scores "$r/subpool.scores.h5" --strategy badge \
+  --batch-size 25 --labels "$work/labels.tsv" --pool "$work/shards" --round 0 --output "$r"
+"$bin/trawl-show" --queue "$r/queue.tsv" --pool "$work/shards" --top 25
+step "8. exploit-explore over the whole pool: score every shard, then top set + high-lift motifs for spam"
+"$bin/trawl-score" --config "$here/conf/score.ini" --model "$r/model.h5" --pool "$work/shards" \
+  --top-n 1000 --output "$r/pool-scores" --threads "$threads"
+"$bin/trawl-select" --config "$here/conf/select.ini" --scores "$r/pool-scores" --strategy exploit-explore \
+  --class spam --top-size 1000 --batch-size 20 --max-motif-tokens 32 --labels "$work/labels.tsv" \
+  --pool "$work/shards" --round 0 --output "$r/explore"
+awk -F'\t' 'NR <= 11 {printf "%-9s %-28s %4s %9s %10s %8s %6s\n", $1, $2, $3, $4, $6, $8, $9}' "$r/explore/motifs.tsv"
+"$bin/trawl-show" --queue "$r/explore/queue.tsv" --pool "$work/shards" --top 20
 echo >&2
 echo "everything is in $work" >&2

@@ -1,9 +1,14 @@
-// trawl-libs: trawl_io trawl_cli
-// trawl-show: what a subpool holds, for people: its size, how its items' pool labels compare
-// with the pool's base rates (the enrichment AnchorAL is for), and its top items with text.
+// trawl-libs: trawl_io trawl_cli trawl_pool trawl_stage_select
+// trawl-show: for people. --subpool: what a subpool holds, its size, how its items' pool labels
+// compare with the pool's base rates (the enrichment AnchorAL is for), and its top items with
+// text. --queue: the queue an annotator gets from trawl-select, with each item's pool label
+// when the pool carries one (what a simulation's oracle would answer).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "cli/options.h"
@@ -12,22 +17,124 @@
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/run.h"
+#include "pool/pool.h"
+#include "strategy/select_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
 
+namespace {
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out(1);
+  for (char ch : line) {
+    if (ch == '\t') out.emplace_back();
+    else out.back() += ch;
+  }
+  return out;
+}
+
+std::string one_line(std::string t, size_t width) {
+  std::replace(t.begin(), t.end(), '\n', ' ');
+  std::replace(t.begin(), t.end(), '\t', ' ');
+  std::replace(t.begin(), t.end(), '\r', ' ');
+  if (t.size() > width) {
+    size_t cut = width - 3;
+    while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+    t = t.substr(0, cut) + "...";
+  }
+  return t;
+}
+
+// Prints a queue.tsv (trawl-select) with the pool's labels of its items.
+void show_queue(const mpi::Comm& comm, const std::string& path, const std::string& pool_dir, int top) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is) throw IoError(cat(path, ": cannot open the queue file"));
+  std::string in((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+  size_t line_no = 0, start = 0;
+  while (start < in.size()) {
+    size_t end = in.find('\n', start);
+    if (end == std::string::npos) end = in.size();
+    std::string line = in.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    auto f = split_tabs(line);
+    if (header.empty()) {
+      header = f;
+      continue;
+    }
+    if (f.size() != header.size())
+      throw InputError(cat(path, ":", line_no, ": ", f.size(), " fields, the header has ", header.size()));
+    rows.push_back(std::move(f));
+  }
+  auto col = [&](const char* name) {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return i;
+    throw InputError(cat(path, ": no '", name, "' column in the header (is it a trawl-select queue.tsv?)"));
+  };
+  const size_t cu = col("uid"), ct = col("text"), cc = col("class"), cs = col("score"), cr = col("rank"),
+               csrc = col("source");
+  std::vector<uint64_t> uids;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string& u = rows[i][cu];
+    char* e = nullptr;
+    uint64_t v = std::strtoull(u.c_str(), &e, 10);
+    if (u.empty() || *e) throw InputError(cat(path, ": row ", i + 1, ": uid '", u, "' is not an unsigned integer"));
+    uids.push_back(v);
+  }
+  std::map<uint64_t, std::string> label_of;
+  std::map<std::string, uint64_t> queue_counts;
+  if (!pool_dir.empty() && !uids.empty()) {
+    auto p = pool::open_pool(comm, pool_dir);
+    io::ShardReader first(p.first);
+    if (first.meta().has_label) {
+      std::vector<uint64_t> want = uids;
+      std::sort(want.begin(), want.end());
+      want.erase(std::unique(want.begin(), want.end()), want.end());
+      auto got = pool::fetch_rows(
+          comm, p, want, [&](uint64_t u) { return cat(path, ": uid ", u); }, io::ShardReader::kLabel);
+      for (size_t i = 0; i < got.size(); ++i) label_of[got.uid[i]] = got.label[i];
+      for (uint64_t u : uids) queue_counts[label_of[u]]++;
+    }
+  }
+  std::printf("%s: %zu items\n", path.c_str(), rows.size());
+  if (!queue_counts.empty()) {
+    std::printf("pool labels of the queued items:");
+    for (auto& [l, n] : queue_counts) std::printf("  %s %llu", l.c_str(), (unsigned long long)n);
+    std::printf("\n");
+  }
+  std::printf("\n%4s %-22s %-10s %9s %-10s %s\n", "rank", "source", "class", "score", "pool-label", "text");
+  for (int i = 0; i < top && i < int(rows.size()); ++i) {
+    const auto& r = rows[i];
+    std::string lab = label_of.count(uids[i]) ? label_of[uids[i]] : "";
+    std::printf("%4s %-22s %-10s %9.4f %-10s %s\n", r[cr].c_str(), one_line(r[csrc], 22).c_str(), r[cc].c_str(),
+                std::strtod(r[cs].c_str(), nullptr), lab.c_str(),
+                one_line(stages::tsv_unescape(r[ct]), 80).c_str());
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
-  return mpi::run_main(argc, argv, "trawl-show", [&](mpi::Comm&) {
-    std::string subpool, pool;
+  return mpi::run_main(argc, argv, "trawl-show", [&](mpi::Comm& comm) {
+    std::string subpool, pool, queue;
     int top = 10;
     cli::Cli c("trawl-show", "show",
-               "summarise a subpool.h5: size, label composition against the pool's base rates (when the pool "
-               "carries labels), and the top items with their text.");
-    c.required().add_options()("subpool", po::value<std::string>(&subpool)->required(), "a subpool.h5 from trawl-retrieve");
+               "summarise a subpool.h5 (--subpool: size, label composition against the pool's base rates when the "
+               "pool carries labels, the top items with their text) or an annotation queue (--queue: queue.tsv "
+               "from trawl-select, with the pool's label of each item).");
     c.optional().add_options()
+        ("subpool", po::value<std::string>(&subpool)->default_value(""), "a subpool.h5 from trawl-retrieve")
+        ("queue", po::value<std::string>(&queue)->default_value(""), "a queue.tsv from trawl-select")
         ("pool", po::value<std::string>(&pool)->default_value(""), "pool directory (default: the one recorded in the file)")
         ("top", po::value<int>(&top)->default_value(10), "items to print");
     if (!c.parse(argc, argv)) return 0;
+    if (subpool.empty() == queue.empty()) throw UsageError("give exactly one of --subpool FILE and --queue FILE");
+    if (!queue.empty()) {
+      show_queue(comm, queue, pool, top);
+      return 0;
+    }
     auto f = io::h5::File::open(subpool);
     io::h5::check_format(f, "subpool", 1);
     if (pool.empty()) pool = f.attr_str("pool");
@@ -75,10 +182,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\n%4s %20s %8s %3s %-10s %s\n", "rank", "uid", "score", "n", "label", "text");
     for (int i = 0; i < top && i < int(uids.size()); ++i) {
-      std::string t = text[i];
-      std::replace(t.begin(), t.end(), '\n', ' ');
-      std::replace(t.begin(), t.end(), '\t', ' ');
-      if (t.size() > 90) t = t.substr(0, 87) + "...";
+      std::string t = one_line(text[i], 90);
       std::printf("%4d %20llu %8.4f %3d %-10s %s\n", i + 1, (unsigned long long)uids[i], scores[i], counts[i],
                   label[i].c_str(), t.c_str());
     }
