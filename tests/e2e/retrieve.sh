@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DS="uid score anchor_count embedding"
 same_files() {  # a b datasets...
   local a=$1 b=$2; shift 2
-  for d in "$@"; do h5diff -q "$a" "$b" "/$d" >/dev/null 2>&1 || fail "$d differs: $a vs $b"; done
+  for d in "$@"; do h5same "$a" "$b" "/$d" || fail "$d differs: $a vs $b"; done
 }
 R=(--pool "$WORK/pool" --labels "$WORK/labels.tsv" --neighbours 20 --anchors-per-class 4 --log-level warn)
 # M larger than the candidates (the reference's default regime) and M that cuts.
