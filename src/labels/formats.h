@@ -1,0 +1,69 @@
+// The annotation round-trip's file formats (docs/FORMATS.md, docs/LABELS.md;
+// /work/shared/reference/annotation-formats.md):
+//  * export a queue.tsv (trawl-select) for an annotation tool: neutral TSV / JSONL (§4.1),
+//    Label Studio task JSON (+ its labelling config XML), Labelbox NDJSON, Prodigy JSONL;
+//  * import what the tools export into journal records: neutral TSV / JSONL long table,
+//    Label Studio JSON (full or JSON_MIN), Labelbox export v2 NDJSON, Prodigy db-out JSONL.
+// Import validates the whole file before anything is returned: a bad record is an InputError
+// naming the file, line (or record index) and the value.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "labels/journal.h"
+
+namespace trawl::labels {
+
+struct QueueItem {
+  uint64_t uid = 0;
+  std::string id, text, cls;
+  double score = 0;
+  uint64_t rank = 0;
+  std::string source;
+  uint64_t round = 0;
+  uint64_t line = 0;
+};
+
+/// Reads trawl-select's queue.tsv (comment lines with `# trawl-format: queue`, version <= 1,
+/// then the header uid id text class score rank source round; id/text/class/source unescaped).
+std::vector<QueueItem> read_queue(const std::string& path);
+
+/// The export formats: tsv, jsonl, label-studio, labelbox, prodigy.
+const std::vector<std::string>& export_formats();
+const std::vector<std::string>& import_formats();
+
+struct ExportOptions {
+  std::string format;
+  std::vector<std::string> classes;  // Label Studio prediction/config, Prodigy options
+};
+
+/// The export file's content (the CLI writes it atomically).
+std::string export_queue(const std::vector<QueueItem>& queue, const ExportOptions& o);
+
+/// Label Studio labelling config (§2.1): Text name="text" value="$text", Choices name="label"
+/// toName="text" choice="single", one Choice per class.
+std::string label_studio_config(const std::vector<std::string>& classes);
+
+struct ImportOptions {
+  std::string format;
+  std::vector<std::string> classes;        // when non-empty, every label must be one of them
+  const std::vector<QueueItem>* queue = nullptr;  // when given, every uid must be queued
+  std::string annotator;                   // default annotator (records that name none)
+  bool has_round = false;                  // --round given; else the queue's round, else 0
+  uint64_t round = 0;
+  std::string negative_label;              // Prodigy binary: the label of a reject
+  std::string source;                      // stored in each record (default: the file's name)
+  std::string now;                         // time for records without one (default: now)
+};
+
+struct ImportResult {
+  std::vector<Record> records;
+  std::map<std::string, uint64_t> skipped;  // reason -> count (ignored, cancelled, ...)
+  uint64_t items = 0;                       // tasks / rows read
+};
+
+ImportResult import_annotations(const std::string& path, const ImportOptions& o);
+
+}  // namespace trawl::labels
