@@ -214,6 +214,7 @@ JournalRead read_journal(const std::string& path) {
 }
 
 uint64_t append_journal(const std::string& path, const std::vector<Record>& records) {
+  if (records.empty()) return 0;  // nothing to append: the file is not touched (nor created)
   std::string buf;
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];

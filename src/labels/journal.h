@@ -50,7 +50,7 @@ JournalRead read_journal(const std::string& path);
 /// Appends all records in one write() + fsync under an exclusive lock, creating the file
 /// (with its header) when missing or empty and truncating a torn final line first. Validates
 /// every record before writing anything (UsageError on an empty annotator/label/time).
-/// Returns the number of torn bytes removed.
+/// No records: a no-op. Returns the number of torn bytes removed.
 uint64_t append_journal(const std::string& path, const std::vector<Record>& records);
 
 /// The current time as YYYY-MM-DDTHH:MM:SSZ; and unix seconds in that form.
