@@ -11,7 +11,9 @@
 #      the queue an annotator gets this round, shown with each item's corpus label;
 #   8. the exploit-explore workflow (twitter-labor): trawl-score the whole pool (per-class top
 #      lists and the 17 rank cut-offs), then exploitation from the spam top set plus
-#      exploration by high-lift token motifs.
+#      exploration by high-lift token motifs;
+#   9. trawl-simulate: five more rounds with the corpus labels answering for the annotators
+#      (metrics.tsv and learning-curve.svg for hard_ham, the rarest class).
 # Usage: tools/run-demo.sh [WORK_DIR]   (default: ./runs/demo)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,5 +56,10 @@ step "8. exploit-explore over the whole pool: score every shard, then top set + 
   --pool "$work/shards" --round 0 --output "$r/explore"
 awk -F'\t' 'NR <= 11 {printf "%-9s %-28s %4s %9s %10s %8s %6s\n", $1, $2, $3, $4, $6, $8, $9}' "$r/explore/motifs.tsv"
 "$bin/trawl-show" --queue "$r/explore/queue.tsv" --pool "$work/shards" --top 20
+step "9. trawl-simulate: 5 rounds of 25 labels, the corpus labels as the oracle"
+"$bin/trawl-simulate" --config "$here/conf/simulate.ini" --pool "$work/shards" --labels "$work/labels.tsv" \
+  --rounds 5 --batch-size 25 --subpool-size 1000 --target hard_ham --output "$work/simulate" --threads "$threads"
+grep -v '^#' "$work/simulate/metrics.tsv" | awk -F'\t' '{printf "%-6s %-9s %-16s %-9s %-9s %-7s %s\n", $1, $2, $3, $10, $11, $12, $14}'
+echo "learning curve: $work/simulate/learning-curve.svg" >&2
 echo >&2
 echo "everything is in $work" >&2
