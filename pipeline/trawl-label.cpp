@@ -1,4 +1,4 @@
-// trawl-libs: trawl_label_formats trawl_labels trawl_cli
+// trawl-libs: trawl_label_formats trawl_labels trawl_io trawl_cli
 // trawl-label: the label round-trip — export a queue to an annotation tool, import the tool's
 // annotations into the append-only journal, build the consensus labels TSV, show a journal.
 #include <fstream>
@@ -48,7 +48,7 @@ void need(const std::string& value, const char* option, const std::string& mode)
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-label", [&](mpi::Comm& comm) {
-    std::string mode, format, journal, queue, input, output, long_output, classes, annotator, rule, negative,
+    std::string mode, format, journal, queue, pool, input, output, long_output, classes, annotator, rule, negative,
         queued_class, source;
     uint64_t round = 0, seed = 42;
     bool keep_single = false;
@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
         ("journal", po::value<std::string>(&journal)->default_value(""), "the labels journal (import appends, consensus/show read)")
         ("queue", po::value<std::string>(&queue)->default_value(""),
          "queue.tsv from trawl-select (export: required; import: every uid must be queued, and records take the queued class and round)")
+        ("pool", po::value<std::string>(&pool)->default_value(""),
+         "import: the pool's shard directory; every imported uid must be in it (read one shard at a time)")
         ("input,i", po::value<std::string>(&input)->default_value(""), "import: the annotation tool's export")
         ("output,o", po::value<std::string>(&output)->default_value(""), "export: the tool's input file; consensus: the labels TSV")
         ("long-output", po::value<std::string>(&long_output)->default_value(""),
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
       io.negative_label = negative;
       io.source = source;
       auto r = labels::import_annotations(input, io);
+      if (!pool.empty()) labels::check_pool(r, pool);
       labels::append_journal(journal, r.records);
       uint64_t skipped = 0;
       for (auto& [why, n] : r.skipped) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "io/shard.h"
 #include "labels/json_value.h"
 
 namespace trawl::labels {
@@ -122,6 +123,7 @@ class Collector {
     r.round = o_.has_round ? o_.round : q ? q->round : 0;
     r.source = source_;
     res.records.push_back(std::move(r));
+    res.where.push_back(where);
   }
   void skip(const std::string& why) { ++res.skipped[why]; }
   std::string pick(const std::string& name, const std::string& value) const {
@@ -526,6 +528,24 @@ ImportResult import_annotations(const std::string& path, const ImportOptions& o)
   else if (o.format == "labelbox") import_labelbox(path, data, c);
   else import_prodigy(path, data, c, o);
   return std::move(c.res);
+}
+
+void check_pool(const ImportResult& r, const std::string& pool_dir) {
+  std::map<uint64_t, size_t> wanted;  // uid -> its first record
+  for (size_t i = 0; i < r.records.size(); ++i) wanted.emplace(r.records[i].uid, i);
+  if (wanted.empty()) return;
+  std::set<uint64_t> found;
+  for (auto& f : io::list_shards(pool_dir)) {
+    io::ShardReader sh(f);
+    for (uint64_t u : sh.read_uids())
+      if (wanted.count(u)) found.insert(u);
+    if (found.size() == wanted.size()) return;
+  }
+  size_t first = r.records.size();
+  for (auto& [u, i] : wanted)
+    if (!found.count(u)) first = std::min(first, i);
+  throw InputError(cat(r.where[first], ": uid ", r.records[first].uid, " is not in the pool ", pool_dir, " (",
+                       wanted.size() - found.size(), " of the file's ", wanted.size(), " uids are not)"));
 }
 
 }  // namespace trawl::labels

@@ -60,10 +60,16 @@ struct ImportOptions {
 
 struct ImportResult {
   std::vector<Record> records;
+  std::vector<std::string> where;           // per record: "file:line" or "file: task N ..." (messages)
   std::map<std::string, uint64_t> skipped;  // reason -> count (ignored, cancelled, ...)
   uint64_t items = 0;                       // tasks / rows read
 };
 
 ImportResult import_annotations(const std::string& path, const ImportOptions& o);
+
+/// Checks that every imported uid is in the pool (a directory of shard-*.h5), reading one
+/// shard's uids at a time (never the whole pool's). InputError naming the record's file and
+/// line and the uid when one is missing.
+void check_pool(const ImportResult& r, const std::string& pool_dir);
 
 }  // namespace trawl::labels

@@ -260,6 +260,15 @@ uint64_t append_journal(const std::string& path, const std::vector<Record>& reco
     done += size_t(n);
   }
   if (::fsync(f.fd()) != 0) throw IoError(cat(path, ": fsync failed: ", std::strerror(errno)));
+  if (st.st_size == 0) {  // a new journal: make its directory entry durable too
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
   return torn;
 }
 

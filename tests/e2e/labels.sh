@@ -5,7 +5,7 @@
 #  * exports: valid JSON, item_id an integer (never a float), uids/ranks as the queue;
 #  * consensus (majority and strict plurality) equals an independent python computation;
 #  * skipped answers are counted; bad input (uid not queued, label not a class, malformed JSON,
-#    a float uid) is exit 3 naming the file and value, and leaves the journal as it was;
+#    a float uid, a uid not in --pool) is exit 3 naming the file and value, and leaves the journal as it was;
 #  * a torn journal line is skipped with a warning and removed by the next import;
 #  * two concurrent imports lose nothing.
 source "$(dirname "$0")/lib.sh"
@@ -189,7 +189,15 @@ expect_fail 3 "bad4.json:[0-9]+:[0-9]+: invalid JSON" "$LB" "${I[@]}" --format l
 expect_fail 2 "--format 'csv'" "$LB" "${I[@]}" --format csv -i "$WORK/bad1.tsv"
 expect_fail 2 "--mode import needs --input" "$LB" --mode import --journal "$J"
 expect_fail 4 "nope.tsv" "$LB" "${I[@]}" --format tsv -i "$WORK/nope.tsv"
+u0=$(sed -n 2p "$WORK/oracle.tsv" | cut -f1)
+printf 'item_id\tannotator_id\tlabel\n%s\ta\tpos\n99999999999\ta\tpos\n' "$u0" > "$WORK/bad5.tsv"
+expect_fail 3 "bad5.tsv:3: uid 99999999999 is not in the pool .*pool \(1 of the file's 2 uids" \
+  "$LB" --mode import --journal "$J" --pool "$WORK/pool" --format tsv -i "$WORK/bad5.tsv" "${L[@]}"
 cmp "$J" "$WORK/journal.before" || fail "a failed import changed the journal"
+head -2 "$WORK/bad5.tsv" > "$WORK/good5.tsv"
+"$LB" --mode import --journal "$WORK/j5.tsv" --pool "$WORK/pool" --format tsv -i "$WORK/good5.tsv" "${L[@]}" 2>/dev/null \
+  || fail "a pool uid was refused"
+[ "$(grep -vc '^#' "$WORK/j5.tsv")" -eq 1 ] || fail "pool-checked import"
 pass "bad input: clear errors, journal unchanged"
 
 # ---- a torn last line: skipped with a warning, removed by the next import

@@ -1,4 +1,4 @@
-// trawl-libs: trawl_label_formats trawl_labels
+// trawl-libs: trawl_label_formats trawl_labels trawl_io
 #include <gtest/gtest.h>
 
 #include <string>
