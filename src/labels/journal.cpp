@@ -77,6 +77,21 @@ class LockedFile {
     ::close(fd_);
   }
   int fd() const { return fd_; }
+  std::string read_at(uint64_t offset, uint64_t n) const {
+    std::string s(n, '\0');
+    uint64_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd_, &s[got], n - got, off_t(offset + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw IoError(cat(path_, ": read error: ", std::strerror(errno)));
+      }
+      if (r == 0) break;
+      got += uint64_t(r);
+    }
+    s.resize(got);
+    return s;
+  }
   std::string read_all() const {
     std::string s;
     char buf[1 << 16];
@@ -229,20 +244,32 @@ uint64_t append_journal(const std::string& path, const std::vector<Record>& reco
   uint64_t torn = 0;
   bool need_header = st.st_size == 0;
   if (st.st_size > 0) {
-    const std::string data = f.read_all();
-    size_t end = data.rfind('\n');
-    size_t complete = end == std::string::npos ? 0 : end + 1;
+    // Only the first line and the tail are read: an append costs O(records appended), not
+    // O(journal size).
+    const uint64_t size = uint64_t(st.st_size);
+    const std::string head = f.read_at(0, std::min<uint64_t>(size, 4096));
+    uint64_t complete = 0;  // bytes up to and including the last newline
+    for (uint64_t hi = size; hi > 0;) {
+      uint64_t lo = hi > 65536 ? hi - 65536 : 0;
+      const std::string part = f.read_at(lo, hi - lo);
+      size_t nl = part.rfind('\n');
+      if (nl != std::string::npos) {
+        complete = lo + nl + 1;
+        break;
+      }
+      hi = lo;
+    }
     if (complete == 0) {
       // Only a torn first line: it must be a prefix of the header.
       const std::string h = header_line();
-      if (data.size() > h.size() || h.compare(0, data.size(), data) != 0)
-        throw InputError(at(path, 1, cat("not a labels journal: '", data.substr(0, 80), "'")));
+      if (size > h.size() || h.compare(0, head.size(), head) != 0)
+        throw InputError(at(path, 1, cat("not a labels journal: '", head.substr(0, 80), "'")));
       need_header = true;
     } else {
-      check_header(data.substr(0, data.find('\n')), path);
+      check_header(head.substr(0, head.find('\n')), path);
     }
-    if (complete < data.size()) {
-      torn = data.size() - complete;
+    if (complete < size) {
+      torn = size - complete;
       if (::ftruncate(f.fd(), off_t(complete)) != 0)
         throw IoError(cat(path, ": cannot truncate the torn final line: ", std::strerror(errno)));
       log::warn(path, ": removed a torn final line (", torn, " bytes) before appending");

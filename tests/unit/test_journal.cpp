@@ -87,6 +87,27 @@ TEST(Journal, TornLastLineIsSkippedThenTruncatedByTheNextAppend) {
   EXPECT_EQ(j2.records[2].uid, 4u);
 }
 
+TEST(Journal, LongTornTailInALargeJournal) {
+  // the append scans the tail backwards in 64 KiB steps: a torn segment longer than one step
+  test::TempDir d("journal");
+  std::vector<Record> many;
+  for (uint64_t u = 0; u < 3000; ++u) many.push_back(rec(u, "pos", "annotator-" + std::to_string(u % 7), "label"));
+  labels::append_journal(d / "j.tsv", many);
+  const std::string good = test::read_file(d / "j.tsv");
+  ASSERT_GT(good.size(), 65536u * 2);
+  {
+    FILE* f = std::fopen((d / "j.tsv").c_str(), "ab");
+    std::fputs(("9\t\ta\t" + std::string(70000, 'z')).c_str(), f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(labels::append_journal(d / "j.tsv", {rec(5000, "", "b", "w")}), 70005u);  // "9\t\ta\t" + 70000
+  auto j = labels::read_journal(d / "j.tsv");
+  EXPECT_FALSE(j.torn_tail);
+  ASSERT_EQ(j.records.size(), 3001u);
+  EXPECT_EQ(j.records.back().uid, 5000u);
+  EXPECT_EQ(test::read_file(d / "j.tsv").substr(0, good.size()), good);
+}
+
 TEST(Journal, TornHeaderOnlyIsAnEmptyJournal) {
   test::TempDir d("journal");
   test::write_file(d / "j.tsv", "# trawl-format: lab");
