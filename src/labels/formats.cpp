@@ -484,7 +484,10 @@ std::string export_queue(const std::vector<QueueItem>& queue, const ExportOption
       out += cat(i ? ",\n" : "\n", "{\"data\":{\"text\":", quote(q.text), ",\"item_id\":", q.uid, ",\"external_id\":",
                  quote(q.id), ",\"al_score\":", json::number(q.score), ",\"class\":", quote(q.cls), ",\"rank\":", q.rank,
                  ",\"source\":", quote(q.source), ",\"iteration\":", q.round, "},\"predictions\":[{\"model_version\":",
-                 quote(cat("trawl round ", q.round, " ", q.source)), ",\"score\":", json::number(q.score), ",\"result\":[",
+                 quote(cat("trawl round ", q.round, " ", q.source)), ",\"score\":",
+                 // Label Studio's Data Manager sorts on this: ascending = the queue's order (the
+                 // strategy's own score, whose direction varies, stays in data.al_score).
+                 json::number(double(q.rank) / double(queue.size())), ",\"result\":[",
                  result, "]}]}");
     }
     out += "\n]\n";

@@ -156,6 +156,9 @@ TEST(Export, LabelStudioTasksAndConfig) {
   EXPECT_EQ(r.get("type")->str, "choices");
   EXPECT_EQ(r.get("value")->get("choices")->items.at(0).str, "pos");
   EXPECT_TRUE(v.items[1].get("predictions")->items.at(0).get("result")->items.empty());  // no queued class
+  // predictions[].score is rank / queue size: Label Studio's ascending sort gives the queue order
+  EXPECT_EQ(v.items.size(), 2u);
+  EXPECT_EQ(v.items[1].get("predictions")->items.at(0).get("score")->str, "1");
   EXPECT_EQ(labels::label_studio_config({"neg", "a&b"}),
             "<View>\n  <Text name=\"text\" value=\"$text\"/>\n  <Choices name=\"label\" toName=\"text\" choice=\"single\">\n"
             "    <Choice value=\"neg\"/>\n    <Choice value=\"a&amp;b\"/>\n  </Choices>\n</View>\n");
