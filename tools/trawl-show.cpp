@@ -1,4 +1,4 @@
-// trawl-libs: trawl_io trawl_cli trawl_pool trawl_stage_select
+// trawl-libs: trawl_io trawl_cli trawl_pool
 // trawl-show: for people. --subpool: what a subpool holds, its size, how its items' pool labels
 // compare with the pool's base rates (the enrichment AnchorAL is for), and its top items with
 // text. --queue: the queue an annotator gets from trawl-select, with each item's pool label
@@ -18,21 +18,12 @@
 #include "io/shard.h"
 #include "mpi/run.h"
 #include "pool/pool.h"
-#include "strategy/select_stage.h"
+#include "core/tsv.h"
 
 using namespace trawl;
 namespace po = cli::po;
 
 namespace {
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out(1);
-  for (char ch : line) {
-    if (ch == '\t') out.emplace_back();
-    else out.back() += ch;
-  }
-  return out;
-}
-
 std::string one_line(std::string t, size_t width) {
   std::replace(t.begin(), t.end(), '\n', ' ');
   std::replace(t.begin(), t.end(), '\t', ' ');
@@ -60,7 +51,7 @@ void show_queue(const mpi::Comm& comm, const std::string& path, const std::strin
     start = end + 1;
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
-    auto f = split_tabs(line);
+    auto f = tsv::split(line);
     if (header.empty()) {
       header = f;
       continue;
@@ -111,7 +102,7 @@ void show_queue(const mpi::Comm& comm, const std::string& path, const std::strin
     std::string lab = label_of.count(uids[i]) ? label_of[uids[i]] : "";
     std::printf("%4s %-22s %-10s %9.4f %-10s %s\n", r[cr].c_str(), one_line(r[csrc], 22).c_str(), r[cc].c_str(),
                 std::strtod(r[cs].c_str(), nullptr), lab.c_str(),
-                one_line(stages::tsv_unescape(r[ct]), 80).c_str());
+                one_line(tsv::unescape(r[ct]), 80).c_str());
   }
 }
 }  // namespace

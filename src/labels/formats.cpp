@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/tsv.h"
 #include "io/shard.h"
 #include "labels/json_value.h"
 
@@ -25,17 +26,6 @@ std::string read_whole(const std::string& path) {
   return ss.str();
 }
 
-std::vector<std::string> split_tabs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  for (;;) {
-    size_t b = s.find('\t', a);
-    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-    if (b == std::string::npos) break;
-    a = b + 1;
-  }
-  return out;
-}
 
 bool digits_u64(const std::string& s, uint64_t* out) {
   if (s.empty() || s.size() > 20) return false;
@@ -173,7 +163,7 @@ void import_tsv(const std::string& path, const std::string& data, Collector& c) 
   bool header = false;
   for (auto& [n, line] : lines_of(data)) {
     if (line.empty() || line[0] == '#') continue;
-    auto f = split_tabs(line);
+    auto f = tsv::split(line);
     const std::string where = cat(path, ":", n);
     if (!header) {
       for (size_t i = 0; i < f.size(); ++i) {
@@ -415,7 +405,7 @@ std::vector<QueueItem> read_queue(const std::string& path) {
       }
       continue;
     }
-    auto f = split_tabs(line);
+    auto f = tsv::split(line);
     if (!header) {
       if (!format_seen) throw InputError(at(path, long(n), "not a queue: no '# trawl-format: queue' line before the header"));
       for (int k = 0; k < 8; ++k) {

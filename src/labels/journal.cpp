@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/tsv.h"
 #include "core/log.h"
 #include "core/rng.h"
 
@@ -37,17 +38,6 @@ uint32_t crc_of(const std::string& s) {
   return static_cast<uint32_t>(c);
 }
 
-std::vector<std::string> split_tabs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  for (;;) {
-    size_t b = s.find('\t', a);
-    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-    if (b == std::string::npos) break;
-    a = b + 1;
-  }
-  return out;
-}
 
 bool parse_u64(const std::string& s, uint64_t* out) {
   if (s.empty() || s[0] < '0' || s[0] > '9') return false;
@@ -130,34 +120,9 @@ void check_header(const std::string& line, const std::string& path) {
 
 }  // namespace
 
-std::string escape_field(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '\\': o += "\\\\"; break;
-      case '\t': o += "\\t"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
+std::string escape_field(const std::string& s) { return tsv::escape(s); }
 
-std::string unescape_field(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      const char c = s[++i];
-      o += c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
-    } else {
-      o += s[i];
-    }
-  }
-  return o;
-}
+std::string unescape_field(const std::string& s) { return tsv::unescape(s); }
 
 std::string format_record(const Record& r) {
   std::string body = cat(r.uid, '\t', escape_field(r.cls), '\t', escape_field(r.annotator), '\t',
@@ -177,7 +142,7 @@ Record parse_record(const std::string& line, const std::string& path, uint64_t l
   if (stored != crc)
     throw InputError(at(path, lineno, cat("corrupt journal record: checksum ", stored, " stored, ", crc,
                                           " computed over '", body.substr(0, 120), "'")));
-  auto f = split_tabs(body);
+  auto f = tsv::split(body);
   if (f.size() != 7)
     throw InputError(at(path, lineno, cat("corrupt journal record: ", f.size(), " fields before the checksum, expected 7")));
   Record r;

@@ -1,5 +1,7 @@
 #include "labels/labels.h"
 
+#include "core/tsv.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -18,17 +20,6 @@ int LabelSet::class_index(const std::string& name) const {
   return it != classes.end() && *it == name ? int(it - classes.begin()) : -1;
 }
 
-static std::vector<std::string> split_tabs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  for (;;) {
-    size_t b = s.find('\t', a);
-    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-    if (b == std::string::npos) break;
-    a = b + 1;
-  }
-  return out;
-}
 
 LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>& classes) {
   std::ifstream in(path);
@@ -44,7 +35,7 @@ LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    auto f = split_tabs(line);
+    auto f = tsv::split(line);
     if (cu < 0) {
       for (size_t i = 0; i < f.size(); ++i) {
         if (f[i] == "uid") cu = int(i);

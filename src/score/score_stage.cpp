@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/tsv.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/timer.h"
@@ -318,20 +319,6 @@ void feed_columns(std::vector<LocalBest>& cols, const std::string& what, const u
 
 // ---- TSV outputs -------------------------------------------------------------------------------------
 
-std::string tsv_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (char ch : s) {
-    switch (ch) {
-      case '\\': o += "\\\\"; break;
-      case '\t': o += "\\t"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      default: o += ch;
-    }
-  }
-  return o;
-}
 std::string fmt_score(float v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.9g", double(v));
@@ -361,8 +348,8 @@ void write_tsvs(const mpi::Comm& comm, const ScoreOptions& o, const pool::Pool& 
   auto line = [&](std::ostream& f, const Scored& x) {
     long i = rows.find(x.uid);
     TRAWL_ASSERT_MSG(i >= 0, "selected uid ", x.uid, " was not fetched");
-    f << x.uid << '\t' << tsv_escape(rows.id[size_t(i)]) << '\t' << fmt_score(x.score);
-    if (o.text) f << '\t' << tsv_escape(rows.text[size_t(i)]);
+    f << x.uid << '\t' << tsv::escape(rows.id[size_t(i)]) << '\t' << fmt_score(x.score);
+    if (o.text) f << '\t' << tsv::escape(rows.text[size_t(i)]);
     f << '\n';
   };
   const std::string text_col = o.text ? "\ttext" : "";

@@ -7,6 +7,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/tsv.h"
 #include "support/testutil.h"
 
 using namespace trawl;
@@ -83,4 +84,14 @@ TEST(Progress, HumanUnits) {
   EXPECT_EQ(Progress::human_time(3725), "1h02m");
   EXPECT_EQ(Progress::human_time(75), "1m15s");
   EXPECT_EQ(Progress::human_time(1.5), "1.50s");
+}
+
+TEST(Tsv, EscapeUnescapeSplit) {
+  const std::string raw = "a\\b\tc\nd\re";
+  EXPECT_EQ(trawl::tsv::escape(raw), "a\\\\b\\tc\\nd\\re");
+  EXPECT_EQ(trawl::tsv::unescape(trawl::tsv::escape(raw)), raw);
+  EXPECT_EQ(trawl::tsv::unescape("x\\qy\\"), "xqy\\");  // unknown escape -> the char; lone trailing backslash kept
+  EXPECT_EQ(trawl::tsv::split("a\tb\t"), (std::vector<std::string>{"a", "b", ""}));
+  EXPECT_EQ(trawl::tsv::split(""), (std::vector<std::string>{""}));
+  EXPECT_EQ(trawl::tsv::split(trawl::tsv::escape("x\ty")).size(), 1u);  // an escaped field never splits
 }
