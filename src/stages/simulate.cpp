@@ -1,6 +1,7 @@
 #include "stages/simulate.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -153,15 +154,22 @@ void write_metrics(const std::string& path, const SimulateSummary& s) {
     f << "# trawl-format: simulate-metrics\n# trawl-format-version: 1\n# target: " << s.target << "\n# pool: "
       << s.pool_items << " items, " << s.pool_target << " of class " << s.target << "\n";
     f << "round\tlabelled\ttarget_labelled\tfound_share\tsubpool\tsubpool_target\tqueued\tqueued_target\t"
-         "evaluated\tprecision\trecall\tf1\ttop_n\tprecision_at_top\n";
+         "evaluated\tprecision\trecall\tf1\ttop_n\tprecision_at_top\tauc_f1\tselect_seconds\ttrain_seconds\n";
+    double auc = 0, prev_f1 = -1;
     for (auto& r : s.rounds) {
-      char b[512];
-      std::snprintf(b, sizeof b, "%llu\t%llu\t%llu\t%.6f\t%llu\t%llu\t%llu\t%llu\t%d\t%.6f\t%.6f\t%.6f\t%llu\t%.6f\n",
+      if (r.evaluated) {
+        if (prev_f1 >= 0) auc += (prev_f1 + r.f1()) / 2;
+        prev_f1 = r.f1();
+      }
+      char b[640];
+      std::snprintf(b, sizeof b,
+                    "%llu\t%llu\t%llu\t%.6f\t%llu\t%llu\t%llu\t%llu\t%d\t%.6f\t%.6f\t%.6f\t%llu\t%.6f\t%.6f\t%.3f\t%.3f\n",
                     (unsigned long long)r.round, (unsigned long long)r.labelled, (unsigned long long)r.target_labelled,
                     s.pool_target ? double(r.target_labelled) / double(s.pool_target) : 0.0,
                     (unsigned long long)r.subpool, (unsigned long long)r.subpool_target, (unsigned long long)r.queued,
                     (unsigned long long)r.queued_target, r.evaluated ? 1 : 0, r.precision(), r.recall(), r.f1(),
-                    (unsigned long long)r.top_n, r.top_n ? double(r.top_hits) / double(r.top_n) : 0.0);
+                    (unsigned long long)r.top_n, r.top_n ? double(r.top_hits) / double(r.top_n) : 0.0, auc,
+                    r.select_seconds, r.train_seconds);
       f << b;
     }
     f.flush();
@@ -301,9 +309,13 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       ro.method = o.method, ro.backend = o.backend, ro.anchors_per_class = o.anchors_per_class;
       ro.neighbours = o.neighbours, ro.subpool_size = o.subpool_size, ro.threads = o.threads, ro.config = o.config;
       if (o.method == "seals" && r > 0) ro.state = join_path(round_dir(o.output, r - 1), "seals-state.h5");
+      using clock = std::chrono::steady_clock;
+      auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
       std::vector<uint64_t> sub_uids;
       const std::string subpool = join_path(rd, "subpool.h5");
+      auto t0 = clock::now();
       if (!done || !path_exists(subpool)) run_retrieve(comm, ro);
+      m.select_seconds += secs(t0);
       const bool whole_pool = o.method == "full";
       if (comm.root()) {
         auto f = io::h5::File::open(subpool);
@@ -324,7 +336,10 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       to.train.seed = o.seed, to.train.round = r, to.train.threads = o.threads, to.train.progress = false;
       to.train.allow_missing_classes = true;
       to.config = o.config;
+      t0 = clock::now();
       train::run_train(comm, to);
+      m.train_seconds = secs(t0);
+      t0 = clock::now();
 
       std::string pool_scores = join_path(rd, "pool-scores");
       auto score_pool = [&](uint64_t top_n) {
@@ -348,6 +363,8 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       se.round = r, se.seed = o.seed, se.config = o.config;
       if (o.strategy == "threshold" || o.strategy == "exploit-explore") se.classes = {sum.target};
       auto sel = run_select(comm, se);
+      m.select_seconds += secs(t0);
+      m.select_seconds = comm.max(m.select_seconds), m.train_seconds = comm.max(m.train_seconds);
       std::vector<uint64_t> q;
       for (auto& row : sel.queue) q.push_back(row.uid);
       auto answers = oracle(comm, p, q, sel.queue_path);

@@ -10,7 +10,10 @@
 //   5. every --eval-every rounds (and after the last), trawl-score the whole pool and measure
 //      the target class on the items still unlabelled: precision, recall and F1 at argmax
 //      (counts reduced across ranks — no item list in one process) and precision at the top N.
-// <output>/metrics.tsv (rewritten atomically after each round) has one row per round;
+// <output>/metrics.tsv (rewritten atomically after each round) has one row per round, with the
+// round's selection time (retrieval + subpool scoring + selection; training excluded, as
+// anchoral.md §6 times it) and the area under the F1 learning curve so far (trapezoids with
+// unit spacing over the evaluated rounds, anchoral.md §6);
 // <output>/learning-curve.svg plots target F1 and the share of the pool's target items found
 // against the number of labels. A finished round (its next labels file exists) is not redone,
 // so a killed simulation resumes where it stopped. Results do not depend on the rank count.
@@ -50,6 +53,8 @@ struct SimulateOptions {
 struct RoundMetrics {
   uint64_t round = 0, labelled = 0, target_labelled = 0, subpool = 0, subpool_target = 0;
   uint64_t queued = 0, queued_target = 0;
+  double select_seconds = 0;     // retrieve + subpool scoring + selection (training excluded, as the reference's query time)
+  double train_seconds = 0;
   bool evaluated = false;
   uint64_t tp = 0, fp = 0, fn = 0, top_n = 0, top_hits = 0;
   double precision() const { return tp + fp ? double(tp) / double(tp + fp) : 0.0; }
