@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
                "choose the items the annotators label next. Strategies: random, least-confidence, margin, "
                "entropy, threshold (around --threshold on one --class), badge and kmeans (need trawl-score "
                "--features), exploit-explore (twitter-labor: a keyed sample of the class's top set plus "
-               "matches of high-lift motifs sampled from the whole pool). Labelled items are never selected. "
+               "matches of high-lift motifs sampled from the whole pool), activelab (ActiveLab: relabel an annotated item "
+               "or label a new one, from --annotations and --labelled-scores; lowest scores first). Labelled items are "
+               "never selected (activelab: annotated items only as relabels). "
                "Writes <output>/queue.tsv (uid, id, text, class, score, rank, source, round) atomically. "
                "Under mpirun the ranks split the scores files and the pool's shards.");
     c.required().add_options()
@@ -27,7 +29,7 @@ int main(int argc, char** argv) {
         ("output,o", po::value<std::string>(&o.output)->required(), "directory of queue.tsv");
     c.optional().add_options()
         ("strategy", po::value<std::string>(&o.strategy)->default_value("least-confidence"),
-         "random, least-confidence, margin, entropy, threshold, badge, kmeans or exploit-explore")
+         "random, least-confidence, margin, entropy, threshold, badge, kmeans, exploit-explore or activelab")
         ("batch-size,b", po::value<uint64_t>(&o.batch_size)->default_value(25), "b: items to select (per class for exploit-explore)")
         ("class", po::value<std::string>(&classes)->default_value(""),
          "threshold: the class; exploit-explore: comma-separated classes (default: every top-<class>.tsv)")
@@ -37,6 +39,10 @@ int main(int argc, char** argv) {
         ("pool", po::value<std::string>(&o.pool)->default_value(""),
          "the pool's shard directory (id and text of the queue; required by exploit-explore)")
         ("labels", po::value<std::string>(&o.labels)->default_value(""), "labelled set (TSV with uid and label): never selected")
+        ("annotations", po::value<std::string>(&o.annotations)->default_value(""),
+         "activelab: the labels so far, TSV with columns uid, annotator, label (one row per label; header only: none yet)")
+        ("labelled-scores", po::value<std::string>(&o.labelled_scores)->default_value(""),
+         "activelab: scores file of out-of-sample probabilities of every annotated uid (trawl-train --oof-folds)")
         ("round", po::value<uint64_t>(&o.round)->default_value(0), "round number (keys random draws)")
         ("seed", po::value<uint64_t>(&o.seed)->default_value(42), "seed of random draws")
         ("kmeans-iterations", po::value<int>(&o.kmeans_iterations)->default_value(20), "kmeans: Lloyd iterations")

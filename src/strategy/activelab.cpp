@@ -518,15 +518,21 @@ Scores activelab_scores(const Annotations* L, const MatrixXdR* P, const MatrixXd
       }
     }
   }
-  if (P_u) {
-    const MatrixXdR S = scaled ? temperature_scale(*P_u, s.temperature) : MatrixXdR();
-    const MatrixXdR& U = scaled ? S : *P_u;
-    s.unlabelled.resize(size_t(U.rows()));
-    for (Eigen::Index u = 0; u < U.rows(); ++u)
-      s.unlabelled[size_t(u)] = (s.model_weight * U.row(u).maxCoeff() + s.mean_annotator_weight * (1.0 / K)) /
-                                (s.model_weight + s.mean_annotator_weight);
-  }
+  s.scaled = scaled;
+  if (P_u) s.unlabelled = unlabelled_scores(*P_u, s);
   return s;
+}
+
+std::vector<double> unlabelled_scores(const MatrixXdR& P_u, const Scores& fitted) {
+  check_probs(P_u, "unlabelled probabilities");
+  const int K = int(P_u.cols());
+  const MatrixXdR S = fitted.scaled ? temperature_scale(P_u, fitted.temperature) : MatrixXdR();
+  const MatrixXdR& U = fitted.scaled ? S : P_u;
+  std::vector<double> out(static_cast<size_t>(U.rows()));
+  for (Eigen::Index u = 0; u < U.rows(); ++u)
+    out[size_t(u)] = (fitted.model_weight * U.row(u).maxCoeff() + fitted.mean_annotator_weight * (1.0 / K)) /
+                     (fitted.model_weight + fitted.mean_annotator_weight);
+  return out;
 }
 
 }  // namespace trawl::strategy::activelab

@@ -103,6 +103,7 @@ struct Scores {
   double temperature = 1;          // T used (1: no scaling)
   double model_weight = 1, mean_annotator_weight = 1;
   bool single_label = false;       // every item had exactly one label (§3.1 first row)
+  bool scaled = false;             // P (and P_u) were temperature-scaled with `temperature`
 };
 
 /// §3: ActiveLab scores, lower = label next, labelled and unlabelled on one scale. L and P go
@@ -111,5 +112,9 @@ struct Scores {
 /// P_u are scaled by the fitted T and CROWDLAB (best_quality) gives q, w_M and w_j.
 Scores activelab_scores(const Annotations* L, const MatrixXdR* P, const MatrixXdR* P_u, const std::vector<uint64_t>& uids,
                         uint64_t seed);
+
+/// §3.2 for more unlabelled rows with the temperature and weights of an earlier call (so a
+/// pool can be scored block by block): the same values activelab_scores gives for P_u.
+std::vector<double> unlabelled_scores(const MatrixXdR& P_u, const Scores& fitted);
 
 }  // namespace trawl::strategy::activelab

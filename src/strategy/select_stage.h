@@ -37,6 +37,23 @@
 // (count: documents or occurrences) — pass it as the next round's --exclude-motifs to skip
 // motifs already sampled, as the reference does.
 // An empty (sub)pool — no unlabelled rows — gives a queue with the header only and a warning.
+//
+// activelab (reference/activelab.md §3; docs/STRATEGIES.md): relabel or label new. Inputs:
+//  * --annotations FILE: the long table of labels given so far, TSV with a header naming at
+//    least the columns uid, annotator, label (any order; other columns ignored; '#' lines and
+//    empty lines skipped): one row per label an annotator gave an item. label is a class name of
+//    the scores files; annotator any non-empty string. An annotator labels an item at most once.
+//    A header-only table means "nothing labelled yet": the only-unlabelled score
+//    (max p + 1/K) / 2.
+//  * --labelled-scores FILE: a scores file (as --scores) holding out-of-sample probabilities of
+//    every annotated uid (trawl-train --oof-folds writes one: <model>.oof.scores.h5).
+//  * --scores: the unlabelled candidates, as for the other strategies (annotated uids and
+//    --labels uids skipped).
+// The queue holds the b lowest ActiveLab scores over both pools (ties: smaller uid first):
+// source `activelab:relabel` (an annotated item: collect one more label) or `activelab:new`,
+// score = the ActiveLab score (lower = label next). Bad rows — a missing field, a uid not in
+// --labelled-scores, a label not among its classes, an unparsable uid, an annotator twice on
+// one uid — are InputErrors naming file, line and value; no queue is written then.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -69,6 +86,9 @@ struct SelectOptions {
   uint64_t explore_per_motif = 0;    // cap per motif (reference: 5); 0 = round-robin, no cap
   std::string exclude_motifs;        // file: one motif a line, tokens separated by spaces
   explore::ExploreOptions explore;   // min lift/count, sizes, ... (per_motif set by the stage)
+  // activelab
+  std::string annotations;           // long table TSV: uid, annotator, label
+  std::string labelled_scores;       // scores file of the annotated items (out-of-sample)
   std::string config;
 };
 
