@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
          "the round's subpool.h5 (trawl-retrieve): labelled items in it take their embedding from it")
         ("classes", po::value<std::string>(&classes)->default_value(""),
          "comma-separated class names (default: the labels' distinct values)")
+        ("oof-folds", po::value<int>(&o.oof_folds)->default_value(0),
+         "K >= 2: also write <output>.oof.scores.h5, each labelled item's probabilities from a model trained "
+         "on the other K-1 folds (for trawl-select --strategy activelab --labelled-scores); 0: off")
         ("allow-missing-classes", po::bool_switch(&t.allow_missing_classes),
          "train even when a class has no labelled example (its loss weight is 0); otherwise an error");
     if (!c.parse(argc, argv)) return 0;

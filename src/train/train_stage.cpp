@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/rng.h"
 #include "core/timer.h"
 #include "io/h5.h"
 #include "io/shard.h"
@@ -98,7 +99,135 @@ SubpoolRows read_subpool(const std::string& path, const pool::Pool& p, const std
   return out;
 }
 
+constexpr const char* kScoresFormat = "scores";
+constexpr int kScoresVersion = 1;
+
+std::string oof_fingerprint(const std::string& fp, int K) { return cat(fp, "oof-folds=", K, "\n"); }
+
+bool oof_is_current(const std::string& path, const std::string& fp) {
+  if (!path_exists(path)) return false;
+  try {
+    auto f = io::h5::File::open(path);
+    io::h5::check_format(f, kScoresFormat, kScoresVersion);
+    return f.has_attr("fingerprint") && f.attr_str("fingerprint") == fp;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Rank 0: trains a model per fold and writes the out-of-fold scores file.
+void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string& input, const ModelHeader& full,
+               const std::string& fp, const std::string& labels_checksum) {
+  ScopedTimer t("out-of-fold");
+  const int K = o.oof_folds, C = int(d.classes.size());
+  const auto fold = oof_fold_assignment(d.uid, d.y, C, K, o.train.seed, o.train.round);
+  const size_t n = d.size();
+  std::vector<float> probs(n * size_t(C), 0.0f);
+  for (int f = 0; f < K; ++f) {
+    TrainData tr, te;
+    tr.classes = te.classes = d.classes;
+    tr.dim = te.dim = d.dim;
+    std::vector<size_t> held;
+    for (size_t i = 0; i < n; ++i) {
+      TrainData& dst = fold[i] == f ? te : tr;
+      if (fold[i] == f) held.push_back(i);
+      dst.y.push_back(d.y[i]);
+      dst.uid.push_back(d.uid[i]);
+      if (input == "embedding") {
+        dst.x.insert(dst.x.end(), d.x.begin() + long(i) * d.dim, d.x.begin() + long(i + 1) * d.dim);
+      } else {
+        dst.token_ids.insert(dst.token_ids.end(), d.token_ids.begin() + long(d.token_offsets[i]),
+                             d.token_ids.begin() + long(d.token_offsets[i + 1]));
+        dst.token_offsets.push_back(dst.token_ids.size());
+      }
+    }
+    TrainOptions to = o.train;
+    to.allow_missing_classes = true;
+    to.progress = false;
+    for (uint64_t c : class_counts(tr))
+      if (c == 0) {
+        log::warn("--oof-folds ", K, ": a class has no example outside fold ", f, "; its fold model never predicts it "
+                  "with weight (loss weight 0)");
+        break;
+      }
+    TrainResult r = train_model(tr, to, cat(o.labels, " (out-of-fold training, fold ", f, ")"));
+    auto m = make_model(make_header(tr, to), r.params, o.train.threads);
+    std::vector<float> p(te.size() * size_t(C));
+    if (input == "embedding")
+      m->predict(te.x.data(), te.size(), p.data());
+    else
+      m->predict_tokens(te.token_offsets.data(), te.token_ids.data(), te.size(), p.data());
+    for (size_t h = 0; h < held.size(); ++h)
+      std::copy(p.begin() + long(h) * C, p.begin() + long(h + 1) * C, probs.begin() + long(held[h]) * C);
+  }
+  // Rows sorted by uid.
+  std::vector<size_t> ord(n);
+  for (size_t i = 0; i < n; ++i) ord[i] = i;
+  std::sort(ord.begin(), ord.end(), [&](size_t a, size_t b) { return d.uid[a] < d.uid[b]; });
+  std::vector<uint64_t> uid(n);
+  std::vector<float> pr(n * size_t(C));
+  for (size_t r = 0; r < n; ++r) {
+    uid[r] = d.uid[ord[r]];
+    std::copy(probs.begin() + long(ord[r]) * C, probs.begin() + long(ord[r] + 1) * C, pr.begin() + long(r) * C);
+  }
+  const std::string path = oof_scores_path(o.output);
+  AtomicOutput out(path);
+  {
+    auto f = io::h5::File::create(out.temp_path());
+    io::h5::set_format(f, kScoresFormat, kScoresVersion);
+    std::string cl;
+    for (auto& c : d.classes) cl += (cl.empty() ? "" : "\n") + c;
+    f.set_attr("classes", cl);
+    f.set_attr("model", o.output);
+    f.set_attr("model-checksum", checksum_file(o.output).str());
+    f.set_attr("model-kind", full.kind);
+    f.set_attr("model-input", full.input);
+    f.set_attr("source-kind", "oof");
+    auto sl = o.labels.find_last_of('/');
+    f.set_attr("shard", sl == std::string::npos ? o.labels : o.labels.substr(sl + 1));
+    f.set_attr("shard-identity", labels_checksum);
+    f.set_attr_u64("shard-rows", n);
+    f.set_attr("encoder", full.encoder);
+    f.set_attr("encoder-params", full.encoder_params);
+    f.set_attr("dim", d.dim);
+    f.set_attr("feature-dim", 0);
+    f.set_attr("config", o.config);
+    f.set_attr("oof-folds", K);
+    f.set_attr("fingerprint", oof_fingerprint(fp, K));
+    const uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(n, 16384));
+    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, chunk);
+    auto dp = io::h5::Dataset::create(f, "probs", io::h5::Type::kF32, chunk, uint64_t(C));
+    du.write(0, n, uid.data());
+    dp.write(0, n, pr.data());
+    f.set_attr_u64("rows", n);
+    f.close();
+  }
+  out.commit();
+  log::info("out-of-fold probabilities of ", n, " labelled items (", K, " folds) -> ", path);
+}
+
 }  // namespace
+
+std::string oof_scores_path(const std::string& model_output) { return model_output + ".oof.scores.h5"; }
+
+std::vector<int> oof_fold_assignment(const std::vector<uint64_t>& uid, const std::vector<int>& y, int num_classes,
+                                     int K, uint64_t seed, uint64_t round) {
+  const size_t n = uid.size();
+  TRAWL_ASSERT(y.size() == n);
+  if (K < 2 || uint64_t(K) > n)
+    throw UsageError(cat("--oof-folds ", K, ": expected 2 <= K <= ", n, " (the number of labelled items), or 0 for none"));
+  std::vector<size_t> ord(n);
+  for (size_t i = 0; i < n; ++i) ord[i] = i;
+  std::sort(ord.begin(), ord.end(), [&](size_t a, size_t b) {
+    if (y[a] != y[b]) return y[a] < y[b];
+    const uint64_t ka = key(seed, round, uid[a]), kb = key(seed, round, uid[b]);
+    return ka != kb ? ka < kb : uid[a] < uid[b];
+  });
+  (void)num_classes;
+  std::vector<int> fold(n);
+  for (size_t r = 0; r < n; ++r) fold[ord[r]] = int(r % size_t(K));
+  return fold;
+}
 
 std::string train_fingerprint(const TrainStageOptions& o, const std::string& labels_checksum,
                               const std::string& subpool_checksum, const std::string& encoder,
@@ -133,12 +262,17 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   // Fail before the work when the output cannot be written (fastText's habit).
   on_root(comm, [&] { check_writable_dir(dir_of(o.output)); });
 
+  if (o.oof_folds < 0 || o.oof_folds == 1)
+    throw UsageError(cat("--oof-folds ", o.oof_folds, ": expected 0 (none) or at least 2 folds"));
   labels::LabelSet ls = labels::read_labels_tsv(o.labels, o.classes);
   if (ls.items.empty()) throw InputError(cat(o.labels, ": no labelled items (expected rows 'uid<TAB>label' after the header)"));
+  if (uint64_t(o.oof_folds) > ls.items.size())
+    throw UsageError(cat("--oof-folds ", o.oof_folds, ": more folds than the ", ls.items.size(), " labelled items of ",
+                         o.labels, "; expected 2 <= K <= ", ls.items.size()));
   pool::Pool p = pool::open_pool(comm, o.pool);
 
   // Skip an up-to-date output.
-  std::string fp;
+  std::string fp, labels_ck;
   int skip = 0;
   TrainStageSummary sum;
   sum.output = o.output;
@@ -148,10 +282,13 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
     if (!o.subpool.empty() && input == "embedding") sub_ck = checksum_file(o.subpool).str();
     TrainStageOptions oc = o;
     oc.classes = ls.classes;
-    fp = train_fingerprint(oc, checksum_file(o.labels).str(), sub_ck, p.encoder, p.params, p.dim);
+    labels_ck = checksum_file(o.labels).str();
+    fp = train_fingerprint(oc, labels_ck, sub_ck, p.encoder, p.params, p.dim);
     if (model_is_complete(o.output)) {
       auto h = read_model_header(o.output);
-      if (h.fingerprint == fp) {
+      if (o.oof_folds > 0 && !oof_is_current(oof_scores_path(o.output), oof_fingerprint(fp, o.oof_folds))) {
+        log::info(oof_scores_path(o.output), " is missing or out of date; retraining");
+      } else if (h.fingerprint == fp) {
         skip = 1;
         sum.summary = h.training_summary;
       } else {
@@ -247,6 +384,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
       ScopedTimer t("write model");
       write_model(o.output, h, r.params);
     }
+    if (o.oof_folds > 0) write_oof(d, o, input, h, fp, labels_ck);
     sum.per_class = r.counts;
     sum.examples = d.size();
     sum.steps = r.steps;

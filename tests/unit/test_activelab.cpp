@@ -255,6 +255,9 @@ TEST(ActiveLabScores, MultiAnnotatedUsesCrowdlabWeights) {
   auto Us = temperature_scale(Pu, T);
   for (int u = 0; u < 2; ++u)
     EXPECT_NEAR(s.unlabelled[size_t(u)], (wm * Us.row(u).maxCoeff() + wbar / 3) / (wm + wbar), 1e-14);
+  // Scoring more unlabelled rows later (block by block) gives the same numbers.
+  EXPECT_EQ(unlabelled_scores(Pu, s), s.unlabelled);
+  EXPECT_TRUE(s.scaled);
   // The disputed item i2 is the best relabel candidate.
   EXPECT_LT(s.labelled[2], s.labelled[0]);
   EXPECT_LT(s.labelled[2], s.labelled[1]);
