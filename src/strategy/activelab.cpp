@@ -363,7 +363,11 @@ Crowdlab crowdlab(const Annotations& L, const MatrixXdR& P, const std::vector<ui
   if (std::none_of(x.n.begin(), x.n.end(), [](int v) { return v > 1; }))
     throw InputError("CROWDLAB: every item has a single label; it needs some items with two or more labels");
   Crowdlab r;
-  r.majority_label = majority_vote(L, &P, uids, seed).label;
+  {
+    auto mv = majority_vote(L, &P, uids, seed);
+    r.majority_label = mv.label;
+    r.random_ties = int(std::count(mv.decided_by.begin(), mv.decided_by.end(), 4));
+  }
   const std::vector<double> A = agreement_with_annotators(L, x);
   Stats s = step2(L, x, P, r.majority_label, A);
   // best_quality: argmax of the posterior, the majority vote on ties; then everything again.
@@ -507,6 +511,7 @@ Scores activelab_scores(const Annotations* L, const MatrixXdR* P, const MatrixXd
       const MatrixXdR Ps = temperature_scale(*P, s.temperature);
       const Crowdlab c = crowdlab(*L, Ps, uids, seed);
       s.model_weight = c.model_weight;
+      s.random_ties = c.random_ties;
       s.mean_annotator_weight =
           std::accumulate(c.annotator_weight.begin(), c.annotator_weight.end(), 0.0) / double(c.annotator_weight.size());
       for (int i = 0; i < N; ++i) {

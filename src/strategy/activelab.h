@@ -89,6 +89,7 @@ struct Crowdlab {
   std::vector<double> annotator_weight;
   // intermediate values, for tests and reports
   std::vector<int> majority_label;  // the initial majority vote
+  int random_ties = 0;              // items of it decided by tie-break 4 (the reference warns)
   double p_agree = 0, mlc_error = 0, model_error = 0;
 };
 
@@ -104,6 +105,7 @@ struct Scores {
   double model_weight = 1, mean_annotator_weight = 1;
   bool single_label = false;       // every item had exactly one label (§3.1 first row)
   bool scaled = false;             // P (and P_u) were temperature-scaled with `temperature`
+  int random_ties = 0;             // majority-vote items decided by tie-break 4 (callers may warn)
 };
 
 /// §3: ActiveLab scores, lower = label next, labelled and unlabelled on one scale. L and P go

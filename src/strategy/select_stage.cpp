@@ -526,6 +526,9 @@ std::vector<Picked> select_activelab(const mpi::Comm& comm, const SelectOptions&
               fitted.single_label ? "one label each (T = 1, unit weights)"
                                   : cat("temperature ", fitted.temperature, ", model weight ", fitted.model_weight,
                                         ", mean annotator weight ", fitted.mean_annotator_weight));
+    if (fitted.random_ties > 0)
+      log::warn("activelab: the majority vote of ", fitted.random_ties, " items stayed tied after tie-breaks 1-3; "
+                "decided by a draw keyed by (--seed ", o.seed, ", uid)");
   }
   // Candidates: the b lowest scores per rank (ties: smaller uid).
   std::vector<uint64_t> excl = labels_uids;

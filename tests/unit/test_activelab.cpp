@@ -178,6 +178,7 @@ TEST(ActiveLabCrowdlab, ThreeItemsTwoAnnotatorsByHand) {
   EXPECT_EQ(c.worst_class, (std::vector<int>{0, 1}));
   EXPECT_EQ(c.num_examples_labeled, (std::vector<int>{3, 3}));
   EXPECT_EQ(c.annotator_order, (std::vector<int>{1, 0}));
+  EXPECT_EQ(c.random_ties, 0);
 }
 
 TEST(ActiveLabCrowdlab, NeedsMultiAnnotatedItems) {
