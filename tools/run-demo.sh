@@ -8,7 +8,8 @@
 #   5. show what the subpool holds against the pool's base rates;
 #   6. trawl-train: a class-weighted logistic regression on the seed labels (LibTorch);
 #   7. trawl-score the subpool (with features) and trawl-select a BADGE batch of 25 from it:
-#      the queue an annotator gets this round, shown with each item's corpus label;
+#      the queue an annotator gets this round, shown with each item's corpus label, and
+#      exported as Label Studio tasks (trawl-label);
 #   8. the exploit-explore workflow (twitter-labor): trawl-score the whole pool (per-class top
 #      lists and the 17 rank cut-offs), then exploitation from the spam top set plus
 #      exploration by high-lift token motifs;
@@ -48,6 +49,10 @@ step "7. trawl-score the subpool, trawl-select a BADGE batch: this round's queue
 "$bin/trawl-select" --config "$here/conf/select.ini" --scores "$r/subpool.scores.h5" --strategy badge \
   --batch-size 25 --labels "$work/labels.tsv" --pool "$work/shards" --round 0 --output "$r"
 "$bin/trawl-show" --queue "$r/queue.tsv" --pool "$work/shards" --top 25
+"$bin/trawl-label" --mode export --format label-studio --queue "$r/queue.tsv" --classes easy_ham,hard_ham,spam \
+  --output "$r/label-studio-tasks.json"
+echo "Label Studio tasks for this queue: $r/label-studio-tasks.json (+ .config.xml); import the answers with" >&2
+echo "  trawl-label --mode import --format label-studio --queue $r/queue.tsv -i EXPORT.json --journal $work/journal.tsv" >&2
 step "8. exploit-explore over the whole pool: score every shard, then top set + high-lift motifs for spam"
 "$bin/trawl-score" --config "$here/conf/score.ini" --model "$r/model.h5" --pool "$work/shards" \
   --top-n 1000 --output "$r/pool-scores" --threads "$threads"
