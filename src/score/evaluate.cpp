@@ -115,11 +115,20 @@ Calibration calibrate(const std::vector<double>& s, const std::vector<int>& y, u
 // ---- distributed counts ------------------------------------------------------------------------
 
 namespace {
+// hist[k] = the number of values v with exactly k thresholds below v (lower_bound(t, v) == k),
+// so counts[k] = Σ_{j > k} hist[j]. Scores are probabilities: a table over 2^16 equal buckets of
+// [0, 1] gives each bucket the range of thresholds inside it, so most values need no search at
+// all and the rest search only their bucket's few thresholds (values outside [0, 1] search all).
 class AboveCounter {
  public:
-  explicit AboveCounter(const std::vector<double>& t) : t_(t), hist_(t.size() + 1, 0) {}
-  void add(double v) {  // v > t[k] exactly for k < (number of thresholds below v)
-    hist_[size_t(std::lower_bound(t_.begin(), t_.end(), v) - t_.begin())]++;
+  static constexpr int kBuckets = 1 << 16;
+  explicit AboveCounter(const std::vector<double>& t) : t_(t), hist_(t.size() + 1, 0), first_(kBuckets + 1) {
+    for (int j = 0; j <= kBuckets; ++j)
+      first_[size_t(j)] = uint32_t(std::lower_bound(t_.begin(), t_.end(), double(j) / kBuckets) - t_.begin());
+  }
+  void add(double v) { hist_[index(v)]++; }
+  void add(const float* v, size_t n, size_t stride) {
+    for (size_t i = 0; i < n; ++i) hist_[index(double(v[i * stride]))]++;
   }
   std::vector<uint64_t> finish(const mpi::Comm& comm) {
     comm.allreduce_inplace(hist_, MPI_SUM);
@@ -133,8 +142,17 @@ class AboveCounter {
   }
 
  private:
+  size_t index(double v) const {
+    if (!(v >= 0.0 && v < 1.0)) return size_t(std::lower_bound(t_.begin(), t_.end(), v) - t_.begin());
+    const size_t j = size_t(v * kBuckets);  // v in [j/NB, (j+1)/NB): lower_bound(t, v) in [first[j], first[j+1]]
+    size_t lo = first_[j], hi = first_[j + 1];
+    if (hi - lo > 16) return size_t(std::lower_bound(t_.begin() + long(lo), t_.begin() + long(hi), v) - t_.begin());
+    while (lo < hi && t_[lo] < v) ++lo;  // a bucket usually holds a few thresholds at most
+    return lo;
+  }
   const std::vector<double>& t_;
   std::vector<uint64_t> hist_;
+  std::vector<uint32_t> first_;
 };
 }  // namespace
 
@@ -335,7 +353,7 @@ EvaluateSummary run_evaluate(const mpi::Comm& comm, const EvaluateOptions& o) {
       for (uint64_t b = 0; b < r.info().rows; b += 65536) {
         const uint64_t e = std::min(r.info().rows, b + 65536);
         r.read(b, e, uid, probs);
-        for (size_t j = 0; j < e - b; ++j) counter.add(double(probs[j * C + size_t(k)]));
+        counter.add(probs.data() + size_t(k), e - b, C);
         items += e - b;
       }
     }

@@ -125,6 +125,28 @@ TEST(EvaluateCount, AboveThresholdsEqualsBruteForce) {
   }
 }
 
+TEST(EvaluateCount, ManyAndClusteredThresholdsEqualBruteForce) {
+  auto comm = mpi::Comm::world();
+  Rng r(5);
+  std::vector<float> v(20000);
+  for (auto& x : v) x = float(0.5 + (r.uniform() - 0.5) * 1e-4);  // most scores inside a few table buckets
+  for (size_t i = 0; i < 200; ++i) v[i] = float(r.uniform());
+  std::vector<double> t;
+  for (int k = 0; k < 3000; ++k) t.push_back(0.5 + (r.uniform() - 0.5) * 1e-4);  // > 16 per bucket
+  for (int k = 0; k < 300; ++k) t.push_back(r.uniform());
+  t.push_back(double(v[7]));  // a threshold equal to a score: that score is not above it
+  std::sort(t.begin(), t.end());
+  auto got = count_above(comm, t, v);
+  std::vector<float> sv(v);
+  std::sort(sv.begin(), sv.end());
+  for (size_t k = 0; k < t.size(); ++k) {
+    // brute force: scores strictly greater than t[k]
+    uint64_t want = uint64_t(sv.end() - std::upper_bound(sv.begin(), sv.end(), t[k],
+                                                         [](double a, float b) { return a < double(b); }));
+    ASSERT_EQ(got[k], want) << "threshold " << k << " = " << t[k];
+  }
+}
+
 TEST(EvaluateStage, PrecisionAndT95OnAHandCheckedSample) {
   auto comm = mpi::Comm::world();
   test::TempDir dir("eval-stage");
