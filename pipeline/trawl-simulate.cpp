@@ -39,10 +39,16 @@ int main(int argc, char** argv) {
         ("epochs", po::value<int>(&o.epochs)->default_value(10), "epochs")
         ("min-steps", po::value<int>(&o.min_steps)->default_value(100), "least optimisation steps")
         ("strategy", po::value<std::string>(&o.strategy)->default_value("entropy"),
-         "random, least-confidence, margin, entropy, threshold, badge, kmeans or exploit-explore")
+         "random, least-confidence, margin, entropy, threshold, badge, kmeans, exploit-explore, or activelab "
+         "(with --annotators: relabel or label new)")
         ("batch-size,b", po::value<uint64_t>(&o.batch_size)->default_value(25), "items labelled per round")
         ("eval-every", po::value<uint64_t>(&o.eval_every)->default_value(1), "score the whole pool every N rounds (0: last only)")
-        ("precision-at", po::value<uint64_t>(&o.precision_at)->default_value(100), "N of precision at the top N (0: off)");
+        ("precision-at", po::value<uint64_t>(&o.precision_at)->default_value(100), "N of precision at the top N (0: off)")
+        ("annotators", po::value<int>(&o.annotators)->default_value(0),
+         "M > 0: M simulated noisy annotators answer through <output>/journal.tsv (majority consensus); 0: the "
+         "pool's labels answer exactly")
+        ("accuracy", po::value<double>(&o.accuracy)->default_value(0.8, "0.8"),
+         "noisy annotators: mean accuracy (each annotator's is drawn from +-0.1 around it)");
     if (!c.parse(argc, argv)) return 0;
     if (c.common().num_shards > 0)
       throw UsageError("--num-shards: trawl-simulate is not an array job (run it as one process or under mpirun)");

@@ -12,8 +12,10 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "io/h5.h"
 #include "io/shard.h"
+#include "labels/journal.h"
 #include "labels/labels.h"
 #include "pool/pool.h"
 #include "score/score_stage.h"
@@ -154,7 +156,7 @@ void write_metrics(const std::string& path, const SimulateSummary& s) {
     f << "# trawl-format: simulate-metrics\n# trawl-format-version: 1\n# target: " << s.target << "\n# pool: "
       << s.pool_items << " items, " << s.pool_target << " of class " << s.target << "\n";
     f << "round\tlabelled\ttarget_labelled\tfound_share\tsubpool\tsubpool_target\tqueued\tqueued_target\t"
-         "evaluated\tprecision\trecall\tf1\ttop_n\tprecision_at_top\tauc_f1\tselect_seconds\ttrain_seconds\n";
+         "evaluated\tprecision\trecall\tf1\ttop_n\tprecision_at_top\tauc_f1\trelabelled\tlabel_accuracy\tselect_seconds\ttrain_seconds\n";
     double auc = 0, prev_f1 = -1;
     for (auto& r : s.rounds) {
       if (r.evaluated) {
@@ -163,13 +165,13 @@ void write_metrics(const std::string& path, const SimulateSummary& s) {
       }
       char b[640];
       std::snprintf(b, sizeof b,
-                    "%llu\t%llu\t%llu\t%.6f\t%llu\t%llu\t%llu\t%llu\t%d\t%.6f\t%.6f\t%.6f\t%llu\t%.6f\t%.6f\t%.3f\t%.3f\n",
+                    "%llu\t%llu\t%llu\t%.6f\t%llu\t%llu\t%llu\t%llu\t%d\t%.6f\t%.6f\t%.6f\t%llu\t%.6f\t%.6f\t%llu\t%.6f\t%.3f\t%.3f\n",
                     (unsigned long long)r.round, (unsigned long long)r.labelled, (unsigned long long)r.target_labelled,
                     s.pool_target ? double(r.target_labelled) / double(s.pool_target) : 0.0,
                     (unsigned long long)r.subpool, (unsigned long long)r.subpool_target, (unsigned long long)r.queued,
                     (unsigned long long)r.queued_target, r.evaluated ? 1 : 0, r.precision(), r.recall(), r.f1(),
                     (unsigned long long)r.top_n, r.top_n ? double(r.top_hits) / double(r.top_n) : 0.0, auc,
-                    r.select_seconds, r.train_seconds);
+                    (unsigned long long)r.relabelled, r.label_accuracy, r.select_seconds, r.train_seconds);
       f << b;
     }
     f.flush();
@@ -187,6 +189,60 @@ void write_text(const std::string& path, const std::string& text) {
     if (!f) throw IoError(cat(out.temp_path(), ": write error"));
   }
   out.commit();
+}
+
+// ---- noisy annotators -------------------------------------------------------------------------
+
+double annotator_accuracy(uint64_t seed, int j, double accuracy) {
+  Rng r(key(seed, 0x616e6e6fULL, uint64_t(j)));
+  return std::min(1.0, std::max(0.0, accuracy - 0.1 + 0.2 * r.uniform()));
+}
+
+std::string annotator_name(int j) { return cat("sim-", j); }
+
+// The journal's majority consensus as a LabelMap (rank 0 reads; all receive the file through
+// the labels TSV written at `path`).
+void write_consensus(const std::string& journal, const std::string& path, uint64_t seed) {
+  auto jr = labels::read_journal(journal);
+  labels::ConsensusOptions co;
+  co.rule = "majority", co.seed = seed;
+  auto res = labels::consensus(labels::effective_votes(jr.records), co);
+  labels::write_labels_tsv(path, labels::label_rows(res, journal));
+}
+
+// One simulated answer for each queued uid, appended to the journal as round `round`.
+void annotate(const std::string& journal, const std::vector<uint64_t>& queue, const LabelMap& truth,
+              const std::vector<std::string>& classes, const SimulateOptions& o, uint64_t round) {
+  auto jr = labels::read_journal(journal);
+  for (auto& rec : jr.records)
+    if (rec.round == round) return;  // this round's answers were appended before a restart
+  std::map<uint64_t, std::set<std::string>> who;
+  for (auto& rec : jr.records) who[rec.uid].insert(rec.annotator);
+  std::vector<labels::Record> out;
+  const std::string now = labels::now_iso8601();
+  for (uint64_t u : queue) {
+    const uint64_t M = uint64_t(o.annotators), start = key(o.seed, u) % M;
+    int j = -1;
+    for (uint64_t k = 0; k < M && j < 0; ++k) {
+      const int c = int((start + k) % M);
+      if (!who[u].count(annotator_name(c))) j = c;
+    }
+    if (j < 0) j = int(start);  // every annotator has labelled it: the first answers again
+    const std::string& t = truth.at(u);
+    Rng r(key(o.seed, u, uint64_t(j), round));
+    std::string answer = t;
+    if (r.uniform() >= annotator_accuracy(o.seed, j, o.accuracy) && classes.size() > 1) {
+      std::vector<std::string> others;
+      for (auto& c : classes)
+        if (c != t) others.push_back(c);
+      answer = others[size_t(r.below(others.size()))];
+    }
+    labels::Record rec;
+    rec.uid = u, rec.annotator = annotator_name(j), rec.label = answer, rec.time = now, rec.round = round;
+    rec.source = "trawl-simulate";
+    out.push_back(rec);
+  }
+  labels::append_journal(journal, out);
 }
 
 // Silences the stages' own info logs while a round runs (the simulation logs one line a stage).
@@ -284,8 +340,31 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
 
   // Round 0's labels, checked against the oracle (a seed label that disagrees with the pool is
   // kept as given: the simulation follows the file).
+  if (o.annotators < 0) throw UsageError(cat("--annotators ", o.annotators, " must be >= 0"));
+  if (!(o.accuracy >= 0 && o.accuracy <= 1)) throw UsageError(cat("--accuracy ", o.accuracy, " outside [0, 1]"));
+  if (o.strategy == "activelab" && o.annotators == 0)
+    throw UsageError("--strategy activelab needs noisy annotators (--annotators M): it decides between relabelling and "
+                     "labelling new items");
+  const bool noisy = o.annotators > 0;
+  const std::string journal = join_path(o.output, "journal.tsv");
   LabelMap labelled = read_label_map(o.labels);
-  if (comm.root() && !path_exists(labels_path(o.output, 0))) write_label_map(labels_path(o.output, 0), labelled);
+  if (comm.root() && !path_exists(labels_path(o.output, 0))) {
+    if (noisy) {
+      if (!path_exists(journal)) {
+        std::vector<labels::Record> seeds;
+        const std::string now = labels::now_iso8601();
+        for (auto& [u, l] : labelled) {
+          labels::Record rec;
+          rec.uid = u, rec.annotator = "seed", rec.label = l, rec.time = now, rec.round = 0, rec.source = o.labels;
+          seeds.push_back(rec);
+        }
+        labels::append_journal(journal, seeds);
+      }
+      write_consensus(journal, labels_path(o.output, 0), o.seed);
+    } else {
+      write_label_map(labels_path(o.output, 0), labelled);
+    }
+  }
   comm.barrier();
   const bool needs_features = o.strategy == "badge" || o.strategy == "kmeans";
   sum.metrics_path = join_path(o.output, "metrics.tsv");
@@ -335,6 +414,7 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       to.train.model = o.model, to.train.lr = o.lr, to.train.epochs = o.epochs, to.train.min_steps = o.min_steps;
       to.train.seed = o.seed, to.train.round = r, to.train.threads = o.threads, to.train.progress = false;
       to.train.allow_missing_classes = true;
+      if (o.strategy == "activelab") to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));
       to.config = o.config;
       t0 = clock::now();
       train::run_train(comm, to);
@@ -362,18 +442,49 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       se.strategy = o.strategy, se.batch_size = o.batch_size, se.pool = o.pool, se.labels = lp, se.output = rd;
       se.round = r, se.seed = o.seed, se.config = o.config;
       if (o.strategy == "threshold" || o.strategy == "exploit-explore") se.classes = {sum.target};
+      if (o.strategy == "activelab") {
+        se.annotations = join_path(rd, "annotations.tsv");
+        if (comm.root()) {
+          auto jr = labels::read_journal(journal);
+          std::vector<labels::Record> upto;  // the votes behind this round's labelled set
+          for (auto& rec : jr.records)
+            if (rec.round <= r) upto.push_back(rec);
+          labels::write_long_table(se.annotations, labels::effective_votes(upto));
+        }
+        comm.barrier();
+        se.labelled_scores = train::oof_scores_path(to.output);
+      }
       auto sel = run_select(comm, se);
       m.select_seconds += secs(t0);
       m.select_seconds = comm.max(m.select_seconds), m.train_seconds = comm.max(m.train_seconds);
       std::vector<uint64_t> q;
       for (auto& row : sel.queue) q.push_back(row.uid);
-      auto answers = oracle(comm, p, q, sel.queue_path);
+      auto answers = oracle(comm, p, q, sel.queue_path);  // the truth of the queued items
       m.queued = q.size();
       for (auto& [u, l] : answers) m.queued_target += l == sum.target;
+      if (noisy) {
+        for (uint64_t u : q) m.relabelled += labelled.count(u);
+        auto truth = oracle(comm, p, [&] {
+          std::vector<uint64_t> v;
+          for (auto& [u, l] : labelled) v.push_back(u);
+          return v;
+        }(), lp);
+        uint64_t right = 0;
+        m.target_labelled = 0;  // by the truth, not by the (noisy) consensus
+        for (auto& [u, l] : labelled) right += truth[u] == l, m.target_labelled += truth[u] == sum.target;
+        m.label_accuracy = labelled.empty() ? 1.0 : double(right) / double(labelled.size());
+      }
       if (!done) {
-        LabelMap nl = labelled;
-        for (auto& [u, l] : answers) nl[u] = l;
-        if (comm.root()) write_label_map(next, nl);
+        if (noisy) {
+          if (comm.root()) {
+            annotate(journal, q, answers, classes, o, r + 1);
+            write_consensus(journal, next, o.seed);
+          }
+        } else {
+          LabelMap nl = labelled;
+          for (auto& [u, l] : answers) nl[u] = l;
+          if (comm.root()) write_label_map(next, nl);
+        }
         comm.barrier();
       }
       if (eval) {

@@ -15,7 +15,20 @@
 // anchoral.md §6 times it) and the area under the F1 learning curve so far (trapezoids with
 // unit spacing over the evaluated rounds, anchoral.md §6);
 // <output>/learning-curve.svg plots target F1 and the share of the pool's target items found
-// against the number of labels. A finished round (its next labels file exists) is not redone,
+// against the number of labels.
+//
+// Noisy annotators (--annotators M > 0): instead of the exact oracle, M simulated annotators
+// answer through the labels journal (<output>/journal.tsv, src/labels/journal.h). Annotator j
+// is right with probability acc_j, drawn once uniformly from [accuracy − 0.1, accuracy + 0.1]
+// (clipped to [0, 1]) by key(seed, j); when wrong, it answers one of the other classes
+// uniformly. A queued item goes to the first annotator, counting round from key(seed, uid) % M,
+// who has not labelled it yet (that first one again, when all have). Round r's labelled set is the
+// journal's majority consensus; the seed labels enter as annotator "seed". With --strategy
+// activelab, trawl-train also writes 5-fold out-of-fold probabilities and trawl-select gets the
+// journal's long table, so a round may relabel items as well as label new ones (the reference's
+// ActiveLab protocol). metrics.tsv then also reports how many queued items were relabels and the
+// consensus labels' accuracy against the truth.
+// A finished round (its next labels file exists) is not redone,
 // so a killed simulation resumes where it stopped. Results do not depend on the rank count.
 #pragma once
 #include <cstdint>
@@ -46,6 +59,9 @@ struct SimulateOptions {
   // evaluation
   uint64_t eval_every = 1;       // 0: only after the last round
   uint64_t precision_at = 100;   // precision of the top N unlabelled items of the target class
+  // noisy annotators (0: the exact oracle)
+  int annotators = 0;
+  double accuracy = 0.8;
   int threads = 1;
   std::string config;
 };
@@ -53,6 +69,8 @@ struct SimulateOptions {
 struct RoundMetrics {
   uint64_t round = 0, labelled = 0, target_labelled = 0, subpool = 0, subpool_target = 0;
   uint64_t queued = 0, queued_target = 0;
+  uint64_t relabelled = 0;       // noisy mode: queued items that already had a label
+  double label_accuracy = 1;     // noisy mode: consensus labels equal to the truth
   double select_seconds = 0;     // retrieve + subpool scoring + selection (training excluded, as the reference's query time)
   double train_seconds = 0;
   bool evaluated = false;

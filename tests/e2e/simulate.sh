@@ -4,6 +4,9 @@
 #  * the last round's F1 and precision@N equal a numpy recomputation from its scores files;
 #  * metrics, labels and queues are identical at 1 and 3 ranks;
 #  * a run killed after round 1 (its later files removed) resumes to the same result;
+#  * noisy annotators through the labels journal with ActiveLab: one journal record per queued
+#    item, labels = the journal's consensus (as trawl-label computes it), relabel flags and label
+#    accuracy consistent, identical at 1 and 2 ranks;
 #  * a pool without a label column is a clear error.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -70,7 +73,7 @@ PY
 pass "labels grow by the queues' true labels; metrics equal numpy"
 mpirun_n 3 "$BIN/trawl-simulate" "${S[@]}" -o "$WORK/s3"
 # every column but the two timings (select_seconds, train_seconds)
-untimed() { cut -f1-15 "$1"; }
+untimed() { cut -f1-17 "$1"; }
 cmp -s <(untimed "$WORK/s1/metrics.tsv") <(untimed "$WORK/s3/metrics.tsv") || { diff "$WORK/s1/metrics.tsv" "$WORK/s3/metrics.tsv" >&2; fail "metrics differ at 3 ranks"; }
 for r in 000 001 002 003; do cmp -s "$WORK/s1/labels-$r.tsv" "$WORK/s3/labels-$r.tsv" || fail "labels-$r differ at 3 ranks"; done
 pass "identical at 1 and 3 ranks"
@@ -80,6 +83,50 @@ rm -rf "$WORK/killed/labels-002.tsv" "$WORK/killed/labels-003.tsv" "$WORK/killed
 "$BIN/trawl-simulate" "${S[@]}" -o "$WORK/killed"
 cmp -s <(untimed "$WORK/s1/metrics.tsv") <(untimed "$WORK/killed/metrics.tsv") || fail "resumed run differs"
 pass "a killed run resumes to the same result"
+# Noisy annotators through the labels journal, ActiveLab choosing between relabelling and new items.
+N=("${S[@]}" --annotators 3 --accuracy 0.7 --strategy activelab)
+"$BIN/trawl-simulate" "${N[@]}" -o "$WORK/n1"
+mpirun_n 2 "$BIN/trawl-simulate" "${N[@]}" -o "$WORK/n2"
+cmp -s <(untimed "$WORK/n1/metrics.tsv") <(untimed "$WORK/n2/metrics.tsv") || fail "noisy metrics differ at 2 ranks"
+for r in 000 001 002 003; do cmp -s "$WORK/n1/labels-$r.tsv" "$WORK/n2/labels-$r.tsv" || fail "noisy labels-$r differ at 2 ranks"; done
+"$BIN/trawl-label" --mode consensus --journal "$WORK/n1/journal.tsv" -o "$WORK/n1/final.tsv" --log-level warn
+cmp -s "$WORK/n1/final.tsv" "$WORK/n1/labels-003.tsv" || fail "labels-003 is not the journal's majority consensus"
+$PY - "$WORK/pool" "$WORK/n1" <<'PY' || fail "noisy-annotator bookkeeping"
+import sys, glob, h5py
+pool, out = sys.argv[1:]
+truth = {}
+for f in sorted(glob.glob(pool + "/shard-*.h5")):
+    h = h5py.File(f); off, b = h["label_offsets"][:], h["label_bytes"][:].tobytes()
+    for i, u in enumerate(h["uid"][:]): truth[int(u)] = b[off[i]:off[i + 1]].decode()
+recs = [l.rstrip("\n").split("\t") for l in open(out + "/journal.tsv") if not l.startswith("#")]
+seeds = [r for r in recs if r[2] == "seed"]
+m = [l.rstrip("\n").split("\t") for l in open(out + "/metrics.tsv") if not l.startswith("#")]
+rows = [dict(zip(m[0], x)) for x in m[1:]]
+relabels = queued = 0
+for r in range(3):
+    q = [l.rstrip("\n").split("\t") for l in open(f"{out}/round-{r:03d}/queue.tsv") if not l.startswith("#")][1:]
+    quids = sorted(int(x[0]) for x in q)
+    got = sorted(int(x[0]) for x in recs if x[5] == str(r + 1))
+    assert got == quids, f"round {r}: journal records {len(got)} != queue {len(quids)}"
+    assert all(x[6].startswith("activelab:") for x in q)
+    lab = dict(l.rstrip("\n").split("\t") for l in open(f"{out}/labels-{r:03d}.tsv").readlines()[1:])
+    acc = sum(truth[int(u)] == v for u, v in lab.items()) / len(lab)
+    assert abs(float(rows[r]["label_accuracy"]) - acc) < 1e-6, (r, rows[r]["label_accuracy"], acc)
+    rl = sum(1 for x in q if x[6] == "activelab:relabel")
+    assert rl == int(rows[r]["relabelled"]), (r, rl, rows[r]["relabelled"])
+    assert all((x[6] == "activelab:relabel") == (x[0] in lab) for x in q), "relabel flags disagree with the labelled set"
+    relabels += rl
+    queued += len(q)
+assert len(recs) == len(seeds) + queued, (len(recs), len(seeds), queued)
+from collections import Counter
+per_item = Counter(int(x[0]) for x in recs if x[2] != "seed")
+pairs = Counter((int(x[0]), x[2]) for x in recs)
+for (u, a), n in pairs.items():  # an annotator answers an item again only once all 3 have
+    assert n == 1 or per_item[u] > 3, f"uid {u}: {a} answered {n} times, {per_item[u]} simulated answers"
+print(f"noisy: {len(recs)} journal records, {relabels} relabels over 3 rounds")
+PY
+pass "noisy annotators + ActiveLab: journal, consensus and metrics consistent, same at 2 ranks"
+expect_fail 2 "activelab needs noisy annotators" "$BIN/trawl-simulate" "${S[@]}" --strategy activelab -o "$WORK/bad-al"
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-00000.tsv --dim 64 -o "$WORK/nolabels" --log-level warn
 expect_fail 3 "shard-000000.h5: no label column" "$BIN/trawl-simulate" --pool "$WORK/nolabels" --labels "$WORK/seed.tsv" -o "$WORK/bad"
 pass "pool without labels"
