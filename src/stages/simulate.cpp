@@ -20,6 +20,7 @@
 #include "pool/pool.h"
 #include "score/score_stage.h"
 #include "stages/retrieve_stage.h"
+#include "strategy/activelab.h"
 #include "strategy/select_stage.h"
 #include "train/train_stage.h"
 
@@ -210,6 +211,71 @@ void write_consensus(const std::string& journal, const std::string& path, uint64
   labels::write_labels_tsv(path, labels::label_rows(res, journal));
 }
 
+// CROWDLAB consensus (activelab.md §2, best_quality) of the journal's effective votes, with P
+// from the given scores files (the round's out-of-fold probabilities for items labelled before
+// it, the subpool's for items first labelled in it). Falls back to the majority rule (returns
+// false) when some item has no probabilities or no item has two labels.
+bool write_crowdlab_consensus(const std::string& journal, const std::string& path,
+                              const std::vector<std::string>& prob_files, const std::vector<std::string>& classes,
+                              uint64_t seed, std::string* how) {
+  namespace al = strategy::activelab;
+  auto votes = labels::effective_votes(labels::read_journal(journal).records);
+  std::map<uint64_t, int> item;
+  std::map<std::string, int> annot;
+  for (auto& v : votes) item.emplace(v.uid, 0), annot.emplace(v.annotator, 0);
+  int i = 0;
+  std::vector<uint64_t> uids;
+  for (auto& [u, k] : item) k = i++, uids.push_back(u);
+  i = 0;
+  for (auto& [a, k] : annot) k = i++;
+  std::map<std::string, int> cls_index;
+  for (size_t c = 0; c < classes.size(); ++c) cls_index[classes[c]] = int(c);
+  al::Annotations L;
+  L.num_items = int(item.size()), L.num_annotators = int(annot.size()), L.num_classes = int(classes.size());
+  std::vector<int> n_of(item.size(), 0);
+  for (auto& v : votes) {
+    L.add(item[v.uid], annot[v.annotator], cls_index.at(v.label));
+    n_of[size_t(item[v.uid])]++;
+  }
+  if (std::none_of(n_of.begin(), n_of.end(), [](int n) { return n > 1; })) return false;
+  al::MatrixXdR P(L.num_items, L.num_classes);
+  std::vector<char> have(item.size(), 0);
+  for (auto& f : prob_files) {
+    if (!path_exists(f)) continue;
+    score::ScoresReader r(f);
+    std::vector<long> col;  // file column of each class
+    for (auto& c : classes) {
+      auto it = std::find(r.info().classes.begin(), r.info().classes.end(), c);
+      if (it == r.info().classes.end()) return false;
+      col.push_back(long(it - r.info().classes.begin()));
+    }
+    std::vector<uint64_t> u;
+    std::vector<float> pr;
+    r.read(0, r.info().rows, u, pr);
+    const size_t C = r.info().classes.size();
+    for (size_t k = 0; k < u.size(); ++k) {
+      auto it = item.find(u[k]);
+      if (it == item.end() || have[size_t(it->second)]) continue;
+      for (size_t c = 0; c < classes.size(); ++c) P(it->second, long(c)) = double(pr[k * C + size_t(col[c])]);
+      have[size_t(it->second)] = 1;
+    }
+  }
+  if (std::find(have.begin(), have.end(), 0) != have.end()) {
+    log::warn("simulate: ", std::count(have.begin(), have.end(), 0), " labelled items have no out-of-sample "
+              "probabilities; majority consensus instead of CROWDLAB");
+    return false;
+  }
+  auto res = al::crowdlab(L, P, uids, seed);
+  uint64_t changed = 0;
+  for (size_t k = 0; k < uids.size(); ++k) changed += res.consensus_label[k] != res.majority_label[k];
+  *how = cat("CROWDLAB consensus of ", votes.size(), " votes on ", uids.size(), " items (model weight ",
+              res.model_weight, "; ", changed, " differ from the majority vote)");
+  std::vector<std::pair<uint64_t, std::string>> rows;
+  for (size_t k = 0; k < uids.size(); ++k) rows.push_back({uids[k], classes[size_t(res.consensus_label[k])]});
+  labels::write_labels_tsv(path, rows);
+  return true;
+}
+
 // One simulated answer for each queued uid, appended to the journal as round `round`.
 void annotate(const std::string& journal, const std::vector<uint64_t>& queue, const LabelMap& truth,
               const std::vector<std::string>& classes, const SimulateOptions& o, uint64_t round) {
@@ -374,6 +440,7 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
     const std::string rd = round_dir(o.output, r), lp = labels_path(o.output, r), next = labels_path(o.output, r + 1);
     labelled = read_label_map(lp);
     RoundMetrics m;
+    std::string consensus_note;
     m.round = r;
     m.labelled = labelled.size();
     for (auto& [u, l] : labelled) m.target_labelled += l == sum.target;
@@ -414,7 +481,7 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       to.train.model = o.model, to.train.lr = o.lr, to.train.epochs = o.epochs, to.train.min_steps = o.min_steps;
       to.train.seed = o.seed, to.train.round = r, to.train.threads = o.threads, to.train.progress = false;
       to.train.allow_missing_classes = true;
-      if (o.strategy == "activelab") to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));
+      if (noisy) to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));  // P for CROWDLAB (and ActiveLab)
       to.config = o.config;
       t0 = clock::now();
       train::run_train(comm, to);
@@ -478,7 +545,10 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
         if (noisy) {
           if (comm.root()) {
             annotate(journal, q, answers, classes, o, r + 1);
-            write_consensus(journal, next, o.seed);
+            const std::vector<std::string> probs = {train::oof_scores_path(to.output), join_path(rd, "subpool.scores.h5")};
+            std::string how = "majority consensus (no item has two labels yet)";
+            if (!write_crowdlab_consensus(journal, next, probs, classes, o.seed, &how)) write_consensus(journal, next, o.seed);
+            consensus_note = how;
           }
         } else {
           LabelMap nl = labelled;
@@ -503,7 +573,8 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
               sum.target, ")",
               m.evaluated ? cat("; unlabelled pool: P ", m.precision(), " R ", m.recall(), " F1 ", m.f1(),
                                 m.top_n ? cat(", precision@", m.top_n, " ", double(m.top_hits) / double(m.top_n)) : "")
-                          : std::string());
+                          : std::string(),
+              consensus_note.empty() ? std::string() : cat("; next labels: ", consensus_note));
     if (comm.root()) {
       write_metrics(sum.metrics_path, sum);
       write_text(sum.plot_path, learning_curve_svg(sum));

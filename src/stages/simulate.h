@@ -22,10 +22,12 @@
 // is right with probability acc_j, drawn once uniformly from [accuracy − 0.1, accuracy + 0.1]
 // (clipped to [0, 1]) by key(seed, j); when wrong, it answers one of the other classes
 // uniformly. A queued item goes to the first annotator, counting round from key(seed, uid) % M,
-// who has not labelled it yet (that first one again, when all have). Round r's labelled set is the
-// journal's majority consensus; the seed labels enter as annotator "seed". With --strategy
-// activelab, trawl-train also writes 5-fold out-of-fold probabilities and trawl-select gets the
-// journal's long table, so a round may relabel items as well as label new ones (the reference's
+// who has not labelled it yet (that first one again, when all have). The seed labels enter as
+// annotator "seed". trawl-train also writes 5-fold out-of-fold probabilities, and round r+1's
+// labelled set is the journal's CROWDLAB consensus (activelab.md §2, best_quality) with P from
+// them (items labelled before round r) and from the round's subpool scores (items new in it) —
+// or the majority rule while no item has two labels. With --strategy activelab, trawl-select
+// also gets the journal's long table, so a round may relabel items as well as label new ones (the reference's
 // ActiveLab protocol). metrics.tsv then also reports how many queued items were relabels and the
 // consensus labels' accuracy against the truth.
 // A finished round (its next labels file exists) is not redone,

@@ -5,8 +5,9 @@
 #  * metrics, labels and queues are identical at 1 and 3 ranks;
 #  * a run killed after round 1 (its later files removed) resumes to the same result;
 #  * noisy annotators through the labels journal with ActiveLab: one journal record per queued
-#    item, labels = the journal's consensus (as trawl-label computes it), relabel flags and label
-#    accuracy consistent, identical at 1 and 2 ranks;
+#    item, each round's labelled set = every item with a record so far (round 0 = the seeds'
+#    consensus as trawl-label computes it), relabel flags and label accuracy consistent,
+#    identical at 1 and 2 ranks;
 #  * a pool without a label column is a clear error.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -89,8 +90,11 @@ N=("${S[@]}" --annotators 3 --accuracy 0.7 --strategy activelab)
 mpirun_n 2 "$BIN/trawl-simulate" "${N[@]}" -o "$WORK/n2"
 cmp -s <(untimed "$WORK/n1/metrics.tsv") <(untimed "$WORK/n2/metrics.tsv") || fail "noisy metrics differ at 2 ranks"
 for r in 000 001 002 003; do cmp -s "$WORK/n1/labels-$r.tsv" "$WORK/n2/labels-$r.tsv" || fail "noisy labels-$r differ at 2 ranks"; done
-"$BIN/trawl-label" --mode consensus --journal "$WORK/n1/journal.tsv" -o "$WORK/n1/final.tsv" --log-level warn
-cmp -s "$WORK/n1/final.tsv" "$WORK/n1/labels-003.tsv" || fail "labels-003 is not the journal's majority consensus"
+# Round 0 (seed labels only, one vote each) is the journal's plain majority, as trawl-label computes it.
+head -1 "$WORK/n1/journal.tsv" > "$WORK/n1/seed-journal.tsv"
+grep -v '^#' "$WORK/n1/journal.tsv" | awk -F'\t' '$3 == "seed"' >> "$WORK/n1/seed-journal.tsv"
+"$BIN/trawl-label" --mode consensus --journal "$WORK/n1/seed-journal.tsv" -o "$WORK/n1/seed-consensus.tsv" --log-level warn
+cmp -s "$WORK/n1/seed-consensus.tsv" "$WORK/n1/labels-000.tsv" || fail "labels-000 is not the seeds' consensus"
 $PY - "$WORK/pool" "$WORK/n1" <<'PY' || fail "noisy-annotator bookkeeping"
 import sys, glob, h5py
 pool, out = sys.argv[1:]
@@ -115,6 +119,10 @@ for r in range(3):
     rl = sum(1 for x in q if x[6] == "activelab:relabel")
     assert rl == int(rows[r]["relabelled"]), (r, rl, rows[r]["relabelled"])
     assert all((x[6] == "activelab:relabel") == (x[0] in lab) for x in q), "relabel flags disagree with the labelled set"
+    # the next labelled set holds exactly the items with a journal record up to this round
+    nxt = dict(l.rstrip("\n").split("\t") for l in open(f"{out}/labels-{r + 1:03d}.tsv").readlines()[1:])
+    assert set(map(int, nxt)) == {int(x[0]) for x in recs if int(x[5]) <= r + 1}, f"labels-{r + 1} items"
+    assert set(nxt.values()) <= {"pos", "neg"}
     relabels += rl
     queued += len(q)
 assert len(recs) == len(seeds) + queued, (len(recs), len(seeds), queued)
