@@ -316,14 +316,59 @@ double temperature_loss(const Annotations& L, const MatrixXdR& P, double T) {
   return total / N;
 }
 
+namespace {
+// What temperature_loss needs that does not depend on T: per item, log P (−inf where P = 0)
+// shifted by its row maximum, and the empirical label distribution v_i.
+struct LossInputs {
+  int N = 0, K = 0;
+  std::vector<double> lp, v;  // N×K each
+};
+LossInputs loss_inputs(const Annotations& L, const MatrixXdR& P) {
+  const Index x = make_index(L);
+  LossInputs in;
+  in.N = L.num_items, in.K = L.num_classes;
+  in.lp.assign(size_t(in.N) * size_t(in.K), 0.0);
+  in.v.assign(size_t(in.N) * size_t(in.K), 0.0);
+  for (int i = 0; i < in.N; ++i) {
+    double* lp = in.lp.data() + size_t(i) * size_t(in.K);
+    double m = -std::numeric_limits<double>::infinity();
+    for (int k = 0; k < in.K; ++k) {
+      lp[k] = P(i, k) > 0 ? std::log(P(i, k)) : -std::numeric_limits<double>::infinity();
+      m = std::max(m, lp[k]);
+    }
+    for (int k = 0; k < in.K; ++k) lp[k] -= m;
+    double* v = in.v.data() + size_t(i) * size_t(in.K);
+    for (int e : x.by_item[size_t(i)]) v[L.label[size_t(e)]] += 1.0 / x.n[size_t(i)];
+  }
+  return in;
+}
+// The same arithmetic as temperature_loss, on precomputed inputs.
+double loss_at(const LossInputs& in, double T) {
+  double total = 0;
+  std::vector<double> q(static_cast<size_t>(in.K));
+  for (int i = 0; i < in.N; ++i) {
+    const double* lp = in.lp.data() + size_t(i) * size_t(in.K);
+    const double* v = in.v.data() + size_t(i) * size_t(in.K);
+    double z = 0;
+    for (int k = 0; k < in.K; ++k) z += q[size_t(k)] = std::exp(lp[k] / T);
+    double ce = 0;
+    for (int k = 0; k < in.K; ++k)
+      if (v[k] > 0) ce -= v[k] * std::log(std::max(q[size_t(k)] / z, kSmall));
+    total += ce / std::log(double(in.K));
+  }
+  return total / in.N;
+}
+}  // namespace
+
 double fit_temperature(const Annotations& L, const MatrixXdR& P) {
   validate(L, &P);
+  const LossInputs in = loss_inputs(L, P);  // the logs once, not once per candidate T
   const std::vector<double> grid = {0.1, 0.2, 0.5, 0.8, 1, 2, 3, 5, 8};
   auto best_of = [&](const std::vector<double>& g) {
     size_t b = 0;
     double bl = std::numeric_limits<double>::infinity();
     for (size_t t = 0; t < g.size(); ++t) {
-      const double l = temperature_loss(L, P, g[t]);
+      const double l = loss_at(in, g[t]);
       if (l < bl) {
         bl = l;
         b = t;
@@ -482,6 +527,10 @@ Crowdlab crowdlab(const Annotations& L, const MatrixXdR& P, const std::vector<ui
   return r;
 }
 
+namespace {
+std::vector<double> unlabelled_scores_checked(const MatrixXdR& P_u, const Scores& fitted);
+}  // namespace
+
 Scores activelab_scores(const Annotations* L, const MatrixXdR* P, const MatrixXdR* P_u, const std::vector<uint64_t>& uids,
                         uint64_t seed) {
   if (bool(L) != bool(P)) throw InputError("ActiveLab: the annotations and their probabilities go together");
@@ -524,20 +573,45 @@ Scores activelab_scores(const Annotations* L, const MatrixXdR* P, const MatrixXd
     }
   }
   s.scaled = scaled;
-  if (P_u) s.unlabelled = unlabelled_scores(*P_u, s);
+  if (P_u) s.unlabelled = unlabelled_scores_checked(*P_u, s);  // P_u was checked above
   return s;
 }
 
+namespace {
+// s_u of §3.2 for every row, P_u already checked. With scaling, the row's largest scaled
+// probability is computed without materialising the scaled matrix: after clipping at kSmall,
+// softmax(log p / T) has its maximum at the largest p, equal to 1 / Σ_k (p_k / p_max)^(1/T)
+// (the row normalisation cancels in the ratios).
+std::vector<double> unlabelled_scores_checked(const MatrixXdR& P_u, const Scores& fitted) {
+  const int K = int(P_u.cols());
+  const double inv_t = 1.0 / fitted.temperature;
+  const double wm = fitted.model_weight, wa = fitted.mean_annotator_weight;
+  std::vector<double> out(static_cast<size_t>(P_u.rows()));
+  for (Eigen::Index u = 0; u < P_u.rows(); ++u) {
+    const double* p = P_u.data() + u * K;
+    double top;
+    if (fitted.scaled) {
+      double pm = kSmall;
+      for (int k = 0; k < K; ++k) pm = std::max(pm, p[k]);
+      double z = 0;
+      for (int k = 0; k < K; ++k) {
+        const double r = std::max(p[k], kSmall) / pm;
+        z += inv_t == 1.0 ? r : std::pow(r, inv_t);
+      }
+      top = 1.0 / z;
+    } else {
+      top = p[0];
+      for (int k = 1; k < K; ++k) top = std::max(top, p[k]);
+    }
+    out[size_t(u)] = (wm * top + wa * (1.0 / K)) / (wm + wa);
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<double> unlabelled_scores(const MatrixXdR& P_u, const Scores& fitted) {
   check_probs(P_u, "unlabelled probabilities");
-  const int K = int(P_u.cols());
-  const MatrixXdR S = fitted.scaled ? temperature_scale(P_u, fitted.temperature) : MatrixXdR();
-  const MatrixXdR& U = fitted.scaled ? S : P_u;
-  std::vector<double> out(static_cast<size_t>(U.rows()));
-  for (Eigen::Index u = 0; u < U.rows(); ++u)
-    out[size_t(u)] = (fitted.model_weight * U.row(u).maxCoeff() + fitted.mean_annotator_weight * (1.0 / K)) /
-                     (fitted.model_weight + fitted.mean_annotator_weight);
-  return out;
+  return unlabelled_scores_checked(P_u, fitted);
 }
 
 }  // namespace trawl::strategy::activelab
