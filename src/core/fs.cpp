@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -132,6 +133,17 @@ void AtomicOutput::commit() {
 void AtomicOutput::abandon() {
   if (!done_) ::unlink(temp_.c_str());
   done_ = true;
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  AtomicOutput out(path);
+  {
+    std::ofstream f(out.temp_path(), std::ios::binary);
+    f << text;
+    f.flush();
+    if (!f) throw IoError(cat(out.temp_path(), ": write error (", std::strerror(errno), ")"));
+  }
+  out.commit();
 }
 
 }  // namespace trawl

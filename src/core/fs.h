@@ -49,4 +49,7 @@ class AtomicOutput {
   bool done_ = false;
 };
 
+/// Writes text to path atomically (AtomicOutput): IoError naming the file on failure.
+void write_text_atomic(const std::string& path, const std::string& text);
+
 }  // namespace trawl

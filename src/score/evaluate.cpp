@@ -230,16 +230,6 @@ double precision_below(const std::vector<EvalRow>& rows, uint64_t T) {
   return lab ? double(pos) / double(lab) : 0.0;
 }
 
-void write_atomic(const std::string& path, const std::string& text) {
-  AtomicOutput out(path);
-  {
-    std::ofstream f(out.temp_path());
-    f << text;
-    f.flush();
-    if (!f) throw IoError(cat(out.temp_path(), ": write error"));
-  }
-  out.commit();
-}
 
 std::string calibration_svg(const std::vector<EvalRow>& rows, const Calibration& cal, const std::string& cls,
                             double root) {
@@ -389,14 +379,14 @@ EvaluateSummary run_evaluate(const mpi::Comm& comm, const EvaluateOptions& o) {
     if (!o.scores.empty())
       f << "pool_items\t" << sum.pool_items << "\nexpansion_numerator\t" << sum.expansion << "\nexpansion_se\t"
         << sum.expansion_se << '\n';
-    write_atomic(sum.summary_path, f.str());
+    write_text_atomic(sum.summary_path, f.str());
     std::ostringstream c;
     c.precision(12);
     c << "b\ta\tc\troot\n";
     for (size_t b = 0; b < cal.a.size(); ++b)
       c << b << '\t' << cal.a[b] << '\t' << cal.c[b] << '\t' << (cal.a[b] > 0 ? -cal.c[b] / cal.a[b] : INFINITY) << '\n';
-    write_atomic(join_path(o.output, "calibration-" + tag + ".tsv"), c.str());
-    write_atomic(join_path(o.output, "calibration-" + tag + ".svg"), calibration_svg(rows, cal, o.cls, sum.root));
+    write_text_atomic(join_path(o.output, "calibration-" + tag + ".tsv"), c.str());
+    write_text_atomic(join_path(o.output, "calibration-" + tag + ".svg"), calibration_svg(rows, cal, o.cls, sum.root));
   }
   comm.barrier();
   log::info("evaluate '", o.cls, "': ", sum.labelled, " labelled rows (", sum.positives, " positive); precision_top20 ",

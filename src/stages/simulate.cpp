@@ -181,16 +181,6 @@ void write_metrics(const std::string& path, const SimulateSummary& s) {
   out.commit();
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  AtomicOutput out(path);
-  {
-    std::ofstream f(out.temp_path());
-    f << text;
-    f.flush();
-    if (!f) throw IoError(cat(out.temp_path(), ": write error"));
-  }
-  out.commit();
-}
 
 // ---- noisy annotators -------------------------------------------------------------------------
 
@@ -577,7 +567,7 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
               consensus_note.empty() ? std::string() : cat("; next labels: ", consensus_note));
     if (comm.root()) {
       write_metrics(sum.metrics_path, sum);
-      write_text(sum.plot_path, learning_curve_svg(sum));
+      write_text_atomic(sum.plot_path, learning_curve_svg(sum));
     }
     comm.barrier();
   }

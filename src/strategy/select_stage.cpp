@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/tsv.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -27,33 +28,8 @@ namespace trawl::stages {
 namespace h5 = io::h5;
 using strategy::RowMatrixXf;
 
-std::string tsv_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '\\': o += "\\\\"; break;
-      case '\t': o += "\\t"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-std::string tsv_unescape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      const char c = s[++i];
-      o += c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
-    } else {
-      o += s[i];
-    }
-  }
-  return o;
-}
+std::string tsv_escape(const std::string& s) { return tsv::escape(s); }
+std::string tsv_unescape(const std::string& s) { return tsv::unescape(s); }
 
 namespace {
 
