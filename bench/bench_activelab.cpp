@@ -33,36 +33,16 @@
 #include <vector>
 
 #include "strategy/activelab.h"
+#include "bench_util.h"
 
 using namespace trawl::strategy::activelab;
 
+using trawl::bench::now;
+using trawl::bench::arg;
+using trawl::bench::parse_list;
+using trawl::bench::best_of;
+
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string arg(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return def;
-}
-
-std::vector<long> parse_list(const std::string& s) {
-  std::vector<long> v;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');)
-    if (!x.empty()) v.push_back(std::stol(x));
-  return v;
-}
-
-double best_of(int reps, const std::function<void()>& f) {
-  double best = 1e300;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    f();
-    best = std::min(best, now() - t0);
-  }
-  return best;
-}
 
 // Model probabilities: the true class gets a boost with probability 0.8, then softmax.
 MatrixXdR make_probs(size_t n, int K, const std::vector<int>* truth, std::mt19937_64& g) {

@@ -20,11 +20,12 @@
 #include "core/rng.h"
 #include "mpi/comm.h"
 #include "score/evaluate.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
 int main(int argc, char** argv) {

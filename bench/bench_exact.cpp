@@ -30,16 +30,15 @@
 
 #include "core/rng.h"
 #include "retrieve/exact.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
 using namespace trawl::retrieve;
 using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 double cpu_now() {  // CPU seconds of all threads of this process
   timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);

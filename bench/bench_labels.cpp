@@ -33,29 +33,15 @@
 #include "core/log.h"
 #include "labels/formats.h"
 #include "labels/journal.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
+using trawl::bench::arg;
+using trawl::bench::best_of;
 using namespace trawl::labels;
 
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string arg(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return def;
-}
-
-double best_of(int reps, const std::function<void()>& f) {
-  double best = 1e300;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    f();
-    best = std::min(best, now() - t0);
-  }
-  return best;
-}
 
 const char* kLabels[] = {"neg", "pos"};
 

@@ -30,12 +30,14 @@
 #include "mpi/comm.h"
 #include "score/score_stage.h"
 #include "train/model.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
+using trawl::bench::arg;
+using trawl::bench::flag;
 
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // STREAM-like read bandwidth: sum of a large float array with 8 accumulators per thread.
 double stream_read_gbs(size_t mb, int threads, int reps) {
@@ -62,17 +64,6 @@ double stream_read_gbs(size_t mb, int threads, int reps) {
   }
   if (sink == 42.0) std::printf(" ");
   return double(n * sizeof(float)) / best / 1e9;
-}
-
-std::string arg(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return def;
-}
-bool flag(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return true;
-  return false;
 }
 
 }  // namespace

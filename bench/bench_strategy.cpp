@@ -21,29 +21,14 @@
 
 #include "core/rng.h"
 #include "strategy/strategy.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::parse_list;
+using trawl::bench::best_of;
 using namespace trawl::strategy;
 
 namespace {
-
-std::vector<long> parse_list(const std::string& s) {
-  std::vector<long> v;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');)
-    if (!x.empty()) v.push_back(std::stol(x));
-  return v;
-}
-
-double best_of(int reps, const std::function<void()>& f) {
-  double best = 1e300;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 double numpy_least_confidence(const RowMatrixXf& P, int reps, size_t b) {
   char tmpl[] = "/tmp/bench-strategy-XXXXXX";

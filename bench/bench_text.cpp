@@ -25,15 +25,14 @@
 #include "core/rng.h"
 #include "text/reader.h"
 #include "text/tokenize.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
 using namespace trawl::text;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 /// CPU time of this thread: on a shared machine it measures the work, not the waiting.
 double cpu_now() {
   timespec t;

@@ -21,26 +21,14 @@
 #include "core/rng.h"
 #include "mpi/comm.h"
 #include "score/topn.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
+using trawl::bench::arg;
+using trawl::bench::flag;
 using namespace trawl::score;
 
-namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string arg(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return def;
-}
-bool flag(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return true;
-  return false;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   mpi::Environment menv(&argc, &argv);

@@ -22,13 +22,13 @@
 #include "core/rng.h"
 #include "train/model.h"
 #include "train/train.h"
+#include "bench_util.h"
 
 using namespace trawl;
+using trawl::bench::now;
 using namespace trawl::train;
 
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
