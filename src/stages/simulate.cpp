@@ -394,8 +394,9 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
   std::vector<std::string> classes;
   for (auto& [k, v] : counts) classes.push_back(k);
 
-  // Round 0's labels, checked against the oracle (a seed label that disagrees with the pool is
-  // kept as given: the simulation follows the file).
+  // Round 0's labels are the seed file as given (a seed label that disagrees with the pool's is
+  // kept: the simulation follows the file); with noisy annotators they enter the journal as
+  // annotator "seed".
   if (o.annotators < 0) throw UsageError(cat("--annotators ", o.annotators, " must be >= 0"));
   if (!(o.accuracy >= 0 && o.accuracy <= 1)) throw UsageError(cat("--accuracy ", o.accuracy, " outside [0, 1]"));
   if (o.strategy == "activelab" && o.annotators == 0)
