@@ -270,13 +270,17 @@ bool write_crowdlab_consensus(const std::string& journal, const std::string& pat
 void annotate(const std::string& journal, const std::vector<uint64_t>& queue, const LabelMap& truth,
               const std::vector<std::string>& classes, const SimulateOptions& o, uint64_t round) {
   auto jr = labels::read_journal(journal);
+  // Items already answered in this round (an append before a restart, possibly cut short: the
+  // journal keeps every whole line of it) are not asked again; the rest are.
+  std::set<uint64_t> answered;
   for (auto& rec : jr.records)
-    if (rec.round == round) return;  // this round's answers were appended before a restart
+    if (rec.round == round) answered.insert(rec.uid);
   std::map<uint64_t, std::set<std::string>> who;
   for (auto& rec : jr.records) who[rec.uid].insert(rec.annotator);
   std::vector<labels::Record> out;
   const std::string now = labels::now_iso8601();
   for (uint64_t u : queue) {
+    if (answered.count(u)) continue;
     const uint64_t M = uint64_t(o.annotators), start = key(o.seed, u) % M;
     int j = -1;
     for (uint64_t k = 0; k < M && j < 0; ++k) {
@@ -298,7 +302,7 @@ void annotate(const std::string& journal, const std::vector<uint64_t>& queue, co
     rec.source = "trawl-simulate";
     out.push_back(rec);
   }
-  labels::append_journal(journal, out);
+  if (!out.empty()) labels::append_journal(journal, out);
 }
 
 // Silences the stages' own info logs while a round runs (the simulation logs one line a stage).
@@ -403,19 +407,27 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
     throw UsageError("--strategy activelab needs noisy annotators (--annotators M): it decides between relabelling and "
                      "labelling new items");
   const bool noisy = o.annotators > 0;
+  if (o.strategy == "activelab" && read_label_map(o.labels).size() < 2)
+    throw UsageError(cat(o.labels, ": --strategy activelab needs at least 2 seed labels (its out-of-fold probabilities "
+                         "need two folds)"));
   const std::string journal = join_path(o.output, "journal.tsv");
   LabelMap labelled = read_label_map(o.labels);
   if (comm.root() && !path_exists(labels_path(o.output, 0))) {
     if (noisy) {
-      if (!path_exists(journal)) {
+      {
+        std::set<uint64_t> have;  // seeds appended before a restart (whole lines only)
+        if (path_exists(journal))
+          for (auto& rec : labels::read_journal(journal).records)
+            if (rec.annotator == "seed") have.insert(rec.uid);
         std::vector<labels::Record> seeds;
         const std::string now = labels::now_iso8601();
         for (auto& [u, l] : labelled) {
+          if (have.count(u)) continue;
           labels::Record rec;
           rec.uid = u, rec.annotator = "seed", rec.label = l, rec.time = now, rec.round = 0, rec.source = o.labels;
           seeds.push_back(rec);
         }
-        labels::append_journal(journal, seeds);
+        if (!seeds.empty()) labels::append_journal(journal, seeds);
       }
       write_consensus(journal, labels_path(o.output, 0), o.seed);
     } else {
@@ -472,7 +484,8 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
       to.train.model = o.model, to.train.lr = o.lr, to.train.epochs = o.epochs, to.train.min_steps = o.min_steps;
       to.train.seed = o.seed, to.train.round = r, to.train.threads = o.threads, to.train.progress = false;
       to.train.allow_missing_classes = true;
-      if (noisy) to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));  // P for CROWDLAB (and ActiveLab)
+      if (noisy && labelled.size() >= 2)  // P for CROWDLAB (and ActiveLab); one item: majority only
+        to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));
       to.config = o.config;
       t0 = clock::now();
       train::run_train(comm, to);
@@ -487,8 +500,10 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
         score::run_score(comm, so);
       };
       SelectOptions se;
-      if (whole_pool) {
-        score_pool(0);
+      const bool pool_strategy = o.strategy == "exploit-explore";  // works on the pool's top list and motifs
+      if (whole_pool || pool_strategy) {
+        // exploit-explore reads top-<class>.tsv: enough rows that top_size stay after the labelled ones
+        score_pool(pool_strategy ? se.top_size + labelled.size() : 0);
         se.scores = pool_scores;
       } else {
         score::ScoreOptions so;
@@ -532,11 +547,16 @@ SimulateSummary run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
         for (auto& [u, l] : labelled) right += truth[u] == l, m.target_labelled += truth[u] == sum.target;
         m.label_accuracy = labelled.empty() ? 1.0 : double(right) / double(labelled.size());
       }
+      if (whole_pool) m.subpool_target = sum.pool_target - m.target_labelled;  // the unlabelled pool's
       if (!done) {
         if (noisy) {
           if (comm.root()) {
             annotate(journal, q, answers, classes, o, r + 1);
-            const std::vector<std::string> probs = {train::oof_scores_path(to.output), join_path(rd, "subpool.scores.h5")};
+            std::vector<std::string> probs = {train::oof_scores_path(to.output)};
+            if (whole_pool || pool_strategy)  // new items were picked from the pool's scores
+              for (auto& f : list_files(pool_scores, "shard-", ".scores.h5")) probs.push_back(f);
+            else
+              probs.push_back(join_path(rd, "subpool.scores.h5"));
             std::string how = "majority consensus (no item has two labels yet)";
             if (!write_crowdlab_consensus(journal, next, probs, classes, o.seed, &how)) write_consensus(journal, next, o.seed);
             consensus_note = how;

@@ -134,6 +134,32 @@ for (u, a), n in pairs.items():  # an annotator answers an item again only once 
 print(f"noisy: {len(recs)} journal records, {relabels} relabels over 3 rounds")
 PY
 pass "noisy annotators + ActiveLab: journal, consensus and metrics consistent, same at 2 ranks"
+# A journal append cut short (the last round's answers partly on disk): the rerun asks only the
+# queued items without an answer, so every one ends with exactly one.
+cp -r "$WORK/n1" "$WORK/cut"
+rm -f "$WORK/cut/labels-003.tsv" "$WORK/cut/metrics.tsv"
+head -n -7 "$WORK/n1/journal.tsv" > "$WORK/cut/journal.tsv"
+"$BIN/trawl-simulate" "${N[@]}" -o "$WORK/cut"
+$PY - "$WORK/cut" <<'PY' || fail "resume after a cut append"
+import sys
+from collections import Counter
+out = sys.argv[1]
+recs = [l.rstrip("\n").split("\t") for l in open(out + "/journal.tsv") if not l.startswith("#")]
+q = [l.split("\t")[0] for l in open(out + "/round-002/queue.tsv") if not l.startswith("#")][1:]
+c = Counter(x[0] for x in recs if x[5] == "3")
+assert all(c[u] == 1 for u in q) and sum(c.values()) == len(q), (len(q), dict(c))
+print("cut append resumed:", len(q), "answers for round 2's queue")
+PY
+pass "a cut journal append resumes without losing or doubling answers"
+# exploit-explore works on the pool's top list; --method full with noisy annotators uses CROWDLAB
+"$BIN/trawl-simulate" "${S[@]}" --strategy exploit-explore -o "$WORK/ee"
+[ "$(grep -v '^#' "$WORK/ee/metrics.tsv" | wc -l)" -eq 4 ] || fail "exploit-explore simulation"
+grep -q $'\texplore:' "$WORK/ee/round-000/queue.tsv" || grep -q $'\texploit\t' "$WORK/ee/round-000/queue.tsv" || fail "no exploit-explore queue"
+out=$("$BIN/trawl-simulate" --pool "$WORK/pool" --labels "$WORK/seed.tsv" --rounds 2 -b 20 --method full \
+  --annotators 3 --accuracy 0.7 --strategy activelab --eval-every 0 -o "$WORK/full" --log-level info 2>&1)
+echo "$out" | grep -q "no out-of-sample probabilities" && fail "--method full: items without probabilities"
+echo "$out" | grep -q "next labels: CROWDLAB" || { echo "$out" | tail -5 >&2; fail "--method full did not use CROWDLAB"; }
+pass "exploit-explore and noisy --method full simulations"
 expect_fail 2 "activelab needs noisy annotators" "$BIN/trawl-simulate" "${S[@]}" --strategy activelab -o "$WORK/bad-al"
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-00000.tsv --dim 64 -o "$WORK/nolabels" --log-level warn
 expect_fail 3 "shard-000000.h5: no label column" "$BIN/trawl-simulate" --pool "$WORK/nolabels" --labels "$WORK/seed.tsv" -o "$WORK/bad"
