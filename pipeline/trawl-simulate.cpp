@@ -35,9 +35,9 @@ int main(int argc, char** argv) {
         ("neighbours", po::value<int>(&o.neighbours)->default_value(50), "K")
         ("subpool-size", po::value<uint64_t>(&o.subpool_size)->default_value(10000), "M")
         ("model", po::value<std::string>(&o.model)->default_value("logreg"), "logreg, mlp or embbag")
-        ("lr", po::value<double>(&o.lr)->default_value(0.01, "0.01"), "AdamW learning rate")
+        ("lr", po::value<double>(&o.lr)->default_value(0.05, "0.05"), "AdamW learning rate")
         ("epochs", po::value<int>(&o.epochs)->default_value(10), "epochs")
-        ("min-steps", po::value<int>(&o.min_steps)->default_value(100), "least optimisation steps")
+        ("min-steps", po::value<int>(&o.min_steps)->default_value(300), "least optimisation steps")
         ("strategy", po::value<std::string>(&o.strategy)->default_value("entropy"),
          "random, least-confidence, margin, entropy, threshold, badge, kmeans, exploit-explore, or activelab "
          "(with --annotators: relabel or label new)")

@@ -42,7 +42,7 @@ step "5. the subpool an annotator's model would score"
 r=$work/round-000
 step "6. trawl-train: logistic regression on the seed labels"
 "$bin/trawl-train" --config "$here/conf/train.ini" --pool "$work/shards" --labels "$work/labels.tsv" \
-  --subpool "$r/subpool.h5" --lr 0.01 --output "$r/model.h5" --threads "$threads"
+  --subpool "$r/subpool.h5" --lr 0.05 --min-steps 300 --output "$r/model.h5" --threads "$threads"
 step "7. trawl-score the subpool, trawl-select a BADGE batch: this round's queue for the annotators"
 "$bin/trawl-score" --config "$here/conf/score.ini" --model "$r/model.h5" --subpool "$r/subpool.h5" \
   --features --output "$r" --threads "$threads"

@@ -53,8 +53,8 @@ struct SimulateOptions {
   uint64_t subpool_size = 10000;
   // training
   std::string model = "logreg";
-  double lr = 0.01;
-  int epochs = 10, min_steps = 100;
+  double lr = 0.05;              // logreg over unit-norm embeddings needs large weights: see conf/train.ini
+  int epochs = 10, min_steps = 300;
   // selection
   std::string strategy = "entropy";
   uint64_t batch_size = 25;
