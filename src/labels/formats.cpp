@@ -189,17 +189,26 @@ void import_tsv(const std::string& path, const std::string& data, Collector& c) 
   if (!header) throw InputError(cat(path, ": empty file (expected a header naming item_id and label)"));
 }
 
-void import_jsonl(const std::string& path, const std::string& data, Collector& c) {
+// Calls f(record, "file:line") for each non-blank line of a JSONL/NDJSON export, each parsed
+// as one JSON object (an InputError naming the line otherwise) and counted as an item.
+template <class F>
+void for_each_object_line(const std::string& path, const std::string& data, Collector& c, F f) {
   for (auto& [n, line] : lines_of(data)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = cat(path, ":", n);
     json::Value v = json::parse(line, path, n);
     object_at(v, where);
     ++c.res.items;
+    f(v, where);
+  }
+}
+
+void import_jsonl(const std::string& path, const std::string& data, Collector& c) {
+  for_each_object_line(path, data, c, [&](const json::Value& v, const std::string& where) {
     uint64_t u = c.uid(v.get("item_id"), where, "item_id");
     c.add(u, text_field(v, "class", where), text_field(v, "annotator_id", where), text_field(v, "label", where),
           text_field(v, "timestamp", where), where);
-  }
+  });
 }
 
 std::string ls_annotator(const json::Value* v) {
@@ -278,12 +287,7 @@ void import_label_studio(const std::string& path, const std::string& data, Colle
 }
 
 void import_labelbox(const std::string& path, const std::string& data, Collector& c) {
-  for (auto& [n, line] : lines_of(data)) {
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where = cat(path, ":", n);
-    json::Value v = json::parse(line, path, n);
-    object_at(v, where);
-    ++c.res.items;
+  for_each_object_line(path, data, c, [&](const json::Value& v, const std::string& where) {
     const json::Value* dr = v.get("data_row");
     if (!dr || !dr->is_object()) throw InputError(cat(where, ": no data_row object"));
     uint64_t u = c.uid(dr->get("global_key"), where, "data_row.global_key");
@@ -330,16 +334,11 @@ void import_labelbox(const std::string& path, const std::string& data, Collector
       }
     }
     if (!any) c.skip("data rows without labels");
-  }
+  });
 }
 
 void import_prodigy(const std::string& path, const std::string& data, Collector& c, const ImportOptions& o) {
-  for (auto& [n, line] : lines_of(data)) {
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where = cat(path, ":", n);
-    json::Value v = json::parse(line, path, n);
-    object_at(v, where);
-    ++c.res.items;
+  for_each_object_line(path, data, c, [&](const json::Value& v, const std::string& where) {
     const json::Value* meta = v.get("meta");
     if (!meta || !meta->is_object()) throw InputError(cat(where, ": no meta object (trawl puts the uid in meta.id)"));
     uint64_t u = c.uid(meta->get("id"), where, "meta.id");
@@ -347,7 +346,7 @@ void import_prodigy(const std::string& path, const std::string& data, Collector&
     std::string answer = text_field(v, "answer", where);
     if (answer != "accept" && answer != "reject" && answer != "ignore")
       throw InputError(cat(where, ": answer '", answer, "' for uid ", u, ", expected accept, reject or ignore"));
-    if (answer == "ignore") { c.skip("ignored"); continue; }
+    if (answer == "ignore") { c.skip("ignored"); return; }
     std::string who = text_field(v, "_annotator_id", where);
     if (who.empty()) who = text_field(v, "_session_id", where);
     std::string time;
@@ -358,10 +357,10 @@ void import_prodigy(const std::string& path, const std::string& data, Collector&
       else throw InputError(cat(where, ": _timestamp ", ts->brief(), " is not unix seconds"));
     }
     if (const json::Value* opts = v.get("options"); opts && opts->is_array()) {  // a choice task
-      if (answer == "reject") { c.skip("rejected choice tasks"); continue; }
+      if (answer == "reject") { c.skip("rejected choice tasks"); return; }
       const json::Value* acc = v.get("accept");
       if (!acc || !acc->is_array()) throw InputError(cat(where, ": an accepted choice task without an accept list"));
-      if (acc->items.empty()) { c.skip("accepted choice tasks with no option"); continue; }
+      if (acc->items.empty()) { c.skip("accepted choice tasks with no option"); return; }
       for (auto& x : acc->items) {
         if (!x.is_string() && !x.is_number()) throw InputError(cat(where, ": accept holds ", x.brief(), ", expected option ids"));
         c.add(u, cls, who, x.str, time, where);
@@ -377,7 +376,7 @@ void import_prodigy(const std::string& path, const std::string& data, Collector&
       }
       c.add(u, cls.empty() ? text_field(v, "label", where) : cls, who, label, time, where);
     }
-  }
+  });
 }
 
 }  // namespace
