@@ -48,12 +48,14 @@ inline std::vector<Doc> make_docs(int shards, int per_shard, uint64_t seed) {
   return d;
 }
 
-inline void write_pool(const std::string& dir, const std::vector<Doc>& docs) {
+/// One shard per chunk (uid >> 40) under dir (created), 2-d unit embeddings, ids id_prefix + uid.
+inline void write_pool(const std::string& dir, const std::vector<Doc>& docs, const std::string& id_prefix = "id") {
+  make_dirs(dir);
   std::map<uint64_t, io::ShardBlock> by;
   for (auto& d : docs) {
     auto& b = by[d.uid >> 40];
     b.uid.push_back(d.uid);
-    b.id.push_back(cat("id", d.uid));
+    b.id.push_back(cat(id_prefix, d.uid));
     b.text.push_back(d.text);
     text::text_to_ids(d.text, b.token_ids);
     b.token_offsets.push_back(b.token_ids.size());

@@ -20,6 +20,7 @@
 #include "mpi/comm.h"
 #include "strategy/select_stage.h"
 #include "strategy/strategy.h"
+#include "support/explore_fixture.h"
 #include "support/testutil.h"
 #include "text/tokenize.h"
 
@@ -48,37 +49,7 @@ void write_scores(const std::string& path, const std::vector<uint64_t>& uid, con
   f.close();
 }
 
-struct Doc {
-  uint64_t uid;
-  std::string text;
-};
-
-void write_pool(const std::string& dir, const std::vector<Doc>& docs) {
-  make_dirs(dir);
-  std::map<uint64_t, io::ShardBlock> by;
-  for (auto& d : docs) {
-    auto& b = by[d.uid >> 40];
-    b.uid.push_back(d.uid);
-    b.id.push_back(cat("id-", d.uid));
-    b.text.push_back(d.text);
-    text::text_to_ids(d.text, b.token_ids);
-    b.token_offsets.push_back(b.token_ids.size());
-    b.embedding.push_back(1.0f);
-    b.embedding.push_back(0.0f);
-  }
-  for (auto& [chunk, b] : by) {
-    io::ShardMeta m;
-    m.encoder = "test";
-    m.encoder_params = "none";
-    m.dim = 2;
-    m.source_file = cat("chunk", chunk);
-    m.source_checksum = "crc32:00000000/size:0";
-    m.chunk_index = chunk;
-    io::ShardWriter w(join_path(dir, io::shard_file_name(chunk)), m, 64);
-    w.append(b);
-    w.close(0);
-  }
-}
+using trawl::test::explore_fixture::Doc;
 
 struct Queue {
   std::vector<std::string> comments;
@@ -121,7 +92,7 @@ TEST(SelectStage, LeastConfidenceLabelledExcludedTiesByUidColumns) {
   write_scores(dir / "subpool.scores.h5", uid, p, {"neg", "pos"});
   std::vector<Doc> docs;
   for (uint64_t u = 1; u <= 8; ++u) docs.push_back({u, cat("text\tof ", u, "\nline two \\ end")});
-  write_pool(dir / "pool", docs);
+  trawl::test::explore_fixture::write_pool(dir / "pool", docs, "id-");  // ids "id-<uid>"
   test::write_file(dir / "labels.tsv", "uid\tlabel\n3\tpos\n2\tneg\n");
   SelectOptions o;
   o.scores = dir / "subpool.scores.h5";
@@ -362,7 +333,7 @@ TEST(SelectStage, ExploitExplore) {
       }
       docs.push_back({io::make_uid(c, i), t});
     }
-  write_pool(dir / "pool", docs);
+  trawl::test::explore_fixture::write_pool(dir / "pool", docs, "id-");  // ids "id-<uid>"
   // top-pos.tsv: 100 rows, most with the theme; scores descending. Labelled: two of them.
   std::string top = "rank\tuid\tid\tscore\ttext\n";
   std::vector<uint64_t> top_uids;
