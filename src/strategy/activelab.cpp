@@ -293,32 +293,15 @@ MajorityVote majority_vote(const Annotations& L, const MatrixXdR* P, const std::
   return mv;
 }
 
-double temperature_loss(const Annotations& L, const MatrixXdR& P, double T) {
-  const int N = L.num_items, K = L.num_classes;
-  const Index x = make_index(L);
-  double total = 0;
-  std::vector<double> lp(static_cast<size_t>(K)), q(static_cast<size_t>(K)), v(static_cast<size_t>(K));
-  for (int i = 0; i < N; ++i) {
-    double m = -std::numeric_limits<double>::infinity();
-    for (int k = 0; k < K; ++k) {
-      lp[size_t(k)] = P(i, k) > 0 ? std::log(P(i, k)) : -std::numeric_limits<double>::infinity();
-      m = std::max(m, lp[size_t(k)]);
-    }
-    double z = 0;
-    for (int k = 0; k < K; ++k) z += q[size_t(k)] = std::exp((lp[size_t(k)] - m) / T);
-    std::fill(v.begin(), v.end(), 0.0);
-    for (int e : x.by_item[size_t(i)]) v[size_t(L.label[size_t(e)])] += 1.0;
-    double ce = 0;
-    for (int k = 0; k < K; ++k)
-      if (v[size_t(k)] > 0) ce -= v[size_t(k)] / x.n[size_t(i)] * std::log(std::max(q[size_t(k)] / z, kSmall));
-    total += ce / std::log(double(K));
-  }
-  return total / N;
-}
-
 namespace {
-// What temperature_loss needs that does not depend on T: per item, log P (−inf where P = 0)
-// shifted by its row maximum, and the empirical label distribution v_i.
+// What the temperature loss needs that does not depend on T: per item, log P (−inf where P = 0)
+// shifted by its row maximum (softmax(log P / T) is unchanged by the shift), and the item's label
+// vector v_i as cleanlab 2.9 builds it: its find_best_temp_scaler counts each item's labels with
+// value_counts(labels, num_classes = K) on float labels (NaN = not labelled), which puts the
+// counts of the classes present, in ascending class order, in slots 0, 1, ... of v_i, divided by
+// n_i. Only when all K classes are present are the counts at their own classes; otherwise the
+// vector is not aligned with the classes ({1, 1} counts as class 0, {0, 2} of K = 3 as
+// [1/2, 1/2, 0]). Every item enters, single-labelled ones too.
 struct LossInputs {
   int N = 0, K = 0;
   std::vector<double> lp, v;  // N×K each
@@ -329,6 +312,7 @@ LossInputs loss_inputs(const Annotations& L, const MatrixXdR& P) {
   in.N = L.num_items, in.K = L.num_classes;
   in.lp.assign(size_t(in.N) * size_t(in.K), 0.0);
   in.v.assign(size_t(in.N) * size_t(in.K), 0.0);
+  std::vector<int> count(static_cast<size_t>(in.K));
   for (int i = 0; i < in.N; ++i) {
     double* lp = in.lp.data() + size_t(i) * size_t(in.K);
     double m = -std::numeric_limits<double>::infinity();
@@ -337,12 +321,16 @@ LossInputs loss_inputs(const Annotations& L, const MatrixXdR& P) {
       m = std::max(m, lp[k]);
     }
     for (int k = 0; k < in.K; ++k) lp[k] -= m;
+    std::fill(count.begin(), count.end(), 0);
+    for (int e : x.by_item[size_t(i)]) ++count[size_t(L.label[size_t(e)])];
     double* v = in.v.data() + size_t(i) * size_t(in.K);
-    for (int e : x.by_item[size_t(i)]) v[L.label[size_t(e)]] += 1.0 / x.n[size_t(i)];
+    int slot = 0;
+    for (int k = 0; k < in.K; ++k)
+      if (count[size_t(k)] > 0) v[slot++] = double(count[size_t(k)]) / double(x.n[size_t(i)]);
   }
   return in;
 }
-// The same arithmetic as temperature_loss, on precomputed inputs.
+// loss(T) = mean over all items of −Σ_k v_i[k] · log max(softmax(log P_i / T)[k], kSmall) / log K.
 double loss_at(const LossInputs& in, double T) {
   double total = 0;
   std::vector<double> q(static_cast<size_t>(in.K));
@@ -360,6 +348,8 @@ double loss_at(const LossInputs& in, double T) {
 }
 }  // namespace
 
+double temperature_loss(const Annotations& L, const MatrixXdR& P, double T) { return loss_at(loss_inputs(L, P), T); }
+
 double fit_temperature(const Annotations& L, const MatrixXdR& P) {
   validate(L, &P);
   const LossInputs in = loss_inputs(L, P);  // the logs once, not once per candidate T
@@ -376,7 +366,10 @@ double fit_temperature(const Annotations& L, const MatrixXdR& P) {
     }
     return b;
   };
-  const size_t b = best_of(grid);
+  const size_t b = best_of(grid);  // the first minimum, as np.argmin
+  // Fine grid as np.linspace builds it (start + t · step): 4 points from grid[b − 1] up to,
+  // not including, grid[b]; 5 from grid[b] to grid[b + 1] inclusive. At b = 0 only the right
+  // part, at the last index only the left part (8 itself is then not a candidate).
   std::vector<double> fine;
   if (b > 0)
     for (int t = 0; t < 4; ++t) fine.push_back(grid[b - 1] + t * ((grid[b] - grid[b - 1]) / 4));

@@ -59,8 +59,10 @@ struct MajorityVote {
 /// the mean over the others (if no annotator has one, tie-break 3 leaves the tie as it is).
 MajorityVote majority_vote(const Annotations& L, const MatrixXdR* P, const std::vector<uint64_t>& uids, uint64_t seed);
 
-/// §2 Step 0. The normalised soft cross-entropy loss(T) between the annotators' empirical label
-/// distributions and softmax(log P / T), averaged over all items.
+/// §2 Step 0. The normalised soft cross-entropy loss(T) between each item's label vector and
+/// softmax(log P / T), averaged over all items (single-labelled ones too). The label vector is
+/// cleanlab 2.9's: the counts of the classes present, in ascending class order, in slots 0, 1, …
+/// (so not at their own classes unless all K are present), divided by n_i (docs/STRATEGIES.md).
 double temperature_loss(const Annotations& L, const MatrixXdR& P, double T);
 /// The coarse grid {0.1 … 8}, then the fine grid around its best value (first minimum wins).
 double fit_temperature(const Annotations& L, const MatrixXdR& P);

@@ -4,6 +4,9 @@
 # Written from the spec on the dense N x M matrix with NaN for "not labelled" (the reference's
 # layout), not from the C++ code. Sums whose exact value decides a tie are taken left to right
 # (python's sum) so that ties resolve as in any sequential implementation.
+# The temperature fit (loss, fit_T, scale) follows what cleanlab 2.9's find_best_temp_scaler and
+# temp_scale_pred_probs compute (cleanlab/internal/multiannotator_utils.py), written anew here,
+# including the label-count placement of its value_counts helper on float labels (label_counts).
 #
 # usage: activelab_ref.py DIR   reads DIR/meta.txt ("N M K Nu seed"), L.i32 (N*M, -1 missing),
 #        P.f64 (N*K), Pu.f64 (Nu*K), uid.u64 (N); writes DIR/out_<name>.f64 files.
@@ -87,37 +90,82 @@ def majority_vote(L, P, uid, seed, K):
     return label, how
 
 
-def loss(L, P, T, K):
-    N = L.shape[0]
+def label_counts(labels, K):
+    """The empirical label vector of one item as cleanlab 2.9 builds it in its temperature fit.
+
+    cleanlab passes the item's labels as floats (NaN marks "not labelled") to its value_counts
+    helper, which places the counts of the classes present, in ascending class order, in slots
+    0, 1, ... whenever fewer than K classes are present: float labels are not used as indices.
+    So labels {1, 1} (K = 2) count as [2, 0], labels {0, 2} (K = 3) as [1, 1, 0]; only an item
+    whose labels cover every class gets its counts at the classes' own positions.
+    """
+    present, counts = np.unique(labels, return_counts=True)
+    out = np.zeros(K)
+    out[: len(present)] = counts
+    return out
+
+
+def softmax_unshifted(x, T):
+    # exp(x / T) normalised per row, without subtracting the row maximum (as cleanlab's softmax
+    # with shift=False).
+    e = np.exp(x / T)
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def label_vectors(L, K):
+    # v_i = label_counts / n_i for every item (single-labelled ones too)
+    V = np.zeros((L.shape[0], K))
+    for i in range(L.shape[0]):
+        labs = L[i][~np.isnan(L[i])]
+        V[i] = label_counts(labs, K) / len(labs)
+    return V
+
+
+def loss_v(V, P, T, K):
+    # mean over all items of -sum_k v[k] log(clip(q[k])) / log K, q = softmax(log P / T)
     with np.errstate(divide="ignore"):
-        lp = np.where(P > 0, np.log(np.where(P > 0, P, 1.0)), -np.inf)
-    e = np.exp((lp - lp.max(axis=1, keepdims=True)) / T)
-    q = e / e.sum(axis=1, keepdims=True)
-    total = 0.0
-    for i in range(N):
-        labs = L[i][~np.isnan(L[i])].astype(int)
-        v = np.bincount(labs, minlength=K) / len(labs)
-        total += -np.sum(v[v > 0] * np.log(np.clip(q[i][v > 0], SMALL, None))) / np.log(K)
-    return total / N
+        lp = np.log(np.where(P > 0, P, 1.0))
+    lp = np.where(P > 0, lp, -np.inf)
+    q = np.clip(softmax_unshifted(lp, T), SMALL, None)
+    return np.mean(-np.sum(V * np.log(q), axis=1) / np.log(K))
 
 
-def fit_T(L, P, K):
-    grid = [0.1, 0.2, 0.5, 0.8, 1, 2, 3, 5, 8]
-    b = int(np.argmin([loss(L, P, t, K) for t in grid]))
+def loss(L, P, T, K):
+    return loss_v(label_vectors(L, K), P, T, K)
+
+
+GRID = [0.1, 0.2, 0.5, 0.8, 1, 2, 3, 5, 8]
+
+
+def fine_grid(b):
+    # 4 points from GRID[b-1] up to (not including) GRID[b], then 5 from GRID[b] to GRID[b+1]
+    # inclusive; at b = 0 only the right part, at the last index only the left part (so 8 itself
+    # is not a candidate of the fine search).
     fine = []
     if b > 0:
-        fine += list(np.linspace(grid[b - 1], grid[b], 4, endpoint=False))
-    if b < len(grid) - 1:
-        fine += list(np.linspace(grid[b], grid[b + 1], 5, endpoint=True))
-    return fine[int(np.argmin([loss(L, P, t, K) for t in fine]))]
+        fine += list(np.linspace(GRID[b - 1], GRID[b], 4, endpoint=False))
+    if b < len(GRID) - 1:
+        fine += list(np.linspace(GRID[b], GRID[b + 1], 5, endpoint=True))
+    return fine
+
+
+def fit_T(L, P, K, trace=None):
+    V = label_vectors(L, K)
+    coarse = [loss_v(V, P, t, K) for t in GRID]
+    b = int(np.argmin(coarse))  # first minimum
+    fine = fine_grid(b)
+    fl = [loss_v(V, P, t, K) for t in fine]
+    if trace is not None:
+        trace.extend(list(zip(GRID + fine, coarse + fl)))
+    return fine[int(np.argmin(fl))]
 
 
 def scale(P, T):
+    # clip at SMALL, renormalise, softmax(log P / T) without shift, renormalise
     c = np.clip(P, SMALL, None)
-    c = c / c.sum(axis=1, keepdims=True)
-    lg = np.log(c) / T
-    e = np.exp(lg - lg.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    c = c / np.sum(c, axis=1, keepdims=True)
+    s = softmax_unshifted(np.log(c), T)
+    return s / np.sum(s, axis=1, keepdims=True)
 
 
 def agree_annotators(L):
@@ -232,6 +280,12 @@ def activelab(L, P, Pu, uid, seed, K):
             q = c["q"]
             w_m = c["w_m"]
             w_bar = np.mean(c["w"])
+            # CROWDLAB on P scaled with the fitted T (what the scores are built from)
+            out["al_c_y"] = c["y"]
+            out["al_c_q"] = c["q"]
+            out["al_c_post"] = c["post"]
+            out["al_c_quality"] = c["quality"]
+            out["al_c_weights"] = [c["w_m"], c["p_agree"], c["mlc"], c["eps_m"]] + list(c["w"])
             wsum = np.array([sum(c["w"][j] for j in range(L.shape[1]) if lab[i, j]) for i in range(N)])
         out["s_lab"] = ((wsum + w_m) * q + w_bar / K) / (wsum + w_m + w_bar)
     if Pu is not None:
@@ -260,7 +314,9 @@ def main():
         mv0, how0 = majority_vote(L, None, uid, seed, K)
         mv1, how1 = majority_vote(L, P, uid, seed, K)
         w("mv0", mv0); w("how0", how0); w("mv1", mv1); w("how1", how1)
-        w("T", [fit_T(L, P, K)])
+        trace = []
+        w("T", [fit_T(L, P, K, trace)])
+        w("T_trace", [x for pair in trace for x in pair])  # (T, loss(T)) of every candidate, in order
         w("loss", [loss(L, P, t, K) for t in (0.1, 0.7, 1.0, 3.0)])
         Ps = scale(P, 1.7)
         w("scaled", Ps)
