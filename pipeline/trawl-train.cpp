@@ -17,19 +17,32 @@ int main(int argc, char** argv) {
     std::string classes;
     cli::Cli c("trawl-train", "train",
                "train one round's classifier from scratch on the labelled set: the labels TSV joined by uid with "
-               "the pool's shards (embeddings for logreg and mlp, hashed token ids for embbag; with --subpool, "
-               "labelled items of the round's subpool take their embedding from it). Class-weighted cross-entropy "
-               "(n / (C n_c)), AdamW, steps = max(ceil(n / batch) * epochs, min-steps); deterministic under "
-               "--seed and --round. Under mpirun the ranks split the shard reads and rank 0 trains and writes the "
-               "model; an existing model with the same inputs and options is skipped.");
+               "the pool's shards. logreg (the default): class-weighted L2 logistic regression (scikit-learn's "
+               "objective, --C) solved to convergence by L-BFGS, no learning rate, over each item's sparse "
+               "sublinear tf-idf of its hashed unigram + bigram ids (--features tokens; idf from --vocab), its "
+               "embedding, or both. mlp / embbag: LibTorch, class-weighted cross-entropy (n / (C n_c)), AdamW, "
+               "steps = max(ceil(n / batch) * epochs, min-steps). Deterministic under --seed and --round. With "
+               "--subpool, labelled items of the round's subpool take their embedding from it. Under mpirun the "
+               "ranks split the shard reads and rank 0 trains and writes the model; an existing model with the "
+               "same inputs and options is skipped.");
     c.required().add_options()
         ("pool", po::value<std::string>(&o.pool)->required(), "directory of the pool's shard-*.h5 files")
         ("labels", po::value<std::string>(&o.labels)->required(), "labelled set: TSV with columns uid and label")
         ("output,o", po::value<std::string>(&o.output)->required(), "the model file to write (HDF5, format 'model')");
     c.optional().add_options()
         ("model", po::value<std::string>(&t.model)->default_value("logreg"),
-         "logreg (linear over the embeddings), mlp (one ReLU hidden layer) or embbag (mean EmbeddingBag over "
-         "hashed token ids, then a linear head)")
+         "logreg (convex logistic regression, see --features), mlp (one ReLU hidden layer over the embeddings) "
+         "or embbag (mean EmbeddingBag over hashed token ids, then a linear head)")
+        ("features", po::value<std::string>(&t.features)->default_value("tokens"),
+         "logreg: tokens (sparse tf-idf of the hashed token ids), embedding, or tokens+embedding")
+        ("C", po::value<double>(&t.C)->default_value(1.0, "1"), "logreg: inverse L2 strength (as scikit-learn's C)")
+        ("tol", po::value<double>(&t.tol)->default_value(1e-6, "1e-06"), "logreg: solver tolerance")
+        ("feature-buckets", po::value<int>(&t.feature_buckets)->default_value(1 << 18),
+         "logreg over tokens: token ids folded into this many tf-idf columns (id % buckets; weights = classes x "
+         "buckets floats)")
+        ("vocab", po::value<std::string>(&t.vocab)->default_value(""),
+         "logreg over tokens: a trawl-vocab file of the pool; its document frequencies give the idf weights "
+         "(default: idf 1)")
         ("hidden", po::value<int>(&t.hidden)->default_value(256), "mlp/embbag: hidden (feature) width")
         ("buckets", po::value<int>(&t.buckets)->default_value(1 << 18),
          "embbag: token ids are folded into this many buckets (id % buckets); the bag holds buckets x hidden "
@@ -37,8 +50,8 @@ int main(int argc, char** argv) {
         ("epochs", po::value<int>(&t.epochs)->default_value(10), "epochs (steps = max(ceil(n/batch) * epochs, min-steps))")
         ("min-steps", po::value<int>(&t.min_steps)->default_value(100), "at least this many optimisation steps")
         ("batch-size", po::value<int>(&t.batch_size)->default_value(32), "examples per step")
-        ("lr", po::value<double>(&t.lr)->default_value(1e-3, "0.001"), "AdamW learning rate")
-        ("weight-decay", po::value<double>(&t.weight_decay)->default_value(0.01, "0.01"), "AdamW weight decay")
+        ("lr", po::value<double>(&t.lr)->default_value(1e-3, "0.001"), "mlp/embbag: AdamW learning rate")
+        ("weight-decay", po::value<double>(&t.weight_decay)->default_value(0.01, "0.01"), "mlp/embbag: AdamW weight decay")
         ("seed", po::value<uint64_t>(&t.seed)->default_value(42), "seed of initialisation and shuffling")
         ("round", po::value<uint64_t>(&t.round)->default_value(0), "round number (keys the random streams with the seed)")
         ("subpool", po::value<std::string>(&o.subpool)->default_value(""),

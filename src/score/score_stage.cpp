@@ -171,6 +171,9 @@ struct Scorer {
   const train::Model* model = nullptr;
   std::string path, checksum;
   bool tokens = false, features = false;
+  bool emb = true;             // read the items' embeddings (the model reads them, or they are the features)
+  bool model_emb = true;       // the model itself reads the embedding
+  bool feat_from_emb = false;  // features requested of a model without its own (logreg over tokens): the embedding
   int C = 0, F = 0;
   const std::vector<std::string>* classes = nullptr;
 };
@@ -203,10 +206,13 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
       probs.resize(cur.n * size_t(s.C));
       feats.resize(s.features ? cur.n * size_t(s.F) : 0);
       float* fp = s.features ? feats.data() : nullptr;
-      if (s.tokens)
-        s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), fp);
+      if (s.tokens && s.model_emb)
+        s.model->predict_mixed(cur.offsets.data(), cur.ids.data(), cur.emb.data(), cur.n, probs.data());
+      else if (s.tokens)
+        s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
       else
-        s.model->predict(cur.emb.data(), cur.n, probs.data(), fp);
+        s.model->predict(cur.emb.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
+      if (fp && s.feat_from_emb) std::copy(cur.emb.begin(), cur.emb.begin() + long(cur.n * size_t(s.F)), fp);
     }
     for (size_t i = 0; i < cur.n; ++i)
       for (int c = 0; c < s.C; ++c) {
@@ -429,10 +435,15 @@ LoadedModel load_model(const ScoreOptions& o) {
   m.model = train::Model::load(o.model, o.threads);
   m.scorer.model = m.model.get();
   m.scorer.path = o.model;
-  m.scorer.tokens = m.model->header().input == "tokens";
+  m.scorer.tokens = m.model->reads_tokens();
+  m.scorer.model_emb = m.model->reads_embedding();
   m.scorer.features = o.features;
   m.scorer.C = m.model->num_classes();
   m.scorer.F = m.model->feature_dim();
+  // A model without dense features of its own (logreg over tokens) stores the items' embeddings
+  // as features (BADGE and k-means work on them); F is set to the pool's dim once it is known.
+  m.scorer.feat_from_emb = o.features && m.scorer.F == 0;
+  m.scorer.emb = m.scorer.model_emb || m.scorer.feat_from_emb;
   m.scorer.classes = &m.model->header().classes;
   return m;
 }
@@ -467,6 +478,7 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
     de.expect_rows(uids.size(), "dataset 'uid'");
   }
   train::check_compatible(s.model->header(), meta.encoder, meta.encoder_params, meta.dim, o.subpool);
+  if (s.feat_from_emb) lm.scorer.F = meta.dim;
   const std::string name = basename(o.subpool);
   int skip = comm.root() && up_to_date(out_path, s, name, identity, uids.size()) ? 1 : 0;
   comm.bcast_value(skip);
@@ -492,11 +504,11 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
     Progress prog("score subpool", uids.size(), "items");
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
       blk.uid.assign(uids.begin() + ptrdiff_t(b), uids.begin() + ptrdiff_t(e));
-      if (!s.tokens) {
+      if (s.emb) {
         blk.emb.resize((e - b) * size_t(meta.dim));
         de.read(b, e - b, blk.emb.data());
-        return;
       }
+      if (!s.tokens) return;
       blk.offsets.assign(1, 0);
       blk.ids.clear();
       for (uint64_t i = b; i < e; ++i) {
@@ -596,6 +608,7 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
       sp.skip = true;
     } else {
       train::check_compatible(lm.model->header(), r.meta().encoder, r.meta().encoder_params, r.meta().dim, sp.shard);
+      if (lm.scorer.feat_from_emb) lm.scorer.F = r.meta().dim;
       sp.skip = up_to_date(sp.scores, lm.scorer, basename(sp.shard), sp.identity, sp.rows);
       if (!sp.skip) to_score += sp.rows;
     }
@@ -639,7 +652,8 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
       if (s.tokens) {
         blk.offsets.swap(sb.token_offsets);
         blk.ids.swap(sb.token_ids);
-      } else {
+      }
+      if (s.emb) {
         blk.emb.resize((e - b) * size_t(dim));
         r.read_embeddings(b, e, blk.emb.data());
       }

@@ -17,6 +17,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "io/h5.h"
+#include "train/linear.h"
 
 namespace trawl::train {
 
@@ -82,6 +83,9 @@ ModelHeader read_header(const h5::File& f) {
   h.kind = f.attr_str("kind");
   h.input = f.attr_str("input");
   int64_t d = f.attr_i64("input-dim"), hid = f.attr_i64("hidden");
+  const int64_t bk = h.format_version >= 2 ? f.attr_i64("buckets") : 0;
+  if (bk < 0 || bk > d) throw InputError(cat(f.path(), ": attribute 'buckets' = ", bk, " is not in [0, input-dim ", d, "]"));
+  h.buckets = int(bk);
   if (d <= 0 || d > (int64_t(1) << 31) - 1) throw InputError(cat(f.path(), ": attribute 'input-dim' = ", d, " is not a positive int"));
   if (hid < 0 || hid > (int64_t(1) << 31) - 1) throw InputError(cat(f.path(), ": attribute 'hidden' = ", hid, " is not a non-negative int"));
   h.input_dim = int(d);
@@ -257,21 +261,103 @@ class EigenModel final : public Model {
   Vec b_hid_, b_out_;
 };
 
+// Logistic regression over each row's sparse tf-idf of its hashed token ids (train/linear.h
+// tfidf_rows, the featuriser training used), optionally followed by the row's embedding. The
+// weights are kept transposed (F × C) so a row's score gathers C contiguous floats per nonzero.
+class SparseLogreg final : public Model {
+ public:
+  SparseLogreg(const ModelHeader& h, std::vector<Param> params, int threads) : h_(h), threads_(std::max(1, threads)) {
+    check_params(h_, params, "model");
+    idf_ = std::move(params[0].values);
+    const size_t C = h_.classes.size(), F = size_t(h_.input_dim);
+    wt_.resize(F * C);
+    for (size_t c = 0; c < C; ++c)
+      for (size_t j = 0; j < F; ++j) wt_[j * C + c] = params[1].values[c * F + j];
+    b_ = std::move(params[2].values);
+  }
+  const ModelHeader& header() const override { return h_; }
+  int feature_dim() const override { return 0; }
+  void predict(const float*, size_t, float*, float*) const override {
+    throw UsageError(cat("predict: this logreg model reads token ids (input '", h_.input, "'); use predict_tokens"));
+  }
+  void predict_tokens(const uint64_t* offsets, const uint32_t* ids, size_t n, float* probs, float* features) const override {
+    if (h_.input != "tokens")
+      throw UsageError(cat("predict_tokens: this logreg model reads '", h_.input, "'; use predict_mixed"));
+    if (features) throw UsageError("predict_tokens: a logreg model over tokens has no features");
+    run(offsets, ids, nullptr, n, probs);
+  }
+  void predict_mixed(const uint64_t* offsets, const uint32_t* ids, const float* X, size_t n, float* probs) const override {
+    if (h_.input != "tokens+embedding")
+      throw UsageError(cat("predict_mixed: this logreg model reads '", h_.input, "' only"));
+    run(offsets, ids, X, n, probs);
+  }
+
+ private:
+  void run(const uint64_t* offsets, const uint32_t* ids, const float* X, size_t n, float* probs) const {
+    for (size_t i = 0; i < n; ++i)
+      if (offsets[i + 1] < offsets[i])
+        throw InputError(cat("predict_tokens: token offsets decrease at row ", i, " (", offsets[i], " > ", offsets[i + 1], ")"));
+    const int C = int(h_.classes.size());
+    const uint32_t B = uint32_t(h_.buckets);
+    const int d = h_.input_dim - h_.buckets;
+    const long nblocks = long((n + kBlockRows - 1) / kBlockRows);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (long b = 0; b < nblocks; ++b) {
+      const size_t r0 = size_t(b) * kBlockRows, m = std::min(kBlockRows, n - r0);
+      std::vector<uint64_t> off(m + 1);
+      for (size_t i = 0; i <= m; ++i) off[i] = offsets[r0 + i] - offsets[r0];
+      linear::Csr x;
+      linear::tfidf_rows(off.data(), ids + offsets[r0], m, B, idf_.data(), &x);
+      for (size_t i = 0; i < m; ++i) {
+        float* z = probs + (r0 + i) * size_t(C);
+        for (int c = 0; c < C; ++c) z[c] = b_[size_t(c)];
+        for (uint64_t k = x.offsets[i]; k < x.offsets[i + 1]; ++k) {
+          const float v = x.value[k];
+          const float* w = wt_.data() + size_t(x.index[k]) * size_t(C);
+          for (int c = 0; c < C; ++c) z[c] += v * w[c];
+        }
+        if (X) {
+          const float* e = X + (r0 + i) * size_t(d);
+          for (int j = 0; j < d; ++j) {
+            const float* w = wt_.data() + (size_t(B) + size_t(j)) * size_t(C);
+            for (int c = 0; c < C; ++c) z[c] += e[j] * w[c];
+          }
+        }
+      }
+      softmax_rows(probs + r0 * size_t(C), m, C);
+    }
+  }
+
+  ModelHeader h_;
+  int threads_;
+  std::vector<float> idf_, wt_, b_;
+};
+
 }  // namespace
 
 // ---- layout, writing, reading -----------------------------------------------------------------
 
 std::vector<Param> param_layout(const ModelHeader& h, const std::string& what) {
   if (!known_kind(h.kind)) throw InputError(cat(what, ": unknown model kind '", h.kind, "' (expected logreg, mlp or embbag)"));
-  std::string want_input = h.kind == "embbag" ? "tokens" : "embedding";
-  if (h.input != want_input)
-    throw InputError(cat(what, ": a ", h.kind, " model reads input '", want_input, "', the header says '", h.input, "'"));
+  const bool ok_input = h.kind == "embbag" ? h.input == "tokens"
+                        : h.kind == "mlp"  ? h.input == "embedding"
+                                           : (h.input == "embedding" || h.input == "tokens" || h.input == "tokens+embedding");
+  if (!ok_input)
+    throw InputError(cat(what, ": a ", h.kind, " model reads input ",
+                         h.kind == "embbag" ? "'tokens'" : h.kind == "mlp" ? "'embedding'" : "'embedding', 'tokens' or 'tokens+embedding'",
+                         ", the header says '", h.input, "'"));
   if (h.classes.empty()) throw InputError(cat(what, ": the model has no classes"));
   if (h.input_dim <= 0) throw InputError(cat(what, ": input dim ", h.input_dim, " is not positive"));
   if (h.kind == "logreg" ? h.hidden != 0 : h.hidden <= 0)
     throw InputError(cat(what, ": hidden width ", h.hidden, " is invalid for a ", h.kind, " model (",
                          h.kind == "logreg" ? "must be 0" : "must be positive", ")"));
+  const bool sparse = h.kind == "logreg" && h.input != "embedding";
+  if (sparse ? (h.buckets <= 0 || (h.input == "tokens" ? h.buckets != h.input_dim : h.buckets >= h.input_dim))
+             : h.buckets != 0)
+    throw InputError(cat(what, ": buckets ", h.buckets, " do not fit a ", h.kind, " model over '", h.input,
+                         "' with input dim ", h.input_dim));
   const uint64_t C = h.classes.size(), d = uint64_t(h.input_dim), H = uint64_t(h.hidden);
+  if (sparse) return {{"idf", {uint64_t(h.buckets)}, {}}, {"linear.weight", {C, d}, {}}, {"linear.bias", {C}, {}}};
   if (h.kind == "logreg") return {{"linear.weight", {C, d}, {}}, {"linear.bias", {C}, {}}};
   if (h.kind == "mlp")
     return {{"hidden.weight", {H, d}, {}}, {"hidden.bias", {H}, {}}, {"output.weight", {C, H}, {}}, {"output.bias", {C}, {}}};
@@ -292,6 +378,7 @@ void write_model(const std::string& path, const ModelHeader& h, const std::vecto
     f.set_attr("input", h.input);
     f.set_attr("input-dim", h.input_dim);
     f.set_attr("hidden", h.hidden);
+    f.set_attr("buckets", h.buckets);
     f.set_attr("num-classes", int(h.classes.size()));
     f.set_attr("encoder", h.encoder);
     f.set_attr("encoder-params", h.encoder_params);
@@ -334,7 +421,19 @@ std::vector<Param> read_model_params(const std::string& path, ModelHeader* heade
 }
 
 std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> params, int threads) {
+  if (h.kind == "logreg" && h.input != "embedding") return std::make_unique<SparseLogreg>(h, std::move(params), threads);
   return std::make_unique<EigenModel>(h, std::move(params), threads);
+}
+
+void Model::predict_mixed(const uint64_t*, const uint32_t*, const float*, size_t, float*) const {
+  throw UsageError(cat("predict_mixed: this ", header().kind, " model reads '", header().input, "' only"));
+}
+
+int Model::embedding_dim() const {
+  const auto& h = header();
+  if (h.input == "embedding") return h.input_dim;
+  if (h.input == "tokens+embedding") return h.input_dim - h.buckets;
+  return 0;
 }
 
 std::unique_ptr<Model> Model::load(const std::string& path, int threads) {
@@ -359,8 +458,9 @@ void check_compatible(const ModelHeader& m, const std::string& encoder, const st
     throw InputError(cat(what, ": embedded with encoder '", encoder, "' (", encoder_params, ") but the ", m.kind,
                          " model was trained on encoder '", m.encoder, "' (", m.encoder_params,
                          "); retrain the model on this pool or score a pool of that encoder"));
-  if (m.input == "embedding" && m.input_dim != dim)
-    throw InputError(cat(what, ": embedding dim ", dim, " but the ", m.kind, " model expects dim ", m.input_dim));
+  const int want = m.input == "embedding" ? m.input_dim : m.input == "tokens+embedding" ? m.input_dim - m.buckets : -1;
+  if (want >= 0 && want != dim)
+    throw InputError(cat(what, ": embedding dim ", dim, " but the ", m.kind, " model expects dim ", want));
 }
 
 }  // namespace trawl::train

@@ -10,13 +10,19 @@
 namespace trawl::train {
 
 constexpr const char* kModelFormat = "model";
-constexpr int kModelFormatVersion = 1;
+// v2 (this build writes it): adds the `buckets` attribute and the logreg inputs "tokens" and
+// "tokens+embedding" (with an `idf` parameter). v1 files (logreg/mlp over embeddings, embbag)
+// read unchanged.
+constexpr int kModelFormatVersion = 2;
 
 struct ModelHeader {
   std::string kind;                  // "logreg" | "mlp" | "embbag"
-  std::string input;                 // "embedding" (stored shard vectors) | "tokens" (shard token ids)
+  std::string input;                 // "embedding" (stored shard vectors) | "tokens" (shard token ids) |
+                                     // "tokens+embedding" (logreg: both, concatenated)
+  int buckets = 0;                   // logreg over tokens: token ids folded into this many tf-idf columns
   std::vector<std::string> classes;  // class names, index = output column
-  int input_dim = 0;                 // embedding dim, or the number of hashed token buckets
+  int input_dim = 0;                 // embedding dim, or the number of hashed token buckets; logreg over
+                                     // tokens: buckets (+ embedding dim for tokens+embedding)
   int hidden = 0;                    // mlp/embbag hidden (feature) width; logreg: 0
   std::string encoder, encoder_params;  // the shards' encoder identity the model was trained on
   std::string config;                // resolved training configuration
@@ -38,7 +44,8 @@ class Model {
   static std::unique_ptr<Model> load(const std::string& path, int threads = 1);
   virtual const ModelHeader& header() const = 0;
   int num_classes() const { return int(header().classes.size()); }
-  /// Width of the penultimate features (the input itself for logreg).
+  /// Width of the penultimate features (the input itself for logreg over embeddings; 0 for
+  /// logreg over tokens: it has no dense features).
   virtual int feature_dim() const = 0;
   /// input == "embedding": X is n × input_dim row-major. probs: n × C (softmax). features, if
   /// not null: n × feature_dim(). Deterministic; thread-count independent up to float rounding.
@@ -46,6 +53,13 @@ class Model {
   /// input == "tokens": CSR rows (offsets has n+1 entries relative to ids).
   virtual void predict_tokens(const uint64_t* offsets, const uint32_t* ids, size_t n, float* probs,
                               float* features = nullptr) const = 0;
+  /// input == "tokens+embedding": both (X n × (input_dim − buckets)).
+  virtual void predict_mixed(const uint64_t* offsets, const uint32_t* ids, const float* X, size_t n,
+                             float* probs) const;
+  bool reads_tokens() const { return header().input != "embedding"; }
+  bool reads_embedding() const { return header().input != "tokens"; }
+  /// The embedding dim the model reads (0 when it reads none).
+  int embedding_dim() const;
 };
 
 /// Throws InputError naming `what` when the model was trained on another encoder or dim than
@@ -65,7 +79,8 @@ struct Param {
 
 /// The parameters a model with header h must hold, in file order, with shapes and empty values
 /// (C = classes, d = input_dim, H = hidden, B = input_dim for embbag):
-///   logreg: linear.weight [C, d], linear.bias [C]
+///   logreg: linear.weight [C, d], linear.bias [C]; over tokens: idf [B], linear.weight [C, F],
+///           linear.bias [C] (B = buckets, F = input_dim = B or B + embedding dim)
 ///   mlp:    hidden.weight [H, d], hidden.bias [H], output.weight [C, H], output.bias [C]
 ///   embbag: bag.weight [B, H], output.weight [C, H], output.bias [C]
 /// InputError (naming `what`) for an unknown kind, a kind/input mismatch or non-positive sizes.

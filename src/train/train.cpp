@@ -257,14 +257,23 @@ class Inputs {
 
 // ---- validation -----------------------------------------------------------------------------
 
-std::string input_of(const std::string& model) {
-  if (model == "logreg" || model == "mlp") return "embedding";
-  if (model == "embbag") return "tokens";
-  throw UsageError(cat("--model: '", model, "' is not one of logreg, mlp, embbag"));
+std::string input_of(const TrainOptions& o) {
+  if (o.model == "logreg") {
+    if (o.features == "tokens" || o.features == "embedding" || o.features == "tokens+embedding") return o.features;
+    throw UsageError(cat("--features: '", o.features, "' is not one of tokens, embedding, tokens+embedding"));
+  }
+  if (o.model == "mlp") return "embedding";
+  if (o.model == "embbag") return "tokens";
+  throw UsageError(cat("--model: '", o.model, "' is not one of logreg, mlp, embbag"));
 }
 
 void validate(const TrainOptions& o) {
-  input_of(o.model);
+  input_of(o);
+  if (o.model == "logreg") {
+    if (!(o.C > 0) || !std::isfinite(o.C)) throw UsageError(cat("--C: ", o.C, " must be a positive number"));
+    if (!(o.tol > 0) || !std::isfinite(o.tol)) throw UsageError(cat("--tol: ", o.tol, " must be a positive number"));
+    if (o.feature_buckets < 1) throw UsageError(cat("--feature-buckets: ", o.feature_buckets, " must be at least 1"));
+  }
   if (o.model != "logreg" && o.hidden < 1) throw UsageError(cat("--hidden: ", o.hidden, " must be at least 1"));
   if (o.model == "embbag" && o.buckets < 1) throw UsageError(cat("--buckets: ", o.buckets, " must be at least 1"));
   if (o.epochs < 1) throw UsageError(cat("--epochs: ", o.epochs, " must be at least 1"));
@@ -320,7 +329,7 @@ void check_data(const TrainData& d, const std::string& input, const std::string&
   if (d.size() == 0) throw InputError(cat(what, ": no labelled examples to train on"));
   if (!d.uid.empty() && d.uid.size() != d.size())
     throw UsageError(cat(what, ": ", d.uid.size(), " uids for ", d.size(), " labels"));
-  if (input == "embedding") {
+  if (input != "tokens") {
     if (d.dim <= 0) throw InputError(cat(what, ": embedding dim ", d.dim, " is not positive"));
     if (d.x.size() != d.size() * size_t(d.dim))
       throw UsageError(cat(what, ": ", d.x.size(), " embedding values for ", d.size(), " examples of dim ", d.dim));
@@ -330,7 +339,8 @@ void check_data(const TrainData& d, const std::string& input, const std::string&
         if (!std::isfinite(v))
           throw InputError(cat(where(i), ": embedding value ", j, " is ", v, " (expected a finite number)"));
       }
-  } else {
+  }
+  if (input != "embedding") {
     if (d.token_offsets.size() != d.size() + 1 || d.token_offsets[0] != 0 || d.token_offsets.back() != d.token_ids.size())
       throw UsageError(cat(what, ": token offsets (", d.token_offsets.size(), ") do not describe ", d.size(),
                            " rows of ", d.token_ids.size(), " ids"));
@@ -354,9 +364,13 @@ std::string TrainResult::summary(const std::vector<std::string>& classes) const 
 ModelHeader make_header(const TrainData& d, const TrainOptions& o) {
   ModelHeader h;
   h.kind = o.model;
-  h.input = input_of(o.model);
+  h.input = input_of(o);
   h.classes = d.classes;
   h.input_dim = o.model == "embbag" ? o.buckets : d.dim;
+  if (o.model == "logreg" && h.input != "embedding") {
+    h.buckets = o.feature_buckets;
+    h.input_dim = o.feature_buckets + (h.input == "tokens+embedding" ? d.dim : 0);
+  }
   h.hidden = o.model == "logreg" ? 0 : o.hidden;
   h.seed = o.seed;
   h.round = o.round;
@@ -366,8 +380,9 @@ ModelHeader make_header(const TrainData& d, const TrainOptions& o) {
 
 TrainResult train_model(const TrainData& d, const TrainOptions& o, const std::string& what) {
   validate(o);
-  const std::string input = input_of(o.model);
+  const std::string input = input_of(o);
   check_data(d, input, what);
+  if (o.model == "logreg") return train_logreg(d, o, what);  // convex: train/logreg_train.cpp
   TrainResult res;
   res.counts = class_counts(d);
   res.weights = class_weights(res.counts, d.classes, o.allow_missing_classes, what);

@@ -36,6 +36,12 @@ namespace trawl::train {
 
 struct TrainOptions {
   std::string model = "logreg";  // logreg | mlp | embbag
+  // logreg: a convex L2 logistic regression solved to convergence (train/linear.h), no learning rate
+  std::string features = "tokens";  // tokens (sparse tf-idf of the hashed token ids) | embedding | tokens+embedding
+  double C = 1.0;                // inverse L2 strength (scikit-learn's C)
+  double tol = 1e-6;             // solver tolerance (train/linear.h)
+  int feature_buckets = 1 << 18; // token ids folded into this many columns (id % buckets)
+  std::string vocab;             // trawl-vocab file: idf weights of the buckets (empty: idf 1)
   int hidden = 256;              // mlp/embbag hidden (feature) width
   int buckets = 1 << 18;         // embbag: token ids are folded into this many buckets
   int epochs = 10;
@@ -55,8 +61,9 @@ struct TrainOptions {
 /// Throws UsageError naming the option (--hidden, --lr, ...) when a value is out of range.
 void validate(const TrainOptions& o);
 
-/// The input kind a model reads: "embedding" or "tokens" (UsageError for an unknown model).
-std::string input_of(const std::string& model);
+/// The input kind a model reads: "embedding", "tokens" or (logreg) "tokens+embedding"
+/// (UsageError for an unknown model or --features).
+std::string input_of(const TrainOptions& o);
 
 /// A labelled training set, in a fixed order (the stage sorts by uid).
 struct TrainData {
@@ -69,6 +76,8 @@ struct TrainData {
   // input "tokens": CSR rows
   std::vector<uint64_t> token_offsets{0};
   std::vector<uint32_t> token_ids;
+  // logreg over tokens: idf per bucket (feature_buckets entries; empty: all 1)
+  std::vector<float> idf;
   /// Where example i came from, for error messages (default "uid <u>").
   std::function<std::string(size_t)> where;
   size_t size() const { return y.size(); }
@@ -107,6 +116,12 @@ struct TrainResult {
 
 /// Trains a fresh model on d (validated first: check_data, class_weights, validate).
 TrainResult train_model(const TrainData& d, const TrainOptions& o, const std::string& what = "training data");
+
+/// logreg: the convex class-weighted L2 logistic regression of train/linear.h over the rows'
+/// features (tokens: sublinear tf-idf of the ids folded into feature_buckets columns, L2
+/// normalised; embedding: the stored vector; tokens+embedding: both, concatenated), solved to
+/// o.tol. torch-free (train/logreg_train.cpp); deterministic and thread-count independent.
+TrainResult train_logreg(const TrainData& d, const TrainOptions& o, const std::string& what);
 
 /// The header of a model trained with o on d (kind, input, classes, dims); encoder identity,
 /// config and summary are filled by the caller.

@@ -13,11 +13,13 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "embed/vocab.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "labels/labels.h"
 #include "mpi/report.h"
 #include "pool/pool.h"
+#include "train/linear.h"
 
 namespace trawl::train {
 
@@ -102,6 +104,9 @@ SubpoolRows read_subpool(const std::string& path, const pool::Pool& p, const std
 constexpr const char* kScoresFormat = "scores";
 constexpr int kScoresVersion = 1;
 
+// What idf weights depend on (a vocab's content checksum), for the fingerprint.
+std::string vocab_identity(const std::string& path) { return embed::read_vocab(path).checksum(); }
+
 std::string oof_fingerprint(const std::string& fp, int K) { return cat(fp, "oof-folds=", K, "\n"); }
 
 bool oof_is_current(const std::string& path, const std::string& fp) {
@@ -127,15 +132,16 @@ void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string
     TrainData tr, te;
     tr.classes = te.classes = d.classes;
     tr.dim = te.dim = d.dim;
+    tr.idf = d.idf;
     std::vector<size_t> held;
     for (size_t i = 0; i < n; ++i) {
       TrainData& dst = fold[i] == f ? te : tr;
       if (fold[i] == f) held.push_back(i);
       dst.y.push_back(d.y[i]);
       dst.uid.push_back(d.uid[i]);
-      if (input == "embedding") {
+      if (input != "tokens")
         dst.x.insert(dst.x.end(), d.x.begin() + long(i) * d.dim, d.x.begin() + long(i + 1) * d.dim);
-      } else {
+      if (input != "embedding") {
         dst.token_ids.insert(dst.token_ids.end(), d.token_ids.begin() + long(d.token_offsets[i]),
                              d.token_ids.begin() + long(d.token_offsets[i + 1]));
         dst.token_offsets.push_back(dst.token_ids.size());
@@ -155,8 +161,10 @@ void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string
     std::vector<float> p(te.size() * size_t(C));
     if (input == "embedding")
       m->predict(te.x.data(), te.size(), p.data());
-    else
+    else if (input == "tokens")
       m->predict_tokens(te.token_offsets.data(), te.token_ids.data(), te.size(), p.data());
+    else
+      m->predict_mixed(te.token_offsets.data(), te.token_ids.data(), te.x.data(), te.size(), p.data());
     for (size_t h = 0; h < held.size(); ++h)
       std::copy(p.begin() + long(h) * C, p.begin() + long(h + 1) * C, probs.begin() + long(held[h]) * C);
   }
@@ -235,6 +243,9 @@ std::string train_fingerprint(const TrainStageOptions& o, const std::string& lab
   const auto& t = o.train;
   std::ostringstream s;
   s << "model=" << t.model << "\n";
+  if (t.model == "logreg")
+    s << "features=" << t.features << "\nC=" << num(t.C) << "\ntol=" << num(t.tol) << "\nfeature-buckets="
+      << t.feature_buckets << "\nvocab=" << (t.vocab.empty() ? std::string("none") : vocab_identity(t.vocab)) << "\n";
   if (t.model != "logreg") s << "hidden=" << t.hidden << "\n";
   if (t.model == "embbag") s << "buckets=" << t.buckets << "\n";
   s << "epochs=" << t.epochs << "\nmin-steps=" << t.min_steps << "\nbatch-size=" << t.batch_size << "\nlr=" << num(t.lr)
@@ -249,7 +260,7 @@ std::string train_fingerprint(const TrainStageOptions& o, const std::string& lab
 TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   validate(o.train);
-  const std::string input = input_of(o.train.model);
+  const std::string input = input_of(o.train);
   if (o.output.empty()) throw UsageError("--output: a model file path is required");
   if (o.pool.empty()) throw UsageError("--pool: a pool directory is required");
   if (o.labels.empty()) throw UsageError("--labels: a labels file is required");
@@ -280,6 +291,8 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   on_root(comm, [&] {
     std::string sub_ck = "none";
     if (!o.subpool.empty() && input == "embedding") sub_ck = checksum_file(o.subpool).str();
+    if (!o.train.vocab.empty() && input == "embedding")
+      log::warn("--vocab ", o.train.vocab, ": a logreg over embeddings uses no idf weights; ignored");
     TrainStageOptions oc = o;
     oc.classes = ls.classes;
     labels_ck = checksum_file(o.labels).str();
@@ -318,7 +331,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
           if (!sub.emb.count(u)) from_pool.push_back(u);
       });
       comm.bcast(from_pool);
-    } else {
+    } else if (input == "tokens" && o.train.model != "logreg") {
       log::warn("--subpool ", o.subpool, " holds embeddings only; the ", o.train.model,
                 " model reads token ids, all from the pool's shards");
     }
@@ -332,7 +345,8 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   {
     ScopedTimer t("gather labelled");
     rows = pool::fetch_rows(comm, p, from_pool, [&](uint64_t u) { return cat(o.labels, ":", line_of(u)); },
-                            input == "embedding" ? io::ShardReader::kEmbedding : io::ShardReader::kTokens);
+                            (input != "tokens" ? io::ShardReader::kEmbedding : 0u) |
+                                (input != "embedding" ? io::ShardReader::kTokens : 0u));
   }
   if (rows.size() != from_pool.size())
     throw InputError(cat(o.labels, ": ", from_pool.size() - rows.size(), " labelled uids were not found in the pool ", o.pool));
@@ -365,6 +379,8 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
         d.token_ids.insert(d.token_ids.end(), rows.token_ids.begin() + long(rows.token_offsets[size_t(r)]),
                            rows.token_ids.begin() + long(rows.token_offsets[size_t(r) + 1]));
         d.token_offsets.push_back(d.token_ids.size());
+        if (input == "tokens+embedding") d.x.insert(d.x.end(), rows.row(size_t(r), p.dim), rows.row(size_t(r), p.dim) + p.dim);
+        in_sub.push_back(0);
       }
     }
     d.where = [&](size_t i) {
@@ -373,6 +389,11 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
       return cat("uid ", u, " (", at(o.labels, (long long)ls.items[i].line, "labelled here"), "; ", input, " read from ",
                  src, ")");
     };
+    if (o.train.model == "logreg" && input != "embedding" && !o.train.vocab.empty()) {
+      ScopedTimer t("idf");
+      auto v = embed::read_vocab(o.train.vocab);
+      d.idf = linear::bucket_idf(v.id, v.df, v.n_docs, uint32_t(o.train.feature_buckets));
+    }
     TrainResult r = train_model(d, o.train, o.labels);
     ModelHeader h = make_header(d, o.train);
     h.encoder = p.encoder;

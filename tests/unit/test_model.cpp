@@ -276,7 +276,7 @@ TEST(ModelFile, NumpyReference) {
 import sys, h5py, numpy as np
 path, kind, xin, out = sys.argv[1:5]
 f = h5py.File(path, "r")
-assert f.attrs["trawl-format"] == "model" and int(f.attrs["trawl-format-version"]) == 1
+assert f.attrs["trawl-format"] == "model" and int(f.attrs["trawl-format-version"]) == 2
 assert f.attrs["kind"] == kind
 classes = [c.decode() if isinstance(c, bytes) else c for c in f["classes"][()]]
 C = len(classes); assert int(f.attrs["num-classes"]) == C
@@ -364,7 +364,7 @@ TEST(ModelFile, RejectsForeignNewerTruncatedAndInconsistentFiles) {
   test::write_file(newer, bytes_of(good));
   {
     auto f = io::h5::File::open(newer, io::h5::File::kReadWrite);
-    f.set_attr("trawl-format-version", 2);
+    f.set_attr("trawl-format-version", kModelFormatVersion + 1);
     f.close();
   }
   e = error_of([&] { Model::load(newer); });

@@ -88,6 +88,7 @@ double accuracy(const Model& m, const TrainData& d) {
 TrainOptions quiet(const std::string& model = "logreg") {
   TrainOptions o;
   o.model = model;
+  o.features = "embedding";  // these cases train logreg on embeddings (token features: test_logreg_model)
   o.progress = false;
   return o;
 }
@@ -174,31 +175,30 @@ TEST(Train, LogregSymmetricDataKnownDirection) {
       d.x.push_back(p[1]);
       d.y.push_back(c);
     }
+  // Convex (trawl's logreg is solved to convergence): by the symmetry the optimum has w_y = 0
+  // and b = 0 exactly, and a weaker penalty (larger C) gives a larger |w|.
   auto o = quiet();
-  o.lr = 0.05;
-  o.weight_decay = 0;
-  o.min_steps = 1500;
   auto r = train_model(d, o);
   const auto& W = r.params[0].values;  // [2, 2]
   const auto& b = r.params[1].values;
   double wx = W[2] - W[0], wy = W[3] - W[1];
   double cosv = wx / std::hypot(wx, wy);
-  EXPECT_GT(cosv, 0.999) << "w_pos - w_neg = (" << wx << ", " << wy << ")";
-  EXPECT_GT(wx, 2.0);
-  EXPECT_LT(std::fabs(b[1] - b[0]), 0.15);
+  EXPECT_GT(cosv, 0.99999) << "w_pos - w_neg = (" << wx << ", " << wy << ")";
+  EXPECT_GT(wx, 1.0);
+  EXPECT_LT(std::fabs(b[1] - b[0]), 1e-4);
   EXPECT_EQ(r.train_accuracy, 1.0);
   EXPECT_EQ(r.minority_f1, 1.0);
-  EXPECT_EQ(r.steps, 1500u);
+  o.C = 100;
+  auto r2 = train_model(d, o);
+  EXPECT_GT(r2.params[0].values[2] - r2.params[0].values[0], 2 * wx);
 }
 
 TEST(Train, LogregNoisyDataFindsTheMeanDirection) {
   std::vector<float> mu;
   auto d = gaussian(200, 200, 8, 1.5, 5, &mu);
   auto o = quiet();
-  o.lr = 0.01;
-  o.epochs = 20;
   auto r = train_model(d, o);
-  EXPECT_EQ(r.steps, 13u * 20u);
+  EXPECT_GT(r.steps, 0u);  // solver iterations
   const auto& W = r.params[0].values;
   double dot = 0, nw = 0;
   for (int j = 0; j < 8; ++j) {
@@ -324,12 +324,17 @@ TEST(Train, SameSeedSameBytesOtherSeedOtherModel) {
     auto o2 = o;
     o2.seed = 43;
     auto c = write(o2, kind + "c.h5");
-    EXPECT_NE(c.params[0].values, a.params[0].values);
     auto o3 = o;
     o3.round = 1;
     auto e = write(o3, kind + "e.h5");
-    EXPECT_NE(e.params[0].values, a.params[0].values);
-    EXPECT_FALSE(test::read_file(dir / (kind + "a.h5")) == test::read_file(dir / (kind + "e.h5")));
+    if (kind == "logreg") {  // convex, solved to convergence: the seed plays no part
+      EXPECT_EQ(c.params[0].values, a.params[0].values);
+      EXPECT_EQ(e.params[0].values, a.params[0].values);
+    } else {
+      EXPECT_NE(c.params[0].values, a.params[0].values);
+      EXPECT_NE(e.params[0].values, a.params[0].values);
+    }
+    EXPECT_FALSE(test::read_file(dir / (kind + "a.h5")) == test::read_file(dir / (kind + "e.h5")));  // the round is recorded
   }
 }
 
@@ -525,13 +530,13 @@ TEST(TrainStage, TrainsSkipsAndRetrains) {
   EXPECT_EQ(s.examples, 70u);
   ASSERT_EQ(s.classes, (std::vector<std::string>{"neg", "pos"}));
   EXPECT_EQ(s.per_class[0] + s.per_class[1], 70u);
-  EXPECT_EQ(s.steps, 100u);
+  EXPECT_GT(s.steps, 0u);  // the convex logreg's solver iterations
   auto m = Model::load(o.output);
   EXPECT_EQ(m->header().encoder, "hash");
   EXPECT_EQ(m->header().encoder_params, "dim=8;test=1");
   EXPECT_EQ(m->header().config, "test config\n");
   EXPECT_EQ(m->header().training_summary, s.summary);
-  EXPECT_NE(s.summary.find("steps=100"), std::string::npos) << s.summary;
+  EXPECT_NE(s.summary.find(cat("steps=", s.steps)), std::string::npos) << s.summary;
   EXPECT_NO_THROW(check_compatible(m->header(), "hash", "dim=8;test=1", kDim, "pool"));
   std::string bytes = test::read_file(o.output);
 
@@ -583,6 +588,7 @@ TEST(TrainStage, SubpoolSuppliesEmbeddings) {
   write_labels(dir / "labels.tsv", lab);
   auto comm = mpi::Comm::world();
   auto o = stage_options(dir);
+  o.train.features = "embedding";  // a subpool supplies embeddings
   run_train(comm, o);
   auto base = read_model_params(o.output, nullptr);
 
@@ -679,7 +685,9 @@ TEST(TrainStage, BadInput) {
   }
   write_labels(dir / "labels.tsv", {{0, "a"}, {1, "b"}, {2, "a"}, {3, "b"}});
   o.pool = dir / "pool2";
+  o.train.features = "embedding";  // a NaN in an embedding the model reads
   e = error_of<InputError>([&] { run_train(comm, o); });
+  o.train.features = "tokens";
   EXPECT_NE(e.find("uid 2"), std::string::npos) << e;
   EXPECT_NE(e.find("labels.tsv:4"), std::string::npos) << e;
   EXPECT_NE(e.find("shard-000000.h5"), std::string::npos) << e;

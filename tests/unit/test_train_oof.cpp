@@ -83,7 +83,7 @@ TrainStageOptions options(const test::TempDir& dir, int K) {
   o.labels = dir / "labels.tsv";
   o.output = dir / "model.h5";
   o.train.progress = false;
-  o.train.lr = 0.02;
+  o.train.features = "embedding";  // the by-hand fold models below read embeddings
   o.oof_folds = K;
   o.config = "test\n";
   return o;
