@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
         ("index-dir", po::value<std::string>(&o.index_dir)->default_value(""), "hnsw: index directory (default <pool>/index)")
         ("classes", po::value<std::string>(&classes)->default_value(""),
          "comma-separated class names (default: the labels' distinct values)")
+        ("exclude", po::value<std::string>(&o.exclude)->default_value(""),
+         "uid list (TSV with a uid column) never retrieved, e.g. a held-out test split")
         ("state", po::value<std::string>(&o.state)->default_value(""),
          "seals: the previous round's seals-state.h5 (none in the first round)")
         ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(32768), "exact: rows per streamed block");

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
         ("pool", po::value<std::string>(&o.pool)->default_value(""),
          "the pool's shard directory (id and text of the queue; required by exploit-explore)")
         ("labels", po::value<std::string>(&o.labels)->default_value(""), "labelled set (TSV with uid and label): never selected")
+        ("exclude", po::value<std::string>(&o.exclude)->default_value(""),
+         "uid list (TSV with a uid column) never selected, e.g. a held-out test split")
         ("annotations", po::value<std::string>(&o.annotations)->default_value(""),
          "activelab: the labels so far, TSV with columns uid, annotator, label (one row per label; header only: none yet)")
         ("labelled-scores", po::value<std::string>(&o.labelled_scores)->default_value(""),

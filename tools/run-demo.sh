@@ -6,15 +6,17 @@
 #   4. a seed labelled set from the corpus labels (5 hard_ham + 5 spam + 95 others, the
 #      reference protocol's shape) and trawl-retrieve: the AnchorAL subpool of round 0;
 #   5. show what the subpool holds against the pool's base rates;
-#   6. trawl-train: a class-weighted logistic regression on the seed labels (LibTorch);
+#   6. trawl-vocab (document frequencies over the chunks) and trawl-train: a class-weighted
+#      logistic regression over each email's sparse tf-idf, solved to convergence (defaults);
 #   7. trawl-score the subpool (with features) and trawl-select a BADGE batch of 25 from it:
 #      the queue an annotator gets this round, shown with each item's corpus label, and
 #      exported as Label Studio tasks (trawl-label);
 #   8. the exploit-explore workflow (twitter-labor): trawl-score the whole pool (per-class top
 #      lists and the 17 rank cut-offs), then exploitation from the spam top set plus
 #      exploration by high-lift token motifs;
-#   9. trawl-simulate: five more rounds with the corpus labels answering for the annotators
-#      (metrics.tsv and learning-curve.svg for hard_ham, the rarest class).
+#   9. trawl-simulate, the paper's protocol (a held-out test split, 3 seeds): AnchorAL against
+#      full-pool entropy and random sampling, 6 rounds of 25 with the corpus labels answering;
+#      trawl-report turns them into a table and plots (runs/demo/report/).
 # Usage: tools/run-demo.sh [WORK_DIR]   (default: ./runs/demo)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,9 +42,11 @@ step "4. seed labels and trawl-retrieve (AnchorAL, round 0)"
 step "5. the subpool an annotator's model would score"
 "$bin/trawl-show" --subpool "$work/round-000/subpool.h5" --top 10
 r=$work/round-000
-step "6. trawl-train: logistic regression on the seed labels"
+step "6. trawl-vocab and trawl-train: logistic regression over the emails' tf-idf (the defaults)"
+"$bin/trawl-vocab" --config "$here/conf/vocab.ini" --input "$work"/data/chunk-*.jsonl.gz --output "$work/vocab.h5" \
+  --threads "$threads"
 "$bin/trawl-train" --config "$here/conf/train.ini" --pool "$work/shards" --labels "$work/labels.tsv" \
-  --subpool "$r/subpool.h5" --lr 0.05 --min-steps 300 --output "$r/model.h5" --threads "$threads"
+  --vocab "$work/vocab.h5" --output "$r/model.h5" --threads "$threads"
 step "7. trawl-score the subpool, trawl-select a BADGE batch: this round's queue for the annotators"
 "$bin/trawl-score" --config "$here/conf/score.ini" --model "$r/model.h5" --subpool "$r/subpool.h5" \
   --features --output "$r" --threads "$threads"
@@ -61,10 +65,15 @@ step "8. exploit-explore over the whole pool: score every shard, then top set + 
   --pool "$work/shards" --round 0 --output "$r/explore"
 awk -F'\t' 'NR <= 11 {printf "%-9s %-28s %4s %9s %10s %8s %6s\n", $1, $2, $3, $4, $6, $8, $9}' "$r/explore/motifs.tsv"
 "$bin/trawl-show" --queue "$r/explore/queue.tsv" --pool "$work/shards" --top 20
-step "9. trawl-simulate: 5 rounds of 25 labels, the corpus labels as the oracle"
-"$bin/trawl-simulate" --config "$here/conf/simulate.ini" --pool "$work/shards" --labels "$work/labels.tsv" \
-  --rounds 5 --batch-size 25 --subpool-size 1000 --target hard_ham --output "$work/simulate" --threads "$threads"
-grep -v '^#' "$work/simulate/metrics.tsv" | awk -F'\t' '{printf "%-6s %-9s %-16s %-9s %-9s %-7s %s\n", $1, $2, $3, $10, $11, $12, $14}'
-echo "learning curve: $work/simulate/learning-curve.svg" >&2
+step "9. trawl-simulate (held-out test split, 3 seeds): anchoral vs full-pool entropy vs random; trawl-report"
+runs=()
+for m in anchoral full random; do
+  "$bin/trawl-simulate" --config "$here/conf/simulate.ini" --pool "$work/shards" --initial-minority hard_ham,spam \
+    --target hard_ham --method "$m" --rounds 6 --batch-size 25 --subpool-size 1000 --seeds 1,2,3 \
+    --vocab "$work/vocab.h5" --output "$work/simulate/$m" --threads "$threads" --log-level warn
+  runs+=("$work/simulate/$m")
+done
+"$bin/trawl-report" "${runs[@]}" --output "$work/report" --title "SpamAssassin, hard_ham (4%): 6 rounds of 25, 3 seeds"
+echo "report: $work/report/report.md, plots $work/report/f1.png, ap.png, found.png, select-time.png" >&2
 echo >&2
 echo "everything is in $work" >&2

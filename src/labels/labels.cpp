@@ -21,6 +21,39 @@ int LabelSet::class_index(const std::string& name) const {
 }
 
 
+std::vector<uint64_t> read_uid_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(cat(path, ": cannot open the uid list"));
+  std::vector<uint64_t> out;
+  std::string line;
+  uint64_t lineno = 0;
+  int cu = -1;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto f = tsv::split(line);
+    if (cu < 0) {
+      for (size_t i = 0; i < f.size(); ++i)
+        if (f[i] == "uid") cu = int(i);
+      if (cu < 0) throw InputError(at(path, lineno, cat("the header must name a 'uid' column (tab-separated); found '", line, "'")));
+      continue;
+    }
+    if (f.size() <= size_t(cu)) throw InputError(at(path, lineno, cat("no 'uid' field (", f.size(), " fields)")));
+    const std::string& us = f[size_t(cu)];
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long u = std::strtoull(us.c_str(), &end, 10);
+    if (us.empty() || *end != '\0' || errno == ERANGE || us[0] == '-')
+      throw InputError(at(path, lineno, cat("uid '", us, "' is not an unsigned 64-bit integer")));
+    out.push_back(u);
+  }
+  if (cu < 0) throw InputError(cat(path, ": empty uid list (expected a header naming a 'uid' column)"));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>& classes) {
   std::ifstream in(path);
   if (!in) throw IoError(cat(path, ": cannot open the labels file"));

@@ -27,6 +27,11 @@ struct LabelSet {
 /// (a label outside it is an error); otherwise the sorted distinct labels are the classes.
 LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>& classes = {});
 
+/// Reads a list of uids: a TSV whose header names a `uid` column (other columns ignored), e.g. a
+/// held-out test split or a labels file. Returns the sorted, unique uids. InputError naming the
+/// file and line for a missing header column or an unparsable uid; IoError if it cannot be read.
+std::vector<uint64_t> read_uid_list(const std::string& path);
+
 /// Writes uid<TAB>label TSV atomically.
 void write_labels_tsv(const std::string& path, const std::vector<std::pair<uint64_t, std::string>>& rows);
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <iterator>
 #include <numeric>
 
 #include "core/error.h"
@@ -346,6 +347,18 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
     labelled.push_back(it.uid);
     line_of[it.uid] = it.line;
   }
+  // Never retrievable: the labelled items and the held-out ones (--exclude, e.g. a test split).
+  std::vector<uint64_t> excluded = labelled;
+  if (!o.exclude.empty()) {
+    auto held = labels::read_uid_list(o.exclude);
+    std::vector<uint64_t> both;
+    std::set_intersection(labelled.begin(), labelled.end(), held.begin(), held.end(), std::back_inserter(both));
+    if (!both.empty())
+      throw InputError(cat(o.labels, ":", line_of[both[0]], ": uid ", both[0], " is labelled but held out by --exclude ",
+                           o.exclude, " (", both.size(), " such uids); a held-out item must never be trained on"));
+    excluded.clear();
+    std::set_union(labelled.begin(), labelled.end(), held.begin(), held.end(), std::back_inserter(excluded));
+  }
   Meta m;
   m.method = o.method;
   m.backend = o.backend;
@@ -404,14 +417,14 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
       }
       log::info("round ", o.round, ": SEALS searches with ", queries_uid.size(), " newly labelled items");
     }
-    part.lists = search(o, p, mine, q, labelled, o.neighbours, &s.items_scanned);
+    part.lists = search(o, p, mine, q, excluded, o.neighbours, &s.items_scanned);
     ScopedTimer t("reduce");
     retrieve::reduce_topk(comm, part.lists);
   } else if (o.method == "randsub" || o.method == "random") {
     ScopedTimer t("sample");
     retrieve::HashSampler hs(o.subpool_size, o.seed, o.round,
                              o.method == "randsub" ? retrieve::SampleStream::kRandSub : retrieve::SampleStream::kRandom,
-                             &labelled);
+                             &excluded);
     for (auto& sh : mine) {
       io::ShardReader r(sh);
       check_shard(p, r);

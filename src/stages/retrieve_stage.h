@@ -13,6 +13,7 @@ struct RetrieveOptions {
   std::string index_dir;           // HNSW indexes (default <pool>/index)
   std::string labels;              // uid<TAB>label TSV
   std::vector<std::string> classes;  // fixes the class list (default: the labels' classes)
+  std::string exclude;             // optional uid list (TSV with a uid column) never retrieved: a held-out split
   std::string output;              // the round directory
   uint64_t round = 0, seed = 0;
   std::string method = "anchoral";  // anchoral | seals | randsub | full | random

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -580,6 +581,13 @@ SelectSummary run_select(const mpi::Comm& comm, const SelectOptions& o) {
     auto ls = labels::read_labels_tsv(o.labels);
     for (auto& it : ls.items) labelled.push_back(it.uid);
     std::sort(labelled.begin(), labelled.end());
+  }
+  // Held-out items are skipped like labelled ones (and counted with them).
+  if (!o.exclude.empty()) {
+    auto held = labels::read_uid_list(o.exclude);
+    std::vector<uint64_t> u;
+    std::set_union(labelled.begin(), labelled.end(), held.begin(), held.end(), std::back_inserter(u));
+    labelled.swap(u);
   }
 
   // The scores files (exploit-explore reads top-<class>.tsv instead).

@@ -76,6 +76,7 @@ struct SelectOptions {
   double threshold = 0.5;
   std::string threshold_mode = "split";  // split (reference: half above, half below) | nearest
   std::string pool, labels, output;
+  std::string exclude;               // uid list (TSV, uid column) never selected: a held-out split
   uint64_t round = 0, seed = 42;
   int kmeans_iterations = 20;
   uint64_t max_rows = 2000000;       // badge/kmeans: rows gathered into one process at most

@@ -1,8 +1,11 @@
-# trawl-simulate: rounds with the pool's labels as the oracle.
+# trawl-simulate: rounds with the pool's labels as the oracle, measured on a held-out test split.
+#  * the test split is stratified (round(0.2 n_c) per class), never queued, never labelled;
 #  * every round adds exactly its queue's true labels to the labelled set (checked against the
 #    shards' label column with h5py), and never relabels an item;
-#  * the last round's F1 and precision@N equal a numpy recomputation from its scores files;
-#  * metrics, labels and queues are identical at 1 and 3 ranks;
+#  * the last round's test metrics (F1 at argmax, AP, ROC-AUC, best F1) equal scikit-learn's on
+#    its scores files; a planted case where the old remainder metric and the test metric disagree;
+#  * metrics, labels, queues and the test split are identical at 1, 2, 3 and 4 ranks;
+#  * --method random queues a uniform batch (no strategy);
 #  * a run killed after round 1 (its later files removed) resumes to the same result;
 #  * noisy annotators through the labels journal with ActiveLab: one journal record per queued
 #    item, each round's labelled set = every item with a record so far (round 0 = the seeds'
@@ -15,11 +18,11 @@ $PY -c 'import h5py, numpy' 2>/dev/null || { echo "no h5py/numpy: skipped"; exit
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 3 --rows 1500 --seed 31 --positive-rate 0.03 --log-level warn
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 64 -o "$WORK/pool" --log-level warn
 "$BIN/trawl-seed-labels" --pool "$WORK/pool" -o "$WORK/seed.tsv" --minority pos --per-class 4 --rest 40 --log-level warn
-S=(--pool "$WORK/pool" --labels "$WORK/seed.tsv" --rounds 3 -b 20 --subpool-size 400 --neighbours 30
-   --anchors-per-class 5 --precision-at 50 --log-level warn)
+C=(--pool "$WORK/pool" --labels "$WORK/seed.tsv" -b 20 --subpool-size 400 --neighbours 30 --anchors-per-class 5
+   --log-level warn)
+S=("${C[@]}" --rounds 3)
 "$BIN/trawl-simulate" "${S[@]}" -o "$WORK/s1"
-[ -f "$WORK/s1/metrics.tsv" ] && [ -f "$WORK/s1/learning-curve.svg" ] || fail "no metrics or plot"
-grep -q "<polyline" "$WORK/s1/learning-curve.svg" || fail "empty plot"
+[ -f "$WORK/s1/metrics.tsv" ] && [ -f "$WORK/s1/metrics-classes.tsv" ] && [ -f "$WORK/s1/test-split.tsv" ] || fail "no metrics"
 $PY - "$WORK/pool" "$WORK/s1" <<'PY' || fail "simulation bookkeeping"
 import sys, glob, h5py, numpy as np
 pool, out = sys.argv[1:]
@@ -35,49 +38,88 @@ def labels(r):
 def queue(r):
     rows = [l.rstrip("\n").split("\t") for l in open(f"{out}/round-{r:03d}/queue.tsv") if not l.startswith("#")][1:]
     return [int(x[0]) for x in rows]
+test = {int(l) for l in open(out + "/test-split.tsv").read().split()[1:]}
+from collections import Counter
+per = Counter(truth[u] for u in test)
+for c, n in Counter(truth.values()).items():
+    assert per[c] == round(0.2 * n), (c, per[c], n)
 for r in range(3):
     a, b, q = labels(r), labels(r + 1), queue(r)
     assert len(q) == 20 and len(set(q)) == 20, (r, len(q))
     assert not (set(q) & set(a)), f"round {r} queued a labelled item"
+    assert not (set(q) & test), f"round {r} queued a held-out test item"
+    assert not (set(a) & test), f"round {r} trained on a held-out test item"
     assert set(b) == set(a) | set(q), f"round {r}: labels {len(b)} != {len(a)} + {len(q)}"
     for u in q:
         assert b[u] == truth[u], f"round {r}: uid {u} labelled {b[u]}, truth {truth[u]}"
-# last round's metrics from its pool scores, the labelled set of round 2, the shards' labels
+# last round's test metrics from its pool scores, against scikit-learn
+from sklearn.metrics import average_precision_score, roc_auc_score, precision_recall_curve, f1_score
 lab = labels(2)
-tp = fp = fn = 0
-scored = []
+ys, ps, rem = [], [], []
 for f in sorted(glob.glob(out + "/round-002/pool-scores/shard-*.scores.h5")):
     h = h5py.File(f)
     cls = h.attrs["classes"]; cls = cls.decode() if isinstance(cls, bytes) else cls
     k = cls.split("\n").index("pos")
-    p = h["probs"][:]
-    for u, row in zip(h["uid"][:], p):
+    for u, row in zip(h["uid"][:], h["probs"][:]):
         u = int(u)
-        if u in lab: continue
-        pred, t = int(np.argmax(row)) == k, truth[u] == "pos"
-        tp += pred and t; fp += pred and not t; fn += (not pred) and t
-        scored.append((-float(row[k]), u))
-scored.sort()
-hits = sum(truth[u] == "pos" for _, u in scored[:50])
+        if u in test:
+            ys.append(truth[u] == "pos"); ps.append(row)
+        elif u not in lab:
+            rem.append((truth[u] == "pos", row))
+ys, ps = np.array(ys), np.array(ps)
 m = [l.rstrip("\n").split("\t") for l in open(out + "/metrics.tsv") if not l.startswith("#")]
 hdr, last = m[0], dict(zip(m[0], m[-1]))
-f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-assert abs(float(last["f1"]) - f1) < 1e-6, (last["f1"], f1)
-assert abs(float(last["precision_at_top"]) - hits / 50) < 1e-6, (last["precision_at_top"], hits / 50)
+pred = ps.argmax(1) == k
+f1 = f1_score(ys, pred)
+p, rc, _ = precision_recall_curve(ys, ps[:, k])
+best = max(2 * a * b / (a + b) if a + b else 0 for a, b in zip(p, rc))
+for name, want in [("f1_argmax", f1), ("average_precision", average_precision_score(ys, ps[:, k])),
+                   ("roc_auc", roc_auc_score(ys, ps[:, k])), ("best_f1", best)]:
+    assert abs(float(last[name]) - want) < 2e-6, (name, last[name], want)
 assert int(last["labelled"]) == len(lab)
+# the decision's counts are consistent with its precision and recall
+P, R, F = float(last["precision"]), float(last["recall"]), float(last["f1"])
+assert F == 0 or abs(F - 2 * P * R / (P + R)) < 1e-5, (P, R, F)
 # area under the F1 curve: trapezoids with unit spacing over the (all evaluated) rounds
 f1s = [float(dict(zip(hdr, r))["f1"]) for r in m[1:]]
 auc = sum((a + b) / 2 for a, b in zip(f1s, f1s[1:]))
 assert abs(float(last["auc_f1"]) - auc) < 1e-5, (last["auc_f1"], auc)
-print(f"bookkeeping ok; last round F1 {f1:.4f}, precision@50 {hits / 50:.2f}")
+# Planted: a method that labels the 30 easiest positives of the remainder removes exactly them
+# from the remainder F1 (the old metric drops), while the test metric cannot move.
+thr = np.quantile([r[k] for _, r in rem], 0.95)  # the old metric at a fixed operating point: the top 5%
+def rem_f1(rows):
+    t = np.array([x for x, _ in rows]); pr = np.array([r[k] >= thr for _, r in rows])
+    return f1_score(t, pr)
+easy = sorted([i for i, (t, r) in enumerate(rem) if t], key=lambda i: -rem[i][1][k])[:30]
+after = [x for i, x in enumerate(rem) if i not in set(easy)]
+before_f1, after_f1 = rem_f1(rem), rem_f1(after)
+assert after_f1 < before_f1 - 0.01, (before_f1, after_f1)
+print(f"bookkeeping ok; test F1 {f1:.4f} (argmax), remainder F1 {before_f1:.4f} -> {after_f1:.4f} after labelling 30 easy positives")
 PY
 pass "labels grow by the queues' true labels; metrics equal numpy"
 mpirun_n 3 "$BIN/trawl-simulate" "${S[@]}" -o "$WORK/s3"
 # every column but the two timings (select_seconds, train_seconds)
-untimed() { cut -f1-17 "$1"; }
+untimed() { cut -f1-20 "$1"; }
 cmp -s <(untimed "$WORK/s1/metrics.tsv") <(untimed "$WORK/s3/metrics.tsv") || { diff "$WORK/s1/metrics.tsv" "$WORK/s3/metrics.tsv" >&2; fail "metrics differ at 3 ranks"; }
+cmp -s "$WORK/s1/metrics-classes.tsv" "$WORK/s3/metrics-classes.tsv" || fail "per-class metrics differ at 3 ranks"
 for r in 000 001 002 003; do cmp -s "$WORK/s1/labels-$r.tsv" "$WORK/s3/labels-$r.tsv" || fail "labels-$r differ at 3 ranks"; done
-pass "identical at 1 and 3 ranks"
+for np in 2 4; do
+  mpirun_n $np "$BIN/trawl-simulate" "${C[@]}" --rounds 1 -o "$WORK/r$np"
+  cmp -s "$WORK/s1/test-split.tsv" "$WORK/r$np/test-split.tsv" || fail "test split differs at $np ranks"
+  cmp -s <(untimed "$WORK/s1/metrics.tsv" | head -n 12) <(untimed "$WORK/r$np/metrics.tsv") || fail "round 0 differs at $np ranks"
+  cmp -s "$WORK/s1/labels-001.tsv" "$WORK/r$np/labels-001.tsv" || fail "labels-001 differ at $np ranks"
+done
+pass "identical at 1, 2, 3 and 4 ranks"
+# --method random: a uniform batch of b, no strategy; the same test split for every method and seed
+"$BIN/trawl-simulate" "${S[@]}" --method random --seeds 1,2 -o "$WORK/rnd"
+for s in 1 2; do
+  [ "$(grep -v '^#' "$WORK/rnd/seed-$s/round-000/queue.tsv" 2>/dev/null | wc -l)" -eq 0 ] || fail "random wrote a strategy queue"
+  [ "$(wc -l < "$WORK/rnd/seed-$s/labels-001.tsv")" -eq "$(( $(wc -l < "$WORK/rnd/seed-$s/labels-000.tsv") + 20 ))" ] || fail "random batch size"
+  grep -q '^# strategy: random' "$WORK/rnd/seed-$s/metrics.tsv" || fail "random run's strategy"
+done
+cmp -s "$WORK/s1/test-split.tsv" "$WORK/rnd/test-split.tsv" || fail "test split differs between methods"
+cmp -s "$WORK/rnd/seed-1/labels-001.tsv" "$WORK/rnd/seed-2/labels-001.tsv" && fail "two seeds drew the same random batch"
+pass "random baseline: uniform batches; one test split for every method and seed"
 cp -r "$WORK/s1" "$WORK/killed"
 rm -rf "$WORK/killed/labels-002.tsv" "$WORK/killed/labels-003.tsv" "$WORK/killed/round-001" "$WORK/killed/round-002" \
   "$WORK/killed/metrics.tsv"
