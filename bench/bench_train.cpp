@@ -1,7 +1,9 @@
 // trawl-libs: trawl_train
 // Training time and inference throughput of the trawl-train classifiers.
 //
-//   bench_train [--dim 256] [--sizes 100,1000,10000] [--models logreg,mlp,embbag]
+//   bench_train [--dim 256] [--sizes 100,1000,10000] [--models logreg,logreg-tokens,mlp,embbag]
+//   (logreg: the convex L-BFGS logistic regression over d-dim embeddings; logreg-tokens: over the
+//   tf-idf of 8-24 hashed token ids per row in 2^18 columns; "steps" are its solver iterations)
 //               [--rows 1000000] [--reps 3] [--threads T] [--hidden 256] [--buckets 262144]
 //
 // Part 1: wall time of train_model (defaults: AdamW lr 1e-3, batch 32, epochs 10, min-steps 100)
@@ -47,7 +49,7 @@ TrainData synthetic(size_t n, int d, const std::string& model, uint64_t seed) {
     int y = i % 10 == 0 ? 1 : 0;
     t.y.push_back(y);
     t.uid.push_back(i);
-    if (model == "embbag") {
+    if (model == "embbag" || model == "logreg-tokens") {
       size_t len = 8 + r.below(17);
       for (size_t k = 0; k < len; ++k) t.token_ids.push_back(uint32_t(r.below(50000)) * 2654435761u);
       if (y) t.token_ids[t.token_ids.size() - 1] = 12345u;
@@ -64,7 +66,7 @@ TrainData synthetic(size_t n, int d, const std::string& model, uint64_t seed) {
 int main(int argc, char** argv) {
   int dim = 256, reps = 3, threads = 1, hidden = 256, buckets = 1 << 18;
   size_t rows = 1000000;
-  std::string sizes = "100,1000,10000", models = "logreg,mlp";
+  std::string sizes = "100,1000,10000", models = "logreg,logreg-tokens,mlp";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -98,7 +100,8 @@ int main(int argc, char** argv) {
       size_t n = size_t(std::atoll(ns.c_str()));
       auto d = synthetic(n, dim, m, 7);
       TrainOptions o;
-      o.model = m;
+      o.model = m == "logreg-tokens" ? "logreg" : m;
+      o.features = m == "logreg-tokens" ? "tokens" : "embedding";  // logreg: the convex solver over either
       o.hidden = hidden;
       o.buckets = buckets;
       o.threads = threads;

@@ -36,6 +36,13 @@ int main(int argc, char** argv) {
         ("no-text", po::bool_switch(&no_text), "leave the text column out of the TSVs")
         ("select-only", po::bool_switch(&o.select_only),
          "do not score: read the existing scores files of --pool from --output and select (after an array job)")
+        ("prior-correction", po::value<std::string>(&o.prior_correction)->default_value("none"),
+         "pool mode: em writes <output>/prior.tsv, the pool's class prior estimated by EM from the scores and "
+         "the decision weights that correct the labelled set's class balance (needs --labels; --oof calibrates)")
+        ("labels", po::value<std::string>(&o.labels)->default_value(""),
+         "--prior-correction: the labelled set the model was trained on (uid, label TSV)")
+        ("oof", po::value<std::string>(&o.oof)->default_value(""),
+         "--prior-correction: the model's out-of-fold scores (trawl-train --oof-folds K: <model>.oof.scores.h5)")
         ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(16384), "rows per streamed block");
     if (!c.parse(argc, argv)) return 0;
     o.text = !no_text;

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
                "(--test-fraction) is never retrieved, selected or trained on; each round retrieves a subpool "
                "(--method), trains (--model), selects a batch (--strategy; --method random: a uniform batch) and "
                "adds the batch's true labels; every --eval-every rounds the model is measured on the test split "
-               "(per-class P/R/F1 at the prior-corrected decision, F1 at argmax, best F1, AP, ROC-AUC). Writes "
+               "(per-class P/R/F1 at the decision, F1 at argmax, best F1, AP, ROC-AUC). Writes "
                "<output>/test-split.tsv, round-RRR/ (each stage's files), labels-RRR.tsv, metrics.tsv and "
                "metrics-classes.tsv (per seed in seed-<s>/ with --seeds); trawl-report makes tables and plots. "
                "A killed run resumes at the first unfinished round. Under mpirun every stage splits its work "
@@ -45,8 +45,10 @@ int main(int argc, char** argv) {
         ("test-fraction", po::value<double>(&o.test_fraction)->default_value(0.2, "0.2"),
          "held-out share of every class (stratified, keyed by uid)")
         ("split-seed", po::value<uint64_t>(&o.split_seed)->default_value(1), "key of the test split (the same for every --seed)")
-        ("prior-correction", po::value<std::string>(&o.prior_correction)->default_value("em"),
-         "em: decide under the pool prior estimated by EM from the pool's scores; none: raw argmax")
+        ("prior-correction", po::value<std::string>(&o.prior_correction)->default_value("none"),
+         "none: the class-weighted model's argmax; em: decide under the pool prior estimated by EM from the "
+         "calibrated pool scores (collapses when a weak model meets an actively selected labelled set: "
+         "docs/RESULTS.md)")
         ("method", po::value<std::string>(&o.method)->default_value("anchoral"),
          "anchoral, seals, randsub, full, or random (uniform batches, no model in the loop)")
         ("backend", po::value<std::string>(&o.backend)->default_value("exact"), "exact or hnsw (needs trawl-index first)")

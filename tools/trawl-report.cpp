@@ -314,7 +314,8 @@ std::string markdown(const std::vector<Group>& groups, const std::string& table,
   std::ostringstream md;
   md << "# " << title << "\n\n" << runs << " runs in " << groups.size()
      << " groups. Metrics are on each run's held-out test split; `f1` is the target class's F1 at the model's "
-        "prior-corrected decision. Mean ± sample sd over seeds (– with one seed).\n\n";
+        "decision (its argmax, or prior-corrected with trawl-simulate --prior-correction em), `f1_argmax` at the raw "
+        "argmax, `best_f1` at the best threshold. Mean ± sample sd over seeds (– with one seed).\n\n";
   size_t max_rounds = 0;
   for (auto& g : groups) {
     std::string seeds;

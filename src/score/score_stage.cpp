@@ -1,5 +1,8 @@
 #include "score/score_stage.h"
 
+#include "labels/labels.h"
+#include "score/prior.h"
+
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -415,6 +418,15 @@ void check_options(const ScoreOptions& o) {
   if (!o.subpool.empty() && o.num_shards > 0)
     throw UsageError("--subpool scores one file: run one process or an MPI job, not an array (--num-shards)");
   if (o.block_rows < 1) throw UsageError(cat("--block-rows ", o.block_rows, ": must be at least 1"));
+  if (o.prior_correction != "none" && o.prior_correction != "em")
+    throw UsageError(cat("--prior-correction '", o.prior_correction, "': expected none or em"));
+  if (o.prior_correction == "em") {
+    if (o.pool.empty() || o.num_shards > 0)
+      throw UsageError("--prior-correction em estimates over the whole pool: pool mode as one process or an MPI job "
+                       "(after an array job: with --select-only)");
+    if (o.labels.empty()) throw UsageError("--prior-correction em needs --labels (the labelled set the model was trained on)");
+    if (!o.oof.empty() && !path_exists(o.oof)) throw IoError(cat(o.oof, ": out-of-fold scores file does not exist (--oof)"));
+  }
   if (!o.model.empty() && !path_exists(o.model)) throw IoError(cat(o.model, ": model file does not exist (--model)"));
   if (!o.subpool.empty() && !path_exists(o.subpool)) throw IoError(cat(o.subpool, ": subpool file does not exist (--subpool)"));
   if (!o.pool.empty() && is_directory(o.output) && real_path(o.output) == real_path(o.pool))
@@ -678,6 +690,33 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     mpi::report_total(comm, "scored", double(sum.rows_scored), "items", t_scored);
   const uint64_t skipped = comm.sum(sum.shards_skipped), scored = comm.sum(sum.shards_scored);
   log::info("shards: ", scored, " scored, ", skipped, o.select_only ? " read" : " up to date (skipped)");
+
+  if (o.prior_correction == "em") {
+    ScopedTimer t("prior");
+    std::map<uint64_t, std::string> lab;
+    {
+      auto ls = labels::read_labels_tsv(o.labels);
+      for (auto& it : ls.items) lab[it.uid] = ls.classes[size_t(it.cls)];
+    }
+    std::vector<uint64_t> skip;
+    for (auto& [u, l] : lab) skip.push_back(u);
+    Calibration cal;
+    if (!o.oof.empty()) {
+      std::vector<std::string> oc;
+      cal = calibrate_from_oof(o.oof, lab, &oc);
+      if (oc != classes) throw InputError(cat(o.oof, ": classes differ from the model's"));
+    }
+    auto pp = estimate_pool_prior(comm, p, o.output, skip, weighted_training_prior(classes, lab),
+                                  o.oof.empty() ? nullptr : &cal);
+    const std::string path = join_path(o.output, "prior.tsv");
+    if (comm.root()) write_prior_tsv(path, pp);
+    comm.barrier();
+    sum.outputs.push_back(path);
+    std::string msg;
+    for (size_t c = 0; c < classes.size(); ++c) msg += cat(c ? ", " : "", classes[c], " ", pp.prior[c]);
+    log::info("pool prior by EM over ", pp.items, " unlabelled items", o.oof.empty() ? "" : " (calibrated)", ": ", msg,
+              " (", pp.iterations, " iterations) -> ", path);
+  }
 
   if (selecting) {
     std::vector<Selection> sel;

@@ -36,6 +36,11 @@ struct ScoreOptions {
   int shard_id = 0, num_shards = 0;  // array mode when num_shards > 0
   int threads = 1;
   std::string config;  // resolved configuration, stored in every output
+  // Pool mode: the pool prior and decision weights under prior shift (score/prior.h) ->
+  // <output>/prior.tsv. em needs --labels (the labelled set: left out of the estimate, its
+  // classes give the training prior); --oof (trawl-train --oof-folds) calibrates first.
+  std::string prior_correction = "none";  // none | em
+  std::string labels, oof;
 };
 
 struct ScoreSummary {

@@ -69,7 +69,9 @@ struct Shared {  // what every seed's run shares
 // them into the journal as annotator "seed".
 void initial_labels(const mpi::Comm& comm, const SimulateOptions& o, const Shared& sh, uint64_t seed,
                     const std::string& out, const std::string& journal) {
-  if (path_exists(labels_path(out, 0))) return;
+  int exists = comm.root() && path_exists(labels_path(out, 0)) ? 1 : 0;  // decided once: every rank
+  comm.bcast_value(exists);                                                // takes the same branch
+  if (exists) return;
   LabelMap labelled;
   if (!o.initial_minority.empty()) {
     std::set<std::string> mino;

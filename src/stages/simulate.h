@@ -23,11 +23,12 @@
 //     5. every --eval-every rounds (and after the last) trawl-score the pool and measure the
 //        round's model on the test split: per class precision, recall and F1 at the decision,
 //        F1 at the raw argmax, best-threshold F1, average precision, ROC-AUC.
-//  * The decision corrects for prior shift (--prior-correction em, the default): an active
-//    learner's labelled set has another class balance than the pool, and class-weighted
-//    training sees every class as equally likely. The pool's prior is estimated from the pool's
-//    own scores by EM (Saerens et al. 2002; score/metrics.h) and each item goes to
-//    argmax_c (π_c / π_train,c) · p(c|x). `none` keeps the raw argmax as the decision.
+//  * The decision: the class-weighted model's argmax (--prior-correction none, the default: its
+//    training prior is uniform over the classes), or (em) argmax_c (π_c / π_train,c) · q(c|x)
+//    with q the pool probabilities calibrated on the labelled set's out-of-fold probabilities and
+//    π the pool prior estimated from them by EM (Saerens et al. 2002; score/prior.h). EM is exact
+//    under label shift, but active learning selects its labelled set by x, and on the package
+//    pool EM drove the 1% class's prior to ~0 (docs/RESULTS.md) — hence not the default.
 //  * <output>/metrics.tsv (format simulate-metrics v2, rewritten atomically after each round):
 //    one row per round for the --target class, with the rare items labelled so far, the area
 //    under the F1 learning curve (anchoral.md §6), the round's selection time (retrieval +
@@ -72,7 +73,7 @@ struct SimulateOptions {
   // protocol
   double test_fraction = 0.2;    // held-out share of every class (0: no split — remainder metrics are not offered)
   uint64_t split_seed = 1;
-  std::string prior_correction = "em";  // em | none
+  std::string prior_correction = "none";  // none | em (see the header: EM fails under active learning's selection)
   // retrieval
   std::string method = "anchoral", backend = "exact";
   int anchors_per_class = 10, neighbours = 50;

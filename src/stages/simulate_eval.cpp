@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/shard.h"
 #include "labels/labels.h"
+#include "score/prior.h"
 #include "score/score_stage.h"
 #include "stages/simulate_parts.h"
 
@@ -192,63 +193,37 @@ LabelMap draw_seed_labels(const mpi::Comm& comm, const pool::Pool& p, const std:
   return oracle(comm, p, chosen, "initial labels");
 }
 
-score::Calibration calibrate_oof(const std::string& oof, const LabelMap& labelled, std::vector<std::string>* classes) {
-  score::ScoresReader r(oof);
-  *classes = r.info().classes;
-  const int C = int(classes->size());
-  std::vector<uint64_t> uid;
-  std::vector<float> probs;
-  r.read(0, r.info().rows, uid, probs);
-  std::vector<int> y(uid.size());
-  std::vector<uint64_t> count(size_t(C), 0);
-  for (size_t i = 0; i < uid.size(); ++i) {
-    auto it = labelled.find(uid[i]);
-    if (it == labelled.end()) throw InputError(cat(oof, ": uid ", uid[i], " is not in the round's labelled set"));
-    y[i] = int(std::find(classes->begin(), classes->end(), it->second) - classes->begin());
-    if (y[i] == C) throw InputError(cat(oof, ": label '", it->second, "' of uid ", uid[i], " is not a model class"));
-    count[size_t(y[i])]++;
-  }
-  std::vector<double> w(size_t(C), 0.0);
-  uint64_t present = 0;
-  for (auto c : count) present += c > 0;
-  for (int c = 0; c < C; ++c)
-    if (count[size_t(c)]) w[size_t(c)] = double(uid.size()) / (double(present) * double(count[size_t(c)]));
-  return score::fit_calibration(probs.data(), y.data(), uid.size(), C, w);
-}
-
 TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::string& scores_dir,
                        const LabelMap& labelled, const std::vector<uint64_t>& test_uids,
                        const std::vector<double>& train_prior, bool prior_correction, const std::string& oof) {
   TestEval ev;
-  // Every rank fits the same calibration from the (small) out-of-fold file.
+  // The decision: calibration from the out-of-fold file (every rank fits the same), EM over the pool.
   score::Calibration cal;
-  std::vector<std::string> oof_classes;
   const bool calibrate = prior_correction && !oof.empty() && path_exists(oof);
   if (calibrate) {
-    cal = calibrate_oof(oof, labelled, &oof_classes);
+    std::vector<std::string> oof_classes;
+    cal = score::calibrate_from_oof(oof, labelled, &oof_classes);
     ev.calibration_a = cal.a;
   }
-  const size_t S = p.shards.size();
+  std::vector<uint64_t> skip;
+  for (auto& [u, l] : labelled) skip.push_back(u);
+  score::PoolPrior pp;
+  if (prior_correction) {
+    pp = score::estimate_pool_prior(comm, p, scores_dir, skip, train_prior, calibrate ? &cal : nullptr);
+    ev.em_iterations = pp.iterations, ev.em_converged = pp.converged;
+  }
+  // The test items, gathered to every rank in uid order: raw and calibrated probabilities, truth.
   std::vector<std::string> classes;
-  // This rank's shards: the unlabelled items' probabilities (for EM) and the test items'.
-  struct Local {
-    size_t shard;
-    std::vector<float> probs;  // unlabelled rows, n × C
-  };
-  std::vector<Local> local;
   std::vector<uint64_t> t_uid;
-  std::vector<float> t_probs, t_cal;  // raw and calibrated
+  std::vector<float> t_probs, t_cal;
   std::vector<std::string> t_label_mine;
-  for (size_t s = size_t(comm.rank()); s < S; s += size_t(comm.size())) {
+  for (size_t s = size_t(comm.rank()); s < p.shards.size(); s += size_t(comm.size())) {
     io::ShardReader r(p.shards[s]);
     score::ScoresReader sr(join_path(scores_dir, basename(score::scores_file_name(p.shards[s]))));
     if (classes.empty()) classes = sr.info().classes;
     else if (sr.info().classes != classes) throw InputError(cat(scores_dir, ": scores files with different classes"));
-    if (calibrate && oof_classes != classes) throw InputError(cat(oof, ": classes differ from the pool scores'"));
     const size_t C = classes.size();
-    std::vector<double> q(C);
-    std::vector<float> qf(C);
-    Local l{s, {}};
+    std::vector<double> q(C, 0.0);
     io::ShardBlock b;
     std::vector<uint64_t> uid;
     std::vector<float> probs;
@@ -258,74 +233,29 @@ TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::st
       sr.read(i, e, uid, probs);
       for (size_t k = 0; k < b.size(); ++k) {
         TRAWL_ASSERT_MSG(uid[k] == b.uid[k], "scores file rows out of step with the shard");
-        if (labelled.count(b.uid[k])) continue;
+        if (!std::binary_search(test_uids.begin(), test_uids.end(), b.uid[k])) continue;
         const float* pr = probs.data() + k * C;
-        const float* pc = pr;
-        if (calibrate) {
-          cal.apply(pr, int(C), q.data());
-          for (size_t c = 0; c < C; ++c) qf[c] = float(q[c]);
-          pc = qf.data();
-        }
-        l.probs.insert(l.probs.end(), pc, pc + C);
-        if (std::binary_search(test_uids.begin(), test_uids.end(), b.uid[k])) {
-          t_uid.push_back(b.uid[k]);
-          t_probs.insert(t_probs.end(), pr, pr + C);
-          t_cal.insert(t_cal.end(), pc, pc + C);
-          t_label_mine.push_back(b.label[k]);
-        }
+        t_uid.push_back(b.uid[k]);
+        t_probs.insert(t_probs.end(), pr, pr + C);
+        if (calibrate) cal.apply(pr, int(C), q.data());
+        for (size_t c = 0; c < C; ++c) t_cal.push_back(calibrate ? float(q[c]) : pr[c]);
+        t_label_mine.push_back(b.label[k]);
       }
     }
-    local.push_back(std::move(l));
   }
-  // Every rank needs the class list (a rank without shards has none yet).
-  {
+  {  // every rank needs the class names (a rank may hold no shard)
     std::string cl;
     for (auto& c : classes) cl += c + '\n';
-    std::vector<char> bytes(cl.begin(), cl.end());
-    auto lens = comm.allgatherv(std::vector<uint64_t>{bytes.size()});
-    auto all = comm.allgatherv(bytes);
-    size_t off = 0;
-    for (size_t r = 0; r < lens.size(); ++r) {
-      if (lens[r] > 0 && classes.empty()) {
-        std::istringstream in(std::string(all.begin() + long(off), all.begin() + long(off + lens[r])));
-        for (std::string x; std::getline(in, x);) classes.push_back(x);
-      }
-      off += lens[r];
-    }
+    const int root = comm.allreduce(classes.empty() ? comm.size() : comm.rank(), MPI_MIN);
+    comm.bcast(cl, root);
+    classes.clear();
+    std::istringstream in(cl);
+    for (std::string x; std::getline(in, x);) classes.push_back(x);
   }
   const int C = int(classes.size());
   if (train_prior.size() != classes.size()) throw InputError(cat("simulate: ", train_prior.size(), " training priors for ", C, " classes"));
-  // EM over the unlabelled pool: per-shard partial sums, combined in shard order.
-  std::vector<double> prior = train_prior;
-  if (prior_correction) {
-    uint64_t n_mine = 0;
-    for (auto& l : local) n_mine += l.probs.size() / size_t(C);
-    const double n_all = double(comm.sum(n_mine));
-    for (ev.em_iterations = 0; ev.em_iterations < 1000 && n_all > 0;) {
-      std::vector<double> part(S * size_t(C), 0.0);
-      for (auto& l : local) {
-        auto s = score::em_step_sums(l.probs.data(), l.probs.size() / size_t(C), C, prior, train_prior);
-        std::copy(s.begin(), s.end(), part.begin() + long(l.shard * size_t(C)));
-      }
-      comm.allreduce_inplace(part, MPI_SUM);  // each shard's slot is non-zero on one rank only: exact
-      std::vector<double> tot(size_t(C), 0.0);
-      for (size_t s = 0; s < S; ++s)
-        for (int c = 0; c < C; ++c) tot[size_t(c)] += part[s * size_t(C) + size_t(c)];
-      ++ev.em_iterations;
-      double delta = 0;
-      for (int c = 0; c < C; ++c) {
-        const double v = tot[size_t(c)] / n_all;
-        delta = std::max(delta, std::fabs(v - prior[size_t(c)]));
-        prior[size_t(c)] = v;
-      }
-      if (delta < 1e-8) {
-        ev.em_converged = true;
-        break;
-      }
-    }
-  }
+  const std::vector<double> prior = prior_correction ? pp.prior : train_prior;
   const auto w = score::prior_weights(prior, train_prior);
-  // The test items on every rank, in uid order.
   std::vector<uint64_t> lab_idx;
   for (auto& l : t_label_mine)
     lab_idx.push_back(uint64_t(std::find(classes.begin(), classes.end(), l) - classes.begin()));  // C: not a model class
@@ -340,9 +270,8 @@ TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::st
   ev.classes.resize(size_t(C));
   std::vector<int> dec(n), arg(n);
   for (size_t i = 0; i < n; ++i) {
-    const float* pr = all_probs.data() + ord[i] * size_t(C);
     dec[i] = score::decide(all_cal.data() + ord[i] * size_t(C), C, w.data());
-    arg[i] = score::decide(pr, C);
+    arg[i] = score::decide(all_probs.data() + ord[i] * size_t(C), C);
   }
   for (int c = 0; c < C; ++c) {
     auto& ce = ev.classes[size_t(c)];

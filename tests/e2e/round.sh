@@ -20,7 +20,9 @@ L=(--log-level warn)
 same_rows() { cmp -s <(grep -v '^#' "$1") <(grep -v '^#' "$2"); }
 
 # ---- train: same weights at 1-4 ranks
-T=(--pool "$WORK/pool" --labels "$WORK/labels.tsv" --subpool "$WORK/r0/subpool.h5" --lr 0.01 "${L[@]}")
+# (logreg over the embeddings here, so numpy can recompute the scores from the subpool's vectors;
+# the tf-idf logreg's scores are checked against its solver in tests/unit/test_logreg_model.cpp)
+T=(--pool "$WORK/pool" --labels "$WORK/labels.tsv" --subpool "$WORK/r0/subpool.h5" --features embedding "${L[@]}")
 "$BIN/trawl-train" "${T[@]}" -o "$WORK/r0/model.h5"
 for np in 2 3 4; do
   mpirun_n $np "$BIN/trawl-train" "${T[@]}" -o "$WORK/model-np$np.h5"

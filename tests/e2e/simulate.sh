@@ -97,6 +97,46 @@ assert after_f1 < before_f1 - 0.01, (before_f1, after_f1)
 print(f"bookkeeping ok; test F1 {f1:.4f} (argmax), remainder F1 {before_f1:.4f} -> {after_f1:.4f} after labelling 30 easy positives")
 PY
 pass "labels grow by the queues' true labels; metrics equal numpy"
+# --prior-correction em: trawl-simulate's estimate for round 0's model equals trawl-score's
+# prior.tsv for the same model, which equals a numpy EM over the calibrated probabilities (a, b
+# as written); the same at 2 ranks.
+"$BIN/trawl-simulate" "${C[@]}" --rounds 1 --prior-correction em -o "$WORK/em"
+P=(--model "$WORK/em/round-000/model.h5" --pool "$WORK/pool" --top-n 0 --cutoffs 0 --prior-correction em
+   --labels "$WORK/em/labels-000.tsv" --oof "$WORK/em/round-000/model.h5.oof.scores.h5" --log-level warn)
+"$BIN/trawl-score" "${P[@]}" -o "$WORK/prior1"
+mpirun_n 2 "$BIN/trawl-score" "${P[@]}" -o "$WORK/prior2"
+cmp -s "$WORK/prior1/prior.tsv" "$WORK/prior2/prior.tsv" || fail "prior.tsv differs at 2 ranks"
+$PY - "$WORK/prior1" "$WORK/em" <<'PY' || fail "EM prior"
+import sys, glob, h5py, numpy as np
+d, out = sys.argv[1:]
+lines = open(d + "/prior.tsv").read().splitlines()
+a = float([l for l in lines if l.startswith("# calibration")][0].split("a = ")[1])
+rows = [l.split("\t") for l in lines if not l.startswith("#")]
+hdr, rows = rows[0], rows[1:]
+cls = [r[0] for r in rows]; tp = np.array([float(r[1]) for r in rows]); got = np.array([float(r[2]) for r in rows])
+b = np.array([float(r[4]) for r in rows])
+lab = {int(l.split("\t")[0]) for l in open(out + "/labels-000.tsv").read().splitlines()[1:]}
+P = []
+for f in sorted(glob.glob(d + "/shard-*.scores.h5")):
+    h = h5py.File(f)
+    for u, p in zip(h["uid"][:], h["probs"][:]):
+        if int(u) not in lab: P.append(p)
+P = np.array(P, dtype=np.float64)
+z = a * np.log(np.maximum(P, 1e-12)) + b; z -= z.max(1, keepdims=True); q = np.exp(z); q /= q.sum(1, keepdims=True)
+pi = tp.copy()
+for it in range(1000):
+    r = q * np.where(tp > 0, pi / np.where(tp > 0, tp, 1), 0); r /= r.sum(1, keepdims=True)
+    new = r.mean(0)
+    if np.abs(new - pi).max() < 1e-8: pi = new; break
+    pi = new
+assert np.abs(pi - got).max() < 1e-6, (pi, got)
+sim = {r.split("\t")[2]: float(r.split("\t")[10]) for r in open(out + "/metrics-classes.tsv").read().splitlines()
+       if not r.startswith("#") and r.split("\t")[0] == "0"}
+for c, v in zip(cls, got):
+    assert abs(sim[c] - v) < 1e-6, (c, sim[c], v)
+print("EM prior", dict(zip(cls, got.round(5))), "a =", a)
+PY
+pass "trawl-score --prior-correction em: numpy EM, the simulation's estimate, 2 ranks"
 mpirun_n 3 "$BIN/trawl-simulate" "${S[@]}" -o "$WORK/s3"
 # every column but the two timings (select_seconds, train_seconds)
 untimed() { cut -f1-20 "$1"; }

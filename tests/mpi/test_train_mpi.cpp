@@ -83,7 +83,9 @@ TrainStageOptions options(const test::TempDir& dir, const std::string& kind, con
   o.pool = dir / "pool";
   o.labels = dir / "labels.tsv";
   o.output = dir / out;
-  o.train.model = kind;
+  o.train.model = kind == "logreg-tokens" ? "logreg" : kind;
+  o.train.features = kind == "logreg-tokens" ? "tokens" : "embedding";  // "logreg": over the embeddings
+  o.train.feature_buckets = 4096;
   o.train.hidden = 6;
   o.train.buckets = 128;
   o.train.progress = false;
@@ -97,9 +99,9 @@ TEST(TrainMpi, SameModelFileAtAnyRankCount) {
   auto world = mpi::Comm::world();
   test::TempDir dir("train-mpi");
   make_inputs(world, dir);
-  for (std::string kind : {"logreg", "mlp", "embbag"}) {
+  for (std::string kind : {"logreg-tokens", "logreg", "mlp", "embbag"}) {
     for (bool sub : {false, true}) {
-      if (sub && kind == "embbag") continue;
+      if (sub && (kind == "embbag" || kind == "logreg-tokens")) continue;
       SCOPED_TRACE(kind + (sub ? " with subpool" : ""));
       auto o = options(dir, kind, cat(kind, sub, "-world.h5"));
       if (sub) o.subpool = dir / "subpool.h5";

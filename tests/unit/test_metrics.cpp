@@ -118,3 +118,57 @@ TEST(Metrics, EmStepSumsAddUpOverSplits) {
   double s = all[0] + all[1] + all[2];
   EXPECT_NEAR(s, 1000.0, 1e-9);
 }
+
+TEST(Metrics, CalibrationAgreesWithScipy) {
+  // Under-confident 3-class probabilities (a true temperature 0.4 away); the class-weighted log
+  // loss of softmax(a ln p + b) minimised by scipy (BFGS, an independent optimiser) and by trawl's
+  // Newton must agree; the fitted a must sharpen (a > 1).
+  Rng r(21);
+  const int C = 3;
+  const uint64_t n = 600;
+  std::vector<float> P(n * C);
+  std::vector<int> y(n);
+  std::vector<uint64_t> cnt(C, 0);
+  std::ostringstream data;
+  for (uint64_t i = 0; i < n; ++i) {
+    y[i] = r.uniform() < 0.1 ? 2 : int(r.below(2));
+    cnt[size_t(y[i])]++;
+    double z[C], s = 0;
+    for (int c = 0; c < C; ++c) z[c] = 0.4 * (r.normal() + (c == y[i] ? 2.0 : 0.0)), s += std::exp(z[c]);
+    for (int c = 0; c < C; ++c) P[i * C + size_t(c)] = float(std::exp(z[c]) / s);
+    data << y[i];
+    for (int c = 0; c < C; ++c) {
+      char b[40];
+      std::snprintf(b, sizeof b, " %.9g", double(P[i * C + size_t(c)]));
+      data << b;
+    }
+    data << '\n';
+  }
+  std::vector<double> w(C);
+  for (int c = 0; c < C; ++c) w[size_t(c)] = double(n) / (C * double(cnt[size_t(c)]));
+  auto cal = score::fit_calibration(P.data(), y.data(), n, C, w);
+  EXPECT_GT(cal.a, 1.5);
+  test::TempDir dir("cal");
+  test::write_file(dir / "d.txt", data.str());
+  test::write_file(dir / "ref.py", R"(import sys, numpy as np
+from scipy.optimize import minimize
+d = np.loadtxt(sys.argv[1]); y = d[:, 0].astype(int); lp = np.log(np.maximum(d[:, 1:], 1e-12))
+C = lp.shape[1]; n = len(y); cnt = np.bincount(y, minlength=C); w = (n / (C * cnt))[y]
+def f(t):
+    a, b = t[0], np.concatenate([[0.0], t[1:]])
+    z = a * lp + b; z -= z.max(1, keepdims=True)
+    return -(w * (z[np.arange(n), y] - np.log(np.exp(z).sum(1)))).sum()
+r = minimize(f, np.array([1.0] + [0.0] * (C - 1)), method='BFGS', options={'gtol': 1e-10})
+print(' '.join('%.12g' % v for v in r.x))
+)");
+  std::string out;
+  ASSERT_EQ(test::run("/usr/bin/python3 " + (dir / "ref.py") + " " + (dir / "d.txt"), &out), 0)
+      << "the scipy reference must run (install python3-scipy): " << out;
+  std::istringstream in(out);
+  double a, b1, b2;
+  ASSERT_TRUE(in >> a >> b1 >> b2) << out;
+  EXPECT_NEAR(cal.a, a, 1e-4);
+  EXPECT_NEAR(cal.b[0], 0.0, 0.0);
+  EXPECT_NEAR(cal.b[1], b1, 1e-4);
+  EXPECT_NEAR(cal.b[2], b2, 1e-4);
+}
