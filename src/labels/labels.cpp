@@ -21,6 +21,18 @@ int LabelSet::class_index(const std::string& name) const {
 }
 
 
+namespace {
+// A uid field: unsigned decimal, 64 bits; InputError naming the file, line and value otherwise.
+uint64_t parse_uid(const std::string& path, uint64_t lineno, const std::string& us) {
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long u = std::strtoull(us.c_str(), &end, 10);
+  if (us.empty() || *end != '\0' || errno == ERANGE || us[0] == '-')
+    throw InputError(at(path, lineno, cat("uid '", us, "' is not an unsigned 64-bit integer")));
+  return u;
+}
+}  // namespace
+
 std::vector<uint64_t> read_uid_list(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw IoError(cat(path, ": cannot open the uid list"));
@@ -40,13 +52,7 @@ std::vector<uint64_t> read_uid_list(const std::string& path) {
       continue;
     }
     if (f.size() <= size_t(cu)) throw InputError(at(path, lineno, cat("no 'uid' field (", f.size(), " fields)")));
-    const std::string& us = f[size_t(cu)];
-    errno = 0;
-    char* end = nullptr;
-    unsigned long long u = std::strtoull(us.c_str(), &end, 10);
-    if (us.empty() || *end != '\0' || errno == ERANGE || us[0] == '-')
-      throw InputError(at(path, lineno, cat("uid '", us, "' is not an unsigned 64-bit integer")));
-    out.push_back(u);
+    out.push_back(parse_uid(path, lineno, f[size_t(cu)]));
   }
   if (cu < 0) throw InputError(cat(path, ": empty uid list (expected a header naming a 'uid' column)"));
   std::sort(out.begin(), out.end());
@@ -81,12 +87,7 @@ LabelSet read_labels_tsv(const std::string& path, const std::vector<std::string>
     }
     if (f.size() != ncols)
       throw InputError(at(path, lineno, cat("expected ", ncols, " tab-separated fields, found ", f.size())));
-    const std::string& us = f[cu];
-    errno = 0;
-    char* end = nullptr;
-    unsigned long long u = std::strtoull(us.c_str(), &end, 10);
-    if (us.empty() || *end != '\0' || errno == ERANGE || us[0] == '-')
-      throw InputError(at(path, lineno, cat("uid '", us, "' is not an unsigned 64-bit integer")));
+    const uint64_t u = parse_uid(path, lineno, f[cu]);
     const std::string& lab = f[cl];
     if (lab.empty()) throw InputError(at(path, lineno, cat("empty label for uid ", u)));
     auto it = seen.find(u);
