@@ -1,4 +1,4 @@
-// trawl-libs: trawl_io trawl_cli trawl_pool
+// trawl-libs: trawl_io trawl_formats trawl_cli trawl_pool
 // trawl-show: for people. --subpool: what a subpool holds, its size, how its items' pool labels
 // compare with the pool's base rates (the enrichment AnchorAL is for), and its top items with
 // text. --queue: the queue an annotator gets from trawl-select, with each item's pool label
@@ -14,6 +14,7 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "formats/subpool.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/run.h"
@@ -126,16 +127,15 @@ int main(int argc, char** argv) {
       show_queue(comm, queue, pool, top);
       return 0;
     }
-    auto f = io::h5::File::open(subpool);
-    io::h5::check_format(f, "subpool", 1);
-    if (pool.empty()) pool = f.attr_str("pool");
-    auto uids = io::h5::Dataset::open(f, "uid").read_all<uint64_t>();
-    auto scores = io::h5::Dataset::open(f, "score").read_all<double>();
-    auto counts = io::h5::Dataset::open(f, "anchor_count").read_all<int32_t>();
+    formats::SubpoolReader sr(subpool);
+    const auto& si = sr.info();
+    if (pool.empty()) pool = si.meta.pool;
+    const auto& uids = sr.uids();
+    auto scores = sr.scores();
+    auto counts = sr.anchor_counts();
     std::printf("%s: method %s, round %llu, %zu items (%llu candidates from %llu queries; %llu labelled)\n",
-                subpool.c_str(), f.attr_str("method").c_str(), (unsigned long long)f.attr_u64("round"), uids.size(),
-                (unsigned long long)f.attr_u64("candidates"), (unsigned long long)f.attr_u64("anchors"),
-                (unsigned long long)f.attr_u64("labelled"));
+                subpool.c_str(), si.meta.method.c_str(), (unsigned long long)si.meta.round, uids.size(),
+                (unsigned long long)si.candidates, (unsigned long long)si.anchors, (unsigned long long)si.labelled);
     std::map<uint64_t, size_t> pos;
     for (size_t i = 0; i < uids.size(); ++i) pos[uids[i]] = i;
     std::vector<std::string> text(uids.size()), label(uids.size());

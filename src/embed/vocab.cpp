@@ -516,12 +516,6 @@ void gather_to_root(const mpi::Comm& comm, const std::vector<Rec>& mine, uint64_
   }
 }
 
-std::string dir_of(const std::string& path) {
-  auto s = path.find_last_of('/');
-  if (s == std::string::npos) return ".";
-  if (s == 0) return "/";
-  return path.substr(0, s);
-}
 
 /// What one process counted.
 struct LocalCount {
@@ -680,7 +674,7 @@ VocabStats count_vocab(const mpi::Comm& comm, const VocabOptions& o) {
   int skip = 0;
   collective(comm, [&] {
     if (!comm.root()) return;
-    check_inputs_and_output(o, part ? parts_dir : dir_of(o.output));
+    check_inputs_and_output(o, part ? parts_dir : parent_dir(o.output));
     if (!o.force && reusable(out_path, o, part)) skip = 1;
   });
   comm.bcast_value(skip);
@@ -781,7 +775,7 @@ VocabStats merge_vocab_parts(const std::string& dir, const std::string& output, 
   if (!is_directory(dir)) throw IoError(cat(dir, ": --merge-parts directory does not exist"));
   auto files = list_files(dir, "part-", ".h5");
   if (files.empty()) throw InputError(cat(dir, ": no part-<i>-of-<N>.h5 files to merge"));
-  check_writable_dir(dir_of(output));
+  check_writable_dir(parent_dir(output));
 
   IdCounts sum(3);
   Vocab out;

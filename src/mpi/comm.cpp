@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 
+#include "core/fatal.h"
 #include "core/log.h"
 
 namespace trawl::mpi {
@@ -20,7 +21,37 @@ void fail(const char* call, const char* file, int line, int rc) {
   std::abort();
 }
 
+namespace {
+// A failed assertion or an uncaught exception on any rank ends the whole job.
+void abort_job(int code) {
+  int init = 0, fin = 0, size = 1;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (!init || fin) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+[[noreturn]] void on_terminate() {
+  std::string what = "std::terminate without an active exception";
+  if (auto e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = cat("uncaught exception: ", x.what());
+    } catch (...) {
+      what = "uncaught exception of unknown type";
+    }
+  }
+  std::fprintf(stderr, "rank %d: internal error: %s\n", log::rank(), what.c_str());
+  std::fflush(stderr);
+  abort_job(kExitInternal);
+  std::abort();
+}
+}  // namespace
+
 Environment::Environment(int* argc, char*** argv) {
+  set_fatal_hook(&abort_job);
+  std::set_terminate(&on_terminate);
   int inited = 0;
   MPI_Initialized(&inited);
   if (!inited) {
@@ -74,6 +105,31 @@ void Comm::bcast(std::string& s, int root) const {
   std::vector<char> v(s.begin(), s.end());
   bcast(v, root);
   s.assign(v.begin(), v.end());
+}
+
+void Comm::bcast(std::vector<std::string>& v, int root) const {
+  if (size_ == 1) return;
+  std::vector<uint64_t> len;
+  std::vector<char> bytes;
+  for (auto& x : v) {
+    len.push_back(x.size());
+    bytes.insert(bytes.end(), x.begin(), x.end());
+  }
+  bcast(len, root);
+  bcast(bytes, root);
+  v.clear();
+  uint64_t off = 0;
+  for (uint64_t l : len) {
+    v.emplace_back(bytes.data() + off, l);
+    off += l;
+  }
+}
+
+void Comm::bcast_from_first_nonempty(std::vector<std::string>& v) const {
+  if (size_ == 1) return;
+  const int root = allreduce(v.empty() ? size_ : rank_, MPI_MIN);
+  if (root == size_) return;
+  bcast(v, root);
 }
 
 void Comm::bcast_bytes(void* p, uint64_t n, int root) const {

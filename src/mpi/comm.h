@@ -92,6 +92,10 @@ class Comm {
     bcast_bytes(v.data(), n * sizeof(T), root);
   }
   void bcast(std::string& s, int root = 0) const;
+  void bcast(std::vector<std::string>& v, int root = 0) const;  // any strings (lengths, then bytes)
+  /// Collective: every rank gets v of the lowest rank whose v is non-empty (all empty: stays
+  /// empty), e.g. class names read by the ranks that hold a shard.
+  void bcast_from_first_nonempty(std::vector<std::string>& v) const;
   template <class T> void bcast_value(T& v, int root = 0) const {
     static_assert(std::is_trivially_copyable<T>::value, "trivially copyable only");
     if (size_ == 1) return;

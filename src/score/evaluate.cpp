@@ -19,6 +19,9 @@
 
 namespace trawl::score {
 
+using formats::class_file_tag;
+using formats::ScoresReader;
+
 // ---- logistic regression ---------------------------------------------------------------------
 
 LogitFit fit_logit(const std::vector<double>& s, const std::vector<int>& y, int max_iter) {

@@ -12,6 +12,9 @@
 
 namespace trawl::score {
 
+using formats::ScoresReader;
+using formats::scores_file_name;
+
 std::vector<double> weighted_training_prior(const std::vector<std::string>& classes,
                                             const std::map<uint64_t, std::string>& labelled) {
   std::set<std::string> present;
@@ -91,16 +94,7 @@ PoolPrior estimate_pool_prior(const mpi::Comm& comm, const pool::Pool& p, const 
   for (auto& l : local) mine += l.q.size() / size_t(C);
   pp.items = comm.sum(mine);
   // Every rank needs the class names (a rank may hold no shard).
-  {
-    std::string cl;
-    for (auto& c : pp.classes) cl += c + '\n';
-    int have = pp.classes.empty() ? 0 : 1;
-    int root = comm.allreduce(have ? comm.rank() : comm.size(), MPI_MIN);
-    comm.bcast(cl, root);
-    pp.classes.clear();
-    std::istringstream in(cl);
-    for (std::string x; std::getline(in, x);) pp.classes.push_back(x);
-  }
+  comm.bcast_from_first_nonempty(pp.classes);
   pp.prior = train_prior;
   for (pp.iterations = 0; pp.iterations < max_iter && pp.items > 0;) {
     std::vector<double> part(S * size_t(C), 0.0);

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/timer.h"
+#include "formats/subpool.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/report.h"
@@ -31,126 +32,11 @@ namespace trawl::score {
 
 namespace h5 = io::h5;
 
-// ---- scores files --------------------------------------------------------------------------------
-
-std::string scores_file_name(const std::string& shard_path) {
-  std::string b = basename(shard_path);
-  if (b.size() > 3 && b.compare(b.size() - 3, 3, ".h5") == 0) b.resize(b.size() - 3);
-  return b + ".scores.h5";
-}
-
-std::string class_file_tag(const std::string& cls) {
-  std::string t;
-  for (char ch : cls) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-              ch == '_' || ch == '-';
-    t += ok ? ch : '_';
-  }
-  if (t.empty() || t[0] == '.') t = "_" + t;
-  return t;
-}
-
-namespace {
-
-std::string join_lines(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "\n" : "") + v[i];
-  return s;
-}
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> v;
-  size_t a = 0;
-  while (a <= s.size()) {
-    size_t b = s.find('\n', a);
-    if (b == std::string::npos) b = s.size();
-    v.push_back(s.substr(a, b - a));
-    a = b + 1;
-  }
-  return v;
-}
-
-ScoresInfo read_info(const h5::File& f) {
-  ScoresInfo s;
-  s.format_version = h5::check_format(f, kScoresFormat, kScoresFormatVersion);
-  s.trawl_version = f.attr_str("trawl-version");
-  s.classes = split_lines(f.attr_str("classes"));
-  s.model = f.attr_str("model");
-  s.model_checksum = f.attr_str("model-checksum");
-  s.model_kind = f.attr_str("model-kind");
-  s.model_input = f.attr_str("model-input");
-  s.source_kind = f.attr_str("source-kind");
-  s.shard = f.attr_str("shard");
-  s.shard_identity = f.attr_str("shard-identity");
-  s.shard_rows = f.attr_u64("shard-rows");
-  s.rows = f.attr_u64("rows");
-  s.encoder = f.attr_str("encoder");
-  s.encoder_params = f.attr_str("encoder-params");
-  s.dim = int(f.attr_i64("dim"));
-  s.feature_dim = int(f.attr_i64("feature-dim"));
-  s.config = f.attr_str("config");
-  if (s.classes.empty() || (s.classes.size() == 1 && s.classes[0].empty()))
-    throw InputError(cat(f.path(), ": attribute 'classes' is empty"));
-  if (s.rows != s.shard_rows)
-    throw InputError(cat(f.path(), ": holds ", s.rows, " rows but its shard ", s.shard, " has ", s.shard_rows,
-                         " (an incomplete scores file)"));
-  if (s.feature_dim < 0) throw InputError(cat(f.path(), ": attribute 'feature-dim' = ", s.feature_dim, " is negative"));
-  return s;
-}
-
-}  // namespace
-
-struct ScoresReader::Impl {
-  h5::File f;
-  h5::Dataset uid, probs, feats;
-  ScoresInfo info;
-};
-
-ScoresReader::ScoresReader(const std::string& path) : impl_(new Impl) {
-  try {
-    auto& m = *impl_;
-    m.f = h5::File::open(path);
-    m.info = read_info(m.f);
-    m.uid = h5::Dataset::open(m.f, "uid");
-    m.uid.expect(h5::Type::kU64, 1);
-    m.uid.expect_rows(m.info.rows, "attribute 'rows'");
-    m.probs = h5::Dataset::open(m.f, "probs");
-    m.probs.expect(h5::Type::kF32, 2, m.info.classes.size());
-    m.probs.expect_rows(m.info.rows, "attribute 'rows'");
-    if (m.info.feature_dim > 0) {
-      m.feats = h5::Dataset::open(m.f, "features");
-      m.feats.expect(h5::Type::kF32, 2, uint64_t(m.info.feature_dim));
-      m.feats.expect_rows(m.info.rows, "attribute 'rows'");
-    }
-  } catch (...) {
-    delete impl_;
-    throw;
-  }
-}
-ScoresReader::~ScoresReader() { delete impl_; }
-const ScoresInfo& ScoresReader::info() const { return impl_->info; }
-
-void ScoresReader::read(uint64_t begin, uint64_t end, std::vector<uint64_t>& uid, std::vector<float>& probs,
-                        std::vector<float>* features) const {
-  auto& m = *impl_;
-  if (begin > end || end > m.info.rows)
-    throw UsageError(cat(m.f.path(), ": rows [", begin, ", ", end, ") are out of range (", m.info.rows, " rows)"));
-  const uint64_t n = end - begin;
-  uid.resize(n);
-  probs.resize(n * m.info.classes.size());
-  if (n == 0) return;
-  m.uid.read(begin, n, uid.data());
-  m.probs.read(begin, n, probs.data());
-  if (features) {
-    if (m.info.feature_dim == 0) throw InputError(cat(m.f.path(), ": has no features (score with --features)"));
-    features->resize(n * size_t(m.info.feature_dim));
-    m.feats.read(begin, n, features->data());
-  }
-}
-
-ScoresInfo read_scores_info(const std::string& path) {
-  ScoresReader r(path);
-  return r.info();
-}
+using formats::class_file_tag;
+using formats::read_scores_info;
+using formats::ScoresInfo;
+using formats::ScoresReader;
+using formats::scores_file_name;
 
 namespace {
 
@@ -244,56 +130,25 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
   }
 }
 
-// Writes a scores file: datasets created up front, rows written block by block, `rows` last.
-class ScoresWriter {
- public:
-  ScoresWriter(const std::string& final_path, const Scorer& s, const io::ShardMeta& src, const std::string& kind,
-               const std::string& shard, const std::string& identity, uint64_t rows, const std::string& config)
-      : out_(final_path), rows_(rows) {
-    f_ = h5::File::create(out_.temp_path());
-    h5::set_format(f_, kScoresFormat, kScoresFormatVersion);
-    f_.set_attr("classes", join_lines(*s.classes));
-    f_.set_attr("model", s.path);
-    f_.set_attr("model-checksum", s.checksum);
-    f_.set_attr("model-kind", s.model->header().kind);
-    f_.set_attr("model-input", s.model->header().input);
-    f_.set_attr("source-kind", kind);
-    f_.set_attr("shard", shard);
-    f_.set_attr("shard-identity", identity);
-    f_.set_attr_u64("shard-rows", rows);
-    f_.set_attr("encoder", src.encoder);
-    f_.set_attr("encoder-params", src.encoder_params);
-    f_.set_attr("dim", src.dim);
-    f_.set_attr("feature-dim", s.features ? s.F : 0);
-    f_.set_attr("config", config);
-    const uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(rows, 16384));
-    uid_ = h5::Dataset::create(f_, "uid", h5::Type::kU64, chunk);
-    probs_ = h5::Dataset::create(f_, "probs", h5::Type::kF32, chunk, uint64_t(s.C));
-    if (s.features) {
-      uint64_t fc = std::max<uint64_t>(1, std::min<uint64_t>(chunk, (uint64_t(1) << 20) / (4 * uint64_t(s.F))));
-      feats_ = h5::Dataset::create(f_, "features", h5::Type::kF32, fc, uint64_t(s.F));
-    }
-  }
-  void write(const Block& b, const float* probs, const float* feats) {
-    if (b.n == 0) return;
-    uid_.write(b.begin, b.n, b.uid.data());
-    probs_.write(b.begin, b.n, probs);
-    if (feats) feats_.write(b.begin, b.n, feats);
-    written_ += b.n;
-  }
-  void commit() {
-    TRAWL_ASSERT_MSG(written_ == rows_, "scores file: wrote ", written_, " of ", rows_, " rows");
-    f_.set_attr_u64("rows", rows_);
-    f_.close();
-    out_.commit();
-  }
-
- private:
-  AtomicOutput out_;
-  h5::File f_;
-  h5::Dataset uid_, probs_, feats_;
-  uint64_t rows_, written_ = 0;
-};
+// The header of a scores file this scorer writes for one source (shard or subpool).
+ScoresInfo scores_header(const Scorer& s, const io::ShardMeta& src, const std::string& kind, const std::string& shard,
+                         const std::string& identity, const std::string& config) {
+  ScoresInfo h;
+  h.classes = *s.classes;
+  h.model = s.path;
+  h.model_checksum = s.checksum;
+  h.model_kind = s.model->header().kind;
+  h.model_input = s.model->header().input;
+  h.source_kind = kind;
+  h.shard = shard;
+  h.shard_identity = identity;
+  h.encoder = src.encoder;
+  h.encoder_params = src.encoder_params;
+  h.dim = src.dim;
+  h.feature_dim = s.features ? s.F : 0;
+  h.config = config;
+  return h;
+}
 
 // An existing scores file that can be reused: complete, same model file, same shard contents.
 bool up_to_date(const std::string& path, const Scorer& s, const std::string& shard, const std::string& identity,
@@ -473,21 +328,16 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
   std::vector<uint64_t> uids;
   std::string pool_dir;
   {
-    auto f = h5::File::open(o.subpool);
-    h5::check_format(f, "subpool", 1);
-    if (f.has_attr("all-unlabelled") && f.attr_i64("all-unlabelled") == 1)
+    formats::SubpoolReader sr(o.subpool);
+    const auto& si = sr.info();
+    if (si.all_unlabelled)
       throw UsageError(cat(o.subpool, ": a 'full' subpool holds no rows (it stands for every unlabelled item of the pool ",
-                           f.attr_str("pool"), "); score the pool with --pool instead"));
-    meta.encoder = f.attr_str("encoder");
-    meta.encoder_params = f.attr_str("encoder-params");
-    meta.dim = int(f.attr_i64("dim"));
-    pool_dir = o.pool.empty() ? f.attr_str("pool") : o.pool;
-    auto du = h5::Dataset::open(f, "uid");
-    du.expect(h5::Type::kU64, 1);
-    uids = du.read_all<uint64_t>();
-    auto de = h5::Dataset::open(f, "embedding");
-    de.expect(h5::Type::kF32, 2, uint64_t(meta.dim));
-    de.expect_rows(uids.size(), "dataset 'uid'");
+                           si.meta.pool, "); score the pool with --pool instead"));
+    meta.encoder = si.meta.encoder;
+    meta.encoder_params = si.meta.params;
+    meta.dim = si.meta.dim;
+    pool_dir = o.pool.empty() ? si.meta.pool : o.pool;
+    uids = sr.uids();
   }
   train::check_compatible(s.model->header(), meta.encoder, meta.encoder_params, meta.dim, o.subpool);
   if (s.feat_from_emb) lm.scorer.F = meta.dim;
@@ -510,15 +360,14 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
   }
   // One process scores the subpool (small), so its block boundaries never depend on the ranks.
   if (comm.root()) {
-    auto f = h5::File::open(o.subpool);
-    auto de = h5::Dataset::open(f, "embedding");
-    ScoresWriter w(out_path, s, meta, "subpool", name, identity, uids.size(), o.config);
+    formats::SubpoolReader sr(o.subpool);
+    formats::ScoresWriter w(out_path, scores_header(s, meta, "subpool", name, identity, o.config), uids.size());
     Progress prog("score subpool", uids.size(), "items");
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
       blk.uid.assign(uids.begin() + ptrdiff_t(b), uids.begin() + ptrdiff_t(e));
       if (s.emb) {
         blk.emb.resize((e - b) * size_t(meta.dim));
-        de.read(b, e - b, blk.emb.data());
+        sr.read_embedding(b, e - b, blk.emb.data());
       }
       if (!s.tokens) return;
       blk.offsets.assign(1, 0);
@@ -532,7 +381,7 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
       }
     };
     score_blocks(s, o.subpool, uids.size(), o.block_rows, read,
-                 [&](const Block& b, const float* p, const float* ft) { w.write(b, p, ft); }, nullptr, prog);
+                 [&](const Block& b, const float* p, const float* ft) { w.write(b.begin, b.n, b.uid.data(), p, ft); }, nullptr, prog);
     w.commit();
     prog.finish();
     sum.rows_scored = uids.size();
@@ -573,19 +422,19 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
                 o.pool, " --output ", o.output);
   } else {
     // The reference for every scores file: the first shard's (rank 0 reads, all receive).
-    std::string ref;
+    std::vector<std::string> ref;  // the model checksum, then the classes
     if (comm.root()) {
       const std::string first = join_path(o.output, scores_file_name(p.shards.front()));
       if (!path_exists(first))
         throw InputError(cat(first, ": no scores for shard ", p.shards.front(),
                              " (score the pool with trawl-score --model first)"));
       auto info = read_scores_info(first);
-      ref = info.model_checksum + "\n" + join_lines(info.classes);
+      ref = info.classes;
+      ref.insert(ref.begin(), info.model_checksum);
     }
     comm.bcast(ref);
-    auto lines = split_lines(ref);
-    model_checksum = lines[0];
-    classes.assign(lines.begin() + 1, lines.end());
+    model_checksum = ref[0];
+    classes.assign(ref.begin() + 1, ref.end());
     if (!o.model.empty()) {
       std::string now = checksum_file(o.model).str();
       if (now != model_checksum)
@@ -655,7 +504,8 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     }
     const auto& s = lm.scorer;
     io::ShardReader r(sp.shard);
-    ScoresWriter w(sp.scores, s, r.meta(), "shard", basename(sp.shard), sp.identity, sp.rows, o.config);
+    formats::ScoresWriter w(sp.scores, scores_header(s, r.meta(), "shard", basename(sp.shard), sp.identity, o.config),
+                            sp.rows);
     const int dim = r.meta().dim;
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
       io::ShardBlock sb;
@@ -674,7 +524,7 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     if (selecting)
       feed = [&](const Block& b, const float* pr) { feed_columns(cols, sp.scores, b.uid.data(), pr, b.n); };
     score_blocks(s, sp.shard, sp.rows, o.block_rows, read,
-                 [&](const Block& b, const float* pr, const float* ft) { w.write(b, pr, ft); }, feed, prog);
+                 [&](const Block& b, const float* pr, const float* ft) { w.write(b.begin, b.n, b.uid.data(), pr, ft); }, feed, prog);
     {
       std::lock_guard<std::mutex> g(h5_lock());
       w.commit();

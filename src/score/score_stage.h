@@ -15,12 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "formats/scores.h"  // the scores file: formats::ScoresReader, ScoresWriter, scores_file_name
 #include "mpi/comm.h"
 
 namespace trawl::score {
-
-constexpr const char* kScoresFormat = "scores";
-constexpr int kScoresFormatVersion = 1;
 
 struct ScoreOptions {
   std::string model;    // model file from trawl-train (optional with select_only)
@@ -52,45 +50,5 @@ struct ScoreSummary {
 
 /// Collective. Runs the stage as described at the top of this file.
 ScoreSummary run_score(const mpi::Comm& comm, const ScoreOptions& o);
-
-/// "shard-000042.h5" -> "shard-000042.scores.h5" (any "X.h5" -> "X.scores.h5").
-std::string scores_file_name(const std::string& shard_path);
-
-/// What a scores file records about itself (root attributes).
-struct ScoresInfo {
-  int format_version = 0;
-  std::vector<std::string> classes;
-  std::string model, model_checksum, model_kind, model_input;
-  std::string source_kind;      // "shard" or "subpool"
-  std::string shard;            // basename of the scored shard (or subpool file)
-  std::string shard_identity;   // shard: its source-checksum; subpool: the subpool file checksum
-  uint64_t shard_rows = 0, rows = 0;
-  std::string encoder, encoder_params, config, trawl_version;
-  int dim = 0, feature_dim = 0;  // feature_dim 0: no features dataset
-};
-
-/// Opens a scores file and validates format, version, attributes and dataset shapes
-/// (InputError/IoError naming the file).
-ScoresInfo read_scores_info(const std::string& path);
-
-/// Streams a scores file's rows.
-class ScoresReader {
- public:
-  explicit ScoresReader(const std::string& path);  // validates like read_scores_info
-  ~ScoresReader();
-  ScoresReader(const ScoresReader&) = delete;
-  ScoresReader& operator=(const ScoresReader&) = delete;
-  const ScoresInfo& info() const;
-  /// Rows [begin, end): uids and probabilities (n × classes, row-major); features if asked.
-  void read(uint64_t begin, uint64_t end, std::vector<uint64_t>& uid, std::vector<float>& probs,
-            std::vector<float>* features = nullptr) const;
-
- private:
-  struct Impl;
-  Impl* impl_;
-};
-
-/// "a/b c" -> "a_b_c": a class name made safe for a file name ([A-Za-z0-9._-] kept).
-std::string class_file_tag(const std::string& cls);
 
 }  // namespace trawl::score

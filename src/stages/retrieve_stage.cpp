@@ -22,6 +22,7 @@
 #include "mpi/report.h"
 #include "retrieve/anchors.h"
 #include "retrieve/exact.h"
+#include "formats/subpool.h"
 #include "retrieve/subpool.h"
 #include "retrieve/topk.h"
 #include "trawl/version.h"
@@ -34,8 +35,6 @@ using retrieve::RowMatrixXf;
 
 namespace {
 
-constexpr const char* kSubpoolFormat = "subpool";
-constexpr int kSubpoolVersion = 1;
 constexpr const char* kPartFormat = "retrieve-part";
 constexpr int kPartVersion = 1;
 constexpr const char* kSealsFormat = "seals-state";
@@ -137,47 +136,9 @@ void write_anchors_tsv(const std::string& path, const retrieve::AnchorSet& a, co
   out.commit();
 }
 
-struct Meta {  // what a round records about itself
-  std::string method, backend, pool, labels, config;
-  uint64_t round = 0, seed = 0, M = 0;
-  int K = 0, A = 0, ef = 0, dim = 0;
-  std::string encoder, params;
-};
-
-void put_meta(io::h5::File& f, const Meta& m) {
-  f.set_attr("method", m.method);
-  f.set_attr("backend", m.backend);
-  f.set_attr("pool", m.pool);
-  f.set_attr("labels", m.labels);
-  f.set_attr_u64("round", m.round);
-  f.set_attr_u64("seed", m.seed);
-  f.set_attr_u64("subpool-size", m.M);
-  f.set_attr("neighbours", m.K);
-  f.set_attr("anchors-per-class", m.A);
-  f.set_attr("ef", m.ef);
-  f.set_attr("dim", m.dim);
-  f.set_attr("encoder", m.encoder);
-  f.set_attr("encoder-params", m.params);
-  f.set_attr("config", m.config);
-}
-Meta get_meta(const io::h5::File& f) {
-  Meta m;
-  m.method = f.attr_str("method");
-  m.backend = f.attr_str("backend");
-  m.pool = f.attr_str("pool");
-  m.labels = f.attr_str("labels");
-  m.round = f.attr_u64("round");
-  m.seed = f.attr_u64("seed");
-  m.M = f.attr_u64("subpool-size");
-  m.K = int(f.attr_i64("neighbours"));
-  m.A = int(f.attr_i64("anchors-per-class"));
-  m.ef = int(f.attr_i64("ef"));
-  m.dim = int(f.attr_i64("dim"));
-  m.encoder = f.attr_str("encoder");
-  m.params = f.attr_str("encoder-params");
-  m.config = f.attr_str("config");
-  return m;
-}
+using Meta = formats::RoundMeta;  // what a round records about itself
+void put_meta(io::h5::File& f, const Meta& m) { formats::put_round_meta(f, m); }
+Meta get_meta(const io::h5::File& f) { return formats::get_round_meta(f); }
 
 void write_u64(io::h5::File& f, const std::string& name, const std::vector<uint64_t>& v) {
   auto d = io::h5::Dataset::create(f, name, io::h5::Type::kU64, std::max<uint64_t>(1, std::min<uint64_t>(v.size(), 65536)));
@@ -198,42 +159,26 @@ struct SubpoolRow {
 void write_subpool(const std::string& path, const Meta& m, const std::vector<SubpoolRow>& rows, const Rows& emb,
                    uint64_t n_candidates, uint64_t n_anchors, uint64_t n_labelled, bool all_unlabelled) {
   ScopedTimer t("write subpool");
-  AtomicOutput out(path);
-  {
-    auto f = io::h5::File::create(out.temp_path());
-    io::h5::set_format(f, kSubpoolFormat, kSubpoolVersion);
-    put_meta(f, m);
-    f.set_attr_u64("candidates", n_candidates);
-    f.set_attr_u64("anchors", n_anchors);
-    f.set_attr_u64("labelled", n_labelled);
-    f.set_attr("all-unlabelled", all_unlabelled ? 1 : 0);
-    f.set_attr_u64("rows", rows.size());
-    uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(rows.size(), 4096));
-    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, chunk);
-    auto ds = io::h5::Dataset::create(f, "score", io::h5::Type::kF64, chunk);
-    auto dc = io::h5::Dataset::create(f, "anchor_count", io::h5::Type::kI32, chunk);
-    auto de = io::h5::Dataset::create(f, "embedding", io::h5::Type::kF32, chunk, uint64_t(m.dim));
-    std::vector<uint64_t> u;
-    std::vector<double> s;
-    std::vector<int32_t> c;
-    std::vector<float> e;
-    for (auto& r : rows) {
-      u.push_back(r.uid);
-      s.push_back(r.score);
-      c.push_back(r.count);
-      long i = emb.find(r.uid);
-      TRAWL_ASSERT_MSG(i >= 0, "subpool uid ", r.uid, " was not fetched");
-      e.insert(e.end(), emb.row(size_t(i), m.dim), emb.row(size_t(i), m.dim) + m.dim);
-    }
-    if (!rows.empty()) {
-      du.append(u);
-      ds.append(s);
-      dc.append(c);
-      de.append(e);
-    }
-    f.close();
+  formats::SubpoolInfo info;
+  info.meta = m;
+  info.candidates = n_candidates;
+  info.anchors = n_anchors;
+  info.labelled = n_labelled;
+  info.all_unlabelled = all_unlabelled;
+  info.rows = rows.size();
+  std::vector<uint64_t> u;
+  std::vector<double> s;
+  std::vector<int32_t> c;
+  std::vector<float> e;
+  for (auto& r : rows) {
+    u.push_back(r.uid);
+    s.push_back(r.score);
+    c.push_back(r.count);
+    long i = emb.find(r.uid);
+    TRAWL_ASSERT_MSG(i >= 0, "subpool uid ", r.uid, " was not fetched");
+    e.insert(e.end(), emb.row(size_t(i), m.dim), emb.row(size_t(i), m.dim) + m.dim);
   }
-  out.commit();
+  formats::write_subpool(path, info, u, s, c, e);
 }
 
 // ---- SEALS state ---------------------------------------------------------------------------

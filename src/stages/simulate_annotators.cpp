@@ -68,7 +68,7 @@ bool write_crowdlab_consensus(const std::string& journal, const std::string& pat
   std::vector<char> have(item.size(), 0);
   for (auto& f : prob_files) {
     if (!path_exists(f)) continue;
-    score::ScoresReader r(f);
+    formats::ScoresReader r(f);
     std::vector<long> col;  // file column of each class
     for (auto& c : classes) {
       auto it = std::find(r.info().classes.begin(), r.info().classes.end(), c);

@@ -219,7 +219,7 @@ TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::st
   std::vector<std::string> t_label_mine;
   for (size_t s = size_t(comm.rank()); s < p.shards.size(); s += size_t(comm.size())) {
     io::ShardReader r(p.shards[s]);
-    score::ScoresReader sr(join_path(scores_dir, basename(score::scores_file_name(p.shards[s]))));
+    formats::ScoresReader sr(join_path(scores_dir, basename(formats::scores_file_name(p.shards[s]))));
     if (classes.empty()) classes = sr.info().classes;
     else if (sr.info().classes != classes) throw InputError(cat(scores_dir, ": scores files with different classes"));
     const size_t C = classes.size();
@@ -243,15 +243,7 @@ TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::st
       }
     }
   }
-  {  // every rank needs the class names (a rank may hold no shard)
-    std::string cl;
-    for (auto& c : classes) cl += c + '\n';
-    const int root = comm.allreduce(classes.empty() ? comm.size() : comm.rank(), MPI_MIN);
-    comm.bcast(cl, root);
-    classes.clear();
-    std::istringstream in(cl);
-    for (std::string x; std::getline(in, x);) classes.push_back(x);
-  }
+  comm.bcast_from_first_nonempty(classes);  // a rank may hold no shard
   const int C = int(classes.size());
   if (train_prior.size() != classes.size()) throw InputError(cat("simulate: ", train_prior.size(), " training priors for ", C, " classes"));
   const std::vector<double> prior = prior_correction ? pp.prior : train_prior;

@@ -1,11 +1,14 @@
 #include "strategy/select_stage.h"
 
+#include "formats/scores.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -64,12 +67,10 @@ bool parse_u64(const std::string& s, uint64_t& v) {
   return true;
 }
 
-// ---- scores files ----------------------------------------------------------------------------
+// ---- scores files (formats/scores.h validates them) ----------------------------------------
 struct ScoresFile {
   std::string path;
-  h5::File file;
-  h5::Dataset uid, probs, features;
-  bool has_features = false;
+  std::unique_ptr<formats::ScoresReader> reader;
   std::vector<std::string> classes;
   uint64_t rows = 0;
   int C = 0, F = 0;
@@ -78,74 +79,41 @@ struct ScoresFile {
 ScoresFile open_scores(const std::string& path, bool need_features) {
   ScoresFile s;
   s.path = path;
-  s.file = h5::File::open(path);
-  h5::check_format(s.file, "scores", kScoresFormatVersion);
-  for (auto& c : split(s.file.attr_str("classes"), '\n'))
-    if (!c.empty()) s.classes.push_back(c);
-  s.uid = h5::Dataset::open(s.file, "uid");
-  s.uid.expect(h5::Type::kU64, 1);
-  s.rows = s.uid.rows();
-  s.probs = h5::Dataset::open(s.file, "probs");
-  if (s.probs.rank() != 2 || (s.probs.type() != h5::Type::kF32 && s.probs.type() != h5::Type::kF64 &&
-                              s.probs.type() != h5::Type::kF16))
-    throw InputError(cat(path, ": dataset 'probs' is ", s.probs.type_desc(), " of rank ", s.probs.rank(),
-                         ", expected f32 [rows, classes]"));
-  s.probs.expect_rows(s.rows, "one row of probabilities per uid");
-  s.C = int(s.probs.cols());
-  if (s.classes.size() != size_t(s.C))
-    throw InputError(cat(path, ": attribute 'classes' names ", s.classes.size(), " classes but 'probs' has ", s.C,
-                         " columns; expected one name per column"));
-  s.has_features = s.file.exists("features");
-  if (s.has_features) {
-    s.features = h5::Dataset::open(s.file, "features");
-    if (s.features.rank() != 2)
-      throw InputError(cat(path, ": dataset 'features' has rank ", s.features.rank(), ", expected [rows, features]"));
-    s.features.expect_rows(s.rows, "one row of features per uid");
-    s.F = int(s.features.cols());
-  } else if (need_features) {
+  s.reader = std::make_unique<formats::ScoresReader>(path);
+  const auto& info = s.reader->info();
+  s.classes = info.classes;
+  s.rows = info.rows;
+  s.C = int(info.classes.size());
+  s.F = info.feature_dim;
+  if (need_features && s.F == 0)
     throw InputError(cat(path, ": no 'features' dataset; this strategy needs the model's penultimate features: "
                                "rerun trawl-score with --features"));
-  }
   return s;
 }
 
-/// Rows [b0, b1) of a scores file with the labelled rows dropped; validates probabilities
-/// (finite, in [0, 1]) and features (finite).
+/// Rows [b0, b1) of a scores file with the labelled rows dropped (the reader validates
+/// probabilities and features).
 struct Block {
   std::vector<uint64_t> uid;
   std::vector<float> p, h;
 };
 uint64_t read_block(const ScoresFile& s, uint64_t b0, uint64_t b1, bool feats, const std::vector<uint64_t>& labelled,
                     Block& out) {
+  std::vector<uint64_t> uid;
+  std::vector<float> p, h;
+  s.reader->read(b0, b1, uid, p, feats ? &h : nullptr);
   const uint64_t n = b1 - b0;
-  std::vector<uint64_t> uid(n);
-  std::vector<float> p(n * uint64_t(s.C)), h;
-  s.uid.read(b0, n, uid.data());
-  s.probs.read(b0, n, p.data());
-  if (feats) {
-    h.resize(n * uint64_t(s.F));
-    s.features.read(b0, n, h.data());
-  }
   out.uid.clear();
   out.p.clear();
   out.h.clear();
   uint64_t skipped = 0;
   for (uint64_t i = 0; i < n; ++i) {
-    const float* pr = &p[i * uint64_t(s.C)];
-    for (int k = 0; k < s.C; ++k)
-      if (!(pr[k] >= -1e-4f && pr[k] <= 1.0001f))
-        throw InputError(cat(s.path, ": dataset 'probs', row ", b0 + i, " (uid ", uid[i], "), class '", s.classes[size_t(k)],
-                             "': ", pr[k], " is not a probability (expected a finite value in [0, 1])"));
-    if (feats)
-      for (int f = 0; f < s.F; ++f)
-        if (!std::isfinite(h[i * uint64_t(s.F) + uint64_t(f)]))
-          throw InputError(cat(s.path, ": dataset 'features', row ", b0 + i, " (uid ", uid[i], "): not finite"));
     if (std::binary_search(labelled.begin(), labelled.end(), uid[i])) {
       ++skipped;
       continue;
     }
     out.uid.push_back(uid[i]);
-    out.p.insert(out.p.end(), pr, pr + s.C);
+    out.p.insert(out.p.end(), &p[i * uint64_t(s.C)], &p[(i + 1) * uint64_t(s.C)]);
     if (feats) out.h.insert(out.h.end(), &h[i * uint64_t(s.F)], &h[(i + 1) * uint64_t(s.F)]);
   }
   return skipped;
@@ -256,19 +224,6 @@ void check_options(const SelectOptions& o) {
                      "alone when nothing is labelled yet)");
   if ((o.strategy == "kmeans") && o.kmeans_iterations < 0)
     throw UsageError(cat("--kmeans-iterations ", o.kmeans_iterations, ", expected >= 0"));
-}
-
-/// The file-name part trawl-score uses for a class in top-<class>.tsv: characters other than
-/// [A-Za-z0-9._-] become '_', and a leading '.' or an empty name gets a '_' prefix.
-std::string class_tag(const std::string& cls) {
-  std::string t;
-  for (char ch : cls) {
-    const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                      ch == '_' || ch == '-';
-    t.push_back(keep ? ch : '_');
-  }
-  if (t.empty() || t.front() == '.') t.insert(t.begin(), '_');
-  return t;
 }
 
 struct Picked {
@@ -734,7 +689,7 @@ SelectSummary run_select(const mpi::Comm& comm, const SelectOptions& o) {
       if (path_exists(join_path(tdir, "subpool.scores.h5"))) sf.push_back(join_path(tdir, "subpool.scores.h5"));
       if (!sf.empty()) {
         for (auto& c : open_scores(sf.front(), false).classes)
-          if (path_exists(join_path(tdir, "top-" + class_tag(c) + ".tsv"))) cls.push_back(c);
+          if (path_exists(join_path(tdir, "top-" + formats::class_file_tag(c) + ".tsv"))) cls.push_back(c);
       } else {
         for (auto& f : list_files(tdir, "top-", ".tsv")) {
           auto b = basename(f);
@@ -757,7 +712,7 @@ SelectSummary run_select(const mpi::Comm& comm, const SelectOptions& o) {
     std::set<uint64_t> taken;
     std::set<std::string> taken_text;
     for (auto& c : cls) {
-      const std::string path = join_path(tdir, "top-" + class_tag(c) + ".tsv");
+      const std::string path = join_path(tdir, "top-" + formats::class_file_tag(c) + ".tsv");
       auto rows = read_top(path);
       std::vector<uint64_t> top;
       std::map<uint64_t, double> top_score;

@@ -66,7 +66,6 @@ namespace trawl::stages {
 
 constexpr const char* kQueueFormat = "queue";
 constexpr int kQueueFormatVersion = 1;
-constexpr int kScoresFormatVersion = 1;  // the newest scores version this reader knows
 
 struct SelectOptions {
   std::string scores;                // file or directory

@@ -14,6 +14,8 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "embed/vocab.h"
+#include "formats/scores.h"
+#include "formats/subpool.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "labels/labels.h"
@@ -25,20 +27,12 @@ namespace trawl::train {
 
 namespace {
 
-constexpr const char* kSubpoolFormat = "subpool";
-constexpr int kSubpoolMaxVersion = 1;
-
 std::string num(double v) {
   std::ostringstream os;
   os << std::setprecision(17) << v;
   return os.str();
 }
 
-std::string dir_of(const std::string& p) {
-  auto s = p.find_last_of('/');
-  if (s == std::string::npos) return ".";
-  return s == 0 ? "/" : p.substr(0, s);
-}
 
 // Runs f on rank 0 only; an error there is thrown on every rank with the same family and message.
 template <class F>
@@ -73,36 +67,24 @@ struct SubpoolRows {
 
 // Rank 0: the embeddings of the labelled uids that the subpool holds.
 SubpoolRows read_subpool(const std::string& path, const pool::Pool& p, const std::vector<uint64_t>& wanted) {
-  namespace h5 = io::h5;
   SubpoolRows out;
-  auto f = h5::File::open(path);
-  h5::check_format(f, kSubpoolFormat, kSubpoolMaxVersion);
-  std::string enc = f.attr_str("encoder"), params = f.attr_str("encoder-params");
-  int64_t dim = f.attr_i64("dim");
-  if (enc != p.encoder || params != p.params || dim != p.dim)
-    throw InputError(cat(path, ": subpool of encoder '", enc, "' (", params, "), dim ", dim, " but the pool ", p.dir,
-                         " is encoder '", p.encoder, "' (", p.params, "), dim ", p.dim,
+  formats::SubpoolReader sr(path);
+  const auto& m = sr.info().meta;
+  if (m.encoder != p.encoder || m.params != p.params || m.dim != p.dim)
+    throw InputError(cat(path, ": subpool of encoder '", m.encoder, "' (", m.params, "), dim ", m.dim, " but the pool ",
+                         p.dir, " is encoder '", p.encoder, "' (", p.params, "), dim ", p.dim,
                          "; pass the subpool retrieved from this pool"));
-  auto du = h5::Dataset::open(f, "uid");
-  du.expect(h5::Type::kU64, 1);
-  auto de = h5::Dataset::open(f, "embedding");
-  de.expect(h5::Type::kF32, 2, uint64_t(p.dim));
-  de.expect_rows(du.rows(), "one embedding per uid");
-  auto uids = du.read_all<uint64_t>();
   std::map<uint64_t, uint64_t> row_of;
-  for (uint64_t r = 0; r < uids.size(); ++r) row_of.emplace(uids[r], r);
+  for (uint64_t r = 0; r < sr.uids().size(); ++r) row_of.emplace(sr.uids()[r], r);
   for (auto u : wanted) {
     auto it = row_of.find(u);
     if (it == row_of.end()) continue;
     std::vector<float> v(size_t(p.dim));
-    de.read(it->second, 1, v.data());
+    sr.read_embedding(it->second, 1, v.data());
     out.emb.emplace(u, std::move(v));
   }
   return out;
 }
-
-constexpr const char* kScoresFormat = "scores";
-constexpr int kScoresVersion = 1;
 
 // What idf weights depend on (a vocab's content checksum), for the fingerprint.
 std::string vocab_identity(const std::string& path) { return embed::read_vocab(path).checksum(); }
@@ -112,9 +94,7 @@ std::string oof_fingerprint(const std::string& fp, int K) { return cat(fp, "oof-
 bool oof_is_current(const std::string& path, const std::string& fp) {
   if (!path_exists(path)) return false;
   try {
-    auto f = io::h5::File::open(path);
-    io::h5::check_format(f, kScoresFormat, kScoresVersion);
-    return f.has_attr("fingerprint") && f.attr_str("fingerprint") == fp;
+    return formats::read_scores_info(path).fingerprint == fp;
   } catch (const Error&) {
     return false;
   }
@@ -179,38 +159,24 @@ void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string
     std::copy(probs.begin() + long(ord[r]) * C, probs.begin() + long(ord[r] + 1) * C, pr.begin() + long(r) * C);
   }
   const std::string path = oof_scores_path(o.output);
-  AtomicOutput out(path);
-  {
-    auto f = io::h5::File::create(out.temp_path());
-    io::h5::set_format(f, kScoresFormat, kScoresVersion);
-    std::string cl;
-    for (auto& c : d.classes) cl += (cl.empty() ? "" : "\n") + c;
-    f.set_attr("classes", cl);
-    f.set_attr("model", o.output);
-    f.set_attr("model-checksum", checksum_file(o.output).str());
-    f.set_attr("model-kind", full.kind);
-    f.set_attr("model-input", full.input);
-    f.set_attr("source-kind", "oof");
-    auto sl = o.labels.find_last_of('/');
-    f.set_attr("shard", sl == std::string::npos ? o.labels : o.labels.substr(sl + 1));
-    f.set_attr("shard-identity", labels_checksum);
-    f.set_attr_u64("shard-rows", n);
-    f.set_attr("encoder", full.encoder);
-    f.set_attr("encoder-params", full.encoder_params);
-    f.set_attr("dim", d.dim);
-    f.set_attr("feature-dim", 0);
-    f.set_attr("config", o.config);
-    f.set_attr("oof-folds", K);
-    f.set_attr("fingerprint", oof_fingerprint(fp, K));
-    const uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(n, 16384));
-    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, chunk);
-    auto dp = io::h5::Dataset::create(f, "probs", io::h5::Type::kF32, chunk, uint64_t(C));
-    du.write(0, n, uid.data());
-    dp.write(0, n, pr.data());
-    f.set_attr_u64("rows", n);
-    f.close();
-  }
-  out.commit();
+  formats::ScoresInfo h;
+  h.classes = d.classes;
+  h.model = o.output;
+  h.model_checksum = checksum_file(o.output).str();
+  h.model_kind = full.kind;
+  h.model_input = full.input;
+  h.source_kind = "oof";
+  h.shard = basename(o.labels);
+  h.shard_identity = labels_checksum;
+  h.encoder = full.encoder;
+  h.encoder_params = full.encoder_params;
+  h.dim = d.dim;
+  h.config = o.config;
+  h.fingerprint = oof_fingerprint(fp, K);
+  formats::ScoresWriter w(path, h, n);
+  w.set_attr("oof-folds", int64_t(K));
+  w.write(0, n, uid.data(), pr.data());
+  w.commit();
   log::info("out-of-fold probabilities of ", n, " labelled items (", K, " folds) -> ", path);
 }
 
@@ -271,7 +237,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
     if (d != c.end()) throw UsageError(cat("--classes: class '", *d, "' is listed twice"));
   }
   // Fail before the work when the output cannot be written (fastText's habit).
-  on_root(comm, [&] { check_writable_dir(dir_of(o.output)); });
+  on_root(comm, [&] { check_writable_dir(parent_dir(o.output)); });
 
   if (o.oof_folds < 0 || o.oof_folds == 1)
     throw UsageError(cat("--oof-folds ", o.oof_folds, ": expected 0 (none) or at least 2 folds"));

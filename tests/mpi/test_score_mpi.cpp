@@ -1,4 +1,4 @@
-// trawl-libs: trawl_score trawl_pool trawl_io
+// trawl-libs: trawl_score trawl_formats trawl_pool trawl_io
 // The trawl-score stage over real shards (io::ShardWriter) and model files (train::write_model),
 // at 1..4 ranks:
 //  * probabilities and features against an independent double-precision implementation of the
@@ -16,6 +16,7 @@
 #include <map>
 #include <sstream>
 
+#include "formats/subpool.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/rng.h"
@@ -29,6 +30,7 @@
 
 using namespace trawl;
 using namespace trawl::score;
+using namespace trawl::formats;
 
 namespace {
 
@@ -469,23 +471,20 @@ TEST(ScoreMpi, Subpool) {
     for (size_t i = 0; i < e.shards[c].size(); i += 7) items.push_back(&e.shards[c][i]);
   std::reverse(items.begin(), items.end());
   if (comm.root() && !path_exists(sp)) {
-    auto f = io::h5::File::create(sp);
-    io::h5::set_format(f, "subpool", 1);
-    f.set_attr("encoder", kEncoder);
-    f.set_attr("encoder-params", kParams);
-    f.set_attr("dim", kDim);
-    f.set_attr("pool", e.pool);
-    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, 256);
-    auto de = io::h5::Dataset::create(f, "embedding", io::h5::Type::kF32, 256, kDim);
+    formats::SubpoolInfo info;
+    info.meta.method = "anchoral";
+    info.meta.encoder = kEncoder;
+    info.meta.params = kParams;
+    info.meta.dim = kDim;
+    info.meta.pool = e.pool;
+    info.rows = items.size();
     std::vector<uint64_t> u;
     std::vector<float> x;
     for (auto* r : items) {
       u.push_back(r->uid);
       x.insert(x.end(), r->x.begin(), r->x.end());
     }
-    du.append(u);
-    de.append(x);
-    f.close();
+    formats::write_subpool(sp, info, u, std::vector<double>(u.size(), 0.5), std::vector<int32_t>(u.size(), 1), x);
   }
   comm.barrier();
   for (auto* m : {&e.logreg, &e.embbag}) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "formats/subpool.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/h5.h"
@@ -64,16 +65,14 @@ void make_inputs(const mpi::Comm& comm, const test::TempDir& dir, bool nan_in_sh
       w.append(b);
       w.close(0);
     }
-    auto f = io::h5::File::create(dir / "subpool.h5");
-    io::h5::set_format(f, "subpool", 1);
-    f.set_attr("encoder", "hash");
-    f.set_attr("encoder-params", "dim=12;mpi-test");
-    f.set_attr("dim", kDim);
-    auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, 16);
-    auto de = io::h5::Dataset::create(f, "embedding", io::h5::Type::kF32, 16, kDim);
-    du.append(su);
-    de.append(se);
-    f.close();
+    formats::SubpoolInfo info;  // the one writer, as trawl-retrieve
+    info.meta.method = "anchoral";
+    info.meta.encoder = "hash";
+    info.meta.params = "dim=12;mpi-test";
+    info.meta.dim = kDim;
+    info.rows = su.size();
+    formats::write_subpool(dir / "subpool.h5", info, su, std::vector<double>(su.size(), 0.5),
+                           std::vector<int32_t>(su.size(), 1), se);
   }
   comm.barrier();
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "formats/subpool.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/h5.h"
@@ -491,19 +492,17 @@ void write_labels(const std::string& path, const std::vector<std::pair<uint64_t,
   for (auto& [u, l] : rows) f << u << '\t' << l << '\n';
 }
 
-// A subpool.h5 as trawl-retrieve writes it (the parts trawl-train reads).
+// A subpool.h5 as trawl-retrieve writes it (formats::write_subpool, the one writer).
 void write_subpool(const std::string& path, const std::vector<uint64_t>& uids, const std::vector<float>& emb,
                    const std::string& encoder = "hash") {
-  auto f = io::h5::File::create(path);
-  io::h5::set_format(f, "subpool", 1);
-  f.set_attr("encoder", encoder);
-  f.set_attr("encoder-params", "dim=8;test=1");
-  f.set_attr("dim", kDim);
-  auto du = io::h5::Dataset::create(f, "uid", io::h5::Type::kU64, 16);
-  auto de = io::h5::Dataset::create(f, "embedding", io::h5::Type::kF32, 16, kDim);
-  du.append(uids);
-  de.append(emb);
-  f.close();
+  formats::SubpoolInfo info;
+  info.meta.method = "anchoral";
+  info.meta.encoder = encoder;
+  info.meta.params = "dim=8;test=1";
+  info.meta.dim = kDim;
+  info.rows = uids.size();
+  formats::write_subpool(path, info, uids, std::vector<double>(uids.size(), 0.5), std::vector<int32_t>(uids.size(), 1),
+                         emb);
 }
 
 TrainStageOptions stage_options(const test::TempDir& dir) {

@@ -96,7 +96,7 @@ struct Oof {
 };
 Oof read_oof(const std::string& path) {
   Oof r;
-  score::ScoresReader rd(path);
+  formats::ScoresReader rd(path);
   r.C = int(rd.info().classes.size());
   rd.read(0, rd.info().rows, r.uid, r.p);
   return r;
@@ -114,7 +114,7 @@ TEST(TrainOof, FoldModelsByHandAndLayout) {
   EXPECT_FALSE(s.skipped);
   const std::string path = oof_scores_path(o.output);
   EXPECT_EQ(path, o.output + ".oof.scores.h5");
-  auto info = score::read_scores_info(path);  // the layout trawl-score's readers validate
+  auto info = formats::read_scores_info(path);  // the layout trawl-score's readers validate
   EXPECT_EQ(info.classes, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(info.rows, 60u);
   EXPECT_EQ(info.source_kind, "oof");
