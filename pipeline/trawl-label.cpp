@@ -28,18 +28,6 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-void write_atomic(const std::string& path, const std::string& content) {
-  AtomicOutput out(path);
-  {
-    std::ofstream o(out.temp_path(), std::ios::binary);
-    if (!o) throw IoError(cat(out.temp_path(), ": cannot write"));
-    o << content;
-    o.close();
-    if (!o) throw IoError(cat(out.temp_path(), ": write error"));
-  }
-  out.commit();
-}
-
 void need(const std::string& value, const char* option, const std::string& mode) {
   if (value.empty()) throw UsageError(cat("--mode ", mode, " needs --", option));
 }
@@ -96,10 +84,10 @@ int main(int argc, char** argv) {
       auto q = labels::read_queue(queue);
       labels::ExportOptions eo{format, cls};
       std::string text = labels::export_queue(q, eo);
-      write_atomic(output, text);
+      write_text_atomic(output, text);
       if (format == "label-studio") {
         if (cls.empty()) log::warn("no --classes: the Label Studio labelling config is not written");
-        else write_atomic(output + ".config.xml", labels::label_studio_config(cls));
+        else write_text_atomic(output + ".config.xml", labels::label_studio_config(cls));
       }
       log::info("exported ", q.size(), " queued items to ", output, " (", format, ")");
     } else if (mode == "import") {

@@ -23,7 +23,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$here/runs/demo}
 threads=${TRAWL_THREADS:-$(nproc)}
 bash "$here/tools/install-deps.sh"
-bash "$here/tools/build.sh" "$here/build"
+# Only the binaries this script runs (every "$bin/trawl-*" below; tools/test.sh builds everything).
+bash "$here/tools/build.sh" "$here/build" $(grep -o '$bin/trawl-[a-z][a-z-]*' "$0" | sed 's|.*/||' | sort -u)
 bin=$here/build/bin
 mkdir -p "$work"
 step() { printf '\n== %s\n' "$*" >&2; }

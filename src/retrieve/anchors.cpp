@@ -5,88 +5,26 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/kmeanspp.h"
 
 namespace trawl::retrieve {
 
-namespace {
-
-// ‖X[i] − c‖² in double, for every row i, combined into out by min (or assigned).
-void sqdist_to(const Eigen::Ref<const RowMatrixXf>& X, Eigen::Index c, const std::vector<double>* prev,
-               std::vector<double>& out) {
-  const Eigen::Index n = X.rows(), d = X.cols();
-  out.resize(static_cast<size_t>(n));
-  const float* cr = X.row(c).data();
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const float* xr = X.row(i).data();
+std::vector<int> kmeanspp(const Eigen::Ref<const RowMatrixXf>& X, int A, Rng& rng) {
+  if (A < 1) throw UsageError(cat("k-means++: ", A, " centres requested, expected >= 1"));
+  TRAWL_ASSERT_MSG(X.rows() == 0 || X.innerStride() == 1, "k-means++ needs rows stored contiguously");
+  const Eigen::Index d = X.cols();
+  auto dist = [&](size_t j, size_t c) {
+    const float* xr = X.row(Eigen::Index(j)).data();
+    const float* cr = X.row(Eigen::Index(c)).data();
     double s = 0.0;
     for (Eigen::Index k = 0; k < d; ++k) {
       const double t = static_cast<double>(xr[k]) - static_cast<double>(cr[k]);
       s += t * t;
     }
-    out[static_cast<size_t>(i)] = prev ? std::min((*prev)[static_cast<size_t>(i)], s) : s;
-  }
-}
-
-double sum(const std::vector<double>& v) {
-  double s = 0.0;
-  for (double x : v) s += x;
-  return s;
-}
-
-}  // namespace
-
-std::vector<int> kmeanspp(const Eigen::Ref<const RowMatrixXf>& X, int A, Rng& rng) {
-  if (A < 1) throw UsageError(cat("k-means++: ", A, " centres requested, expected >= 1"));
-  const Eigen::Index n = X.rows();
-  if (n == 0) return {};
-  TRAWL_ASSERT_MSG(X.innerStride() == 1, "k-means++ needs rows stored contiguously");
-  const int T = 2 + static_cast<int>(std::floor(std::log(static_cast<double>(A))));
-
-  std::vector<int> centres;
-  centres.reserve(static_cast<size_t>(A));
-  const auto first = static_cast<Eigen::Index>(rng.below(static_cast<uint64_t>(n)));
-  centres.push_back(static_cast<int>(first));
-  std::vector<double> D, cum(static_cast<size_t>(n)), best, trial;
-  sqdist_to(X, first, nullptr, D);
-  double pot = sum(D);
-
-  for (int c = 1; c < A; ++c) {
-    // Cumulative sum of D (sequential, as numpy's cumsum) and the T candidates.
-    double run = 0.0;
-    for (size_t i = 0; i < D.size(); ++i) cum[i] = (run += D[i]);
-    double best_pot = 0.0;
-    Eigen::Index best_cand = -1;
-    // Draw all T values first (the reference draws them as one vector), then evaluate.
-    std::vector<Eigen::Index> cand(static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) {
-      const double r = rng.uniform() * pot;
-      auto it = std::lower_bound(cum.begin(), cum.end(), r);  // smallest i with cum[i] >= r
-      size_t i = static_cast<size_t>(it - cum.begin());
-      if (i >= static_cast<size_t>(n)) i = static_cast<size_t>(n - 1);
-      cand[static_cast<size_t>(t)] = static_cast<Eigen::Index>(i);
-    }
-    for (int t = 0; t < T; ++t) {
-      sqdist_to(X, cand[static_cast<size_t>(t)], &D, trial);
-      const double p = sum(trial);
-      if (best_cand < 0 || p < best_pot) {  // argmin: first on ties
-        best_pot = p;
-        best_cand = cand[static_cast<size_t>(t)];
-        best.swap(trial);
-      }
-    }
-    centres.push_back(static_cast<int>(best_cand));
-    D.swap(best);
-    pot = best_pot;
-  }
-
-  // Unique, in order of first choice.
+    return s;
+  };
   std::vector<int> out;
-  std::vector<char> taken(static_cast<size_t>(n), 0);
-  for (int c : centres)
-    if (!taken[static_cast<size_t>(c)]) {
-      taken[static_cast<size_t>(c)] = 1;
-      out.push_back(c);
-    }
+  for (size_t c : greedy_kmeanspp(size_t(X.rows()), size_t(A), rng, dist)) out.push_back(static_cast<int>(c));
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "formats/subpool.h"
 #include "io/h5.h"
 #include "labels/journal.h"
 #include "labels/labels.h"
@@ -177,8 +178,7 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
     m.select_seconds += secs(t0);
     const bool whole_pool = o.method == "full";
     if (comm.root()) {
-      auto f = io::h5::File::open(subpool);
-      sub_uids = io::h5::Dataset::open(f, "uid").read_all<uint64_t>();
+      sub_uids = formats::SubpoolReader(subpool).uids();
     }
     comm.bcast(sub_uids);
     m.subpool = whole_pool ? sum.pool_items - sum.test_items - labelled.size() : sub_uids.size();
@@ -191,7 +191,8 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
     to.pool = o.pool, to.labels = lp, to.output = join_path(rd, "model.h5");
     to.subpool = whole_pool || o.method == "random" ? "" : subpool;
     to.classes = classes;
-    to.train.model = o.model, to.train.features = o.features, to.train.C = o.C, to.train.vocab = o.vocab;
+    to.train.model = o.model, to.train.features = o.features, to.train.C = o.C;
+    to.train.vocab = o.features == "embedding" ? std::string() : o.vocab;  // (warned once, below)
     to.train.lr = o.lr, to.train.epochs = o.epochs, to.train.min_steps = o.min_steps;
     to.train.seed = seed, to.train.round = r, to.train.threads = o.threads, to.train.progress = false;
     to.train.allow_missing_classes = true;
@@ -337,6 +338,8 @@ std::vector<SimulateSummary> run_simulate(const mpi::Comm& comm, const SimulateO
     throw UsageError("round 0's labels: pass either --labels FILE or --initial-minority CLASSES (drawn per seed)");
   if (o.output.empty()) throw UsageError("--output: required");
   if (o.rounds < 1) throw UsageError("--rounds must be at least 1");
+  if (!o.vocab.empty() && o.features == "embedding")
+    log::warn("--vocab ", o.vocab, ": a logreg over embeddings uses no idf weights; ignored");
   if (o.batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (o.annotators < 0) throw UsageError(cat("--annotators ", o.annotators, " must be >= 0"));
   if (!(o.accuracy >= 0 && o.accuracy <= 1)) throw UsageError(cat("--accuracy ", o.accuracy, " outside [0, 1]"));

@@ -21,6 +21,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "core/kmeanspp.h"
 #include "core/rng.h"
 
 namespace trawl::strategy {
@@ -169,97 +170,6 @@ void check_finite(const ProbRef& M, const std::vector<uint64_t>& uids, const cha
       if (!std::isfinite(r[k]))
         throw InputError(cat(what, ": ", name, " of row ", i, " (uid ", uids[i], ") are not finite"));
   }
-}
-
-// ---- greedy k-means++ over an abstract point set -------------------------------------------
-/// Points 0..n-1 (in uid order); dist(j, c) is the squared distance between points j and c.
-/// The algorithm, the draws and their order are those of retrieve::kmeanspp (anchoral.md §2.4):
-/// one rng.below(n), then T = 2 + floor(ln A) uniforms per further centre, all drawn before
-/// any trial is evaluated. Sums run over fixed blocks of kBlock points (sequential inside a
-/// block, block sums added in block order), so the result is thread-count independent.
-template <class Dist>
-std::vector<size_t> greedy_kmeanspp(size_t n, size_t A, Rng& rng, const Dist& dist) {
-  if (n == 0 || A == 0) return {};
-  const int T = 2 + static_cast<int>(std::floor(std::log(static_cast<double>(A))));
-  const size_t nb = (n + kBlock - 1) / kBlock;
-  const int nt = n >= kParallelMin / 8 ? omp_get_max_threads() : 1;
-  std::vector<double> D(n), bs(nb), prefix(nb + 1);
-  std::vector<size_t> centres;
-  centres.push_back(size_t(rng.below(n)));
-  {
-    const size_t c0 = centres[0];
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (long b = 0; b < long(nb); ++b) {
-      const size_t j0 = size_t(b) * kBlock, j1 = std::min(n, j0 + kBlock);
-      double s = 0.0;
-      for (size_t j = j0; j < j1; ++j) s += (D[j] = dist(j, c0));
-      bs[size_t(b)] = s;
-    }
-  }
-  auto make_prefix = [&]() {
-    prefix[0] = 0.0;
-    for (size_t b = 0; b < nb; ++b) prefix[b + 1] = prefix[b] + bs[b];
-  };
-  make_prefix();
-  // Smallest j with cum[j] >= r, cum[j] = prefix[block] + sequential partial sum in the block
-  // (non-decreasing); clipped to n - 1.
-  auto search = [&](double r) -> size_t {
-    auto it = std::lower_bound(prefix.begin() + 1, prefix.end(), r);
-    if (it == prefix.end()) return n - 1;
-    const size_t b = size_t(it - prefix.begin()) - 1;
-    const size_t j0 = b * kBlock, j1 = std::min(n, j0 + kBlock);
-    double acc = 0.0;
-    for (size_t j = j0; j < j1; ++j) {
-      acc += D[j];
-      if (prefix[b] + acc >= r) return j;
-    }
-    return j1 - 1;
-  };
-  const size_t nT = static_cast<size_t>(T);
-  std::vector<std::vector<double>> Dt(nT, std::vector<double>(n));
-  std::vector<std::vector<double>> bst(nT, std::vector<double>(nb));
-  std::vector<size_t> cand(nT);
-  for (size_t c = 1; c < A; ++c) {
-    const double pot = prefix[nb];
-    for (int t = 0; t < T; ++t) cand[size_t(t)] = search(rng.uniform() * pot);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (long b = 0; b < long(nb); ++b) {
-      const size_t j0 = size_t(b) * kBlock, j1 = std::min(n, j0 + kBlock);
-      double s[64];
-      for (int t = 0; t < T; ++t) s[t] = 0.0;
-      for (size_t j = j0; j < j1; ++j) {
-        const double dj = D[j];
-        for (int t = 0; t < T; ++t) {
-          const double v = std::min(dj, dist(j, cand[size_t(t)]));
-          Dt[size_t(t)][j] = v;
-          s[t] += v;
-        }
-      }
-      for (int t = 0; t < T; ++t) bst[size_t(t)][size_t(b)] = s[t];
-    }
-    int best = -1;
-    double best_pot = 0.0;
-    for (int t = 0; t < T; ++t) {
-      double p = 0.0;
-      for (size_t b = 0; b < nb; ++b) p += bst[size_t(t)][b];
-      if (best < 0 || p < best_pot) {  // argmin, first on ties
-        best = t;
-        best_pot = p;
-      }
-    }
-    centres.push_back(cand[size_t(best)]);
-    D.swap(Dt[size_t(best)]);
-    bs.swap(bst[size_t(best)]);
-    make_prefix();
-  }
-  std::vector<size_t> out;
-  std::vector<char> taken(n, 0);
-  for (size_t c : centres)
-    if (!taken[c]) {
-      taken[c] = 1;
-      out.push_back(c);
-    }
-  return out;
 }
 
 /// Dot product of float vectors accumulated in double (vectorised; the summation order is fixed
