@@ -11,7 +11,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <csignal>
+#include <ctime>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 
@@ -77,19 +81,72 @@ std::vector<std::string> list_files(const std::string& dir, const std::string& p
   std::sort(out.begin(), out.end());
   return out;
 }
-int remove_stale_temporaries(const std::string& dir) {
+namespace {
+
+std::string this_host() {
+  char h[256] = {0};
+  if (::gethostname(h, sizeof h - 1) != 0 || !h[0]) return "localhost";
+  std::string s(h);
+  for (char& c : s)
+    if (c == '/' || c == '.') c = '_';  // the name is parsed by '.' below
+  return s;
+}
+
+// "<final>.tmp.<host>.<pid>.<random>" -> host and pid (false for other names, e.g. the older
+// "<final>.tmp.<pid>.<random>" without a host).
+bool parse_temp_owner(const std::string& name, std::string& host, long& pid) {
+  const size_t t = name.rfind(".tmp.");
+  if (t == std::string::npos) return false;
+  const std::string rest = name.substr(t + 5);
+  const size_t d2 = rest.rfind('.');
+  if (d2 == std::string::npos) return false;
+  const size_t d1 = rest.rfind('.', d2 - 1);
+  if (d1 == std::string::npos || d2 == 0) return false;
+  host = rest.substr(0, d1);
+  const std::string p = rest.substr(d1 + 1, d2 - d1 - 1);
+  if (host.empty() || p.empty() || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  pid = std::strtol(p.c_str(), nullptr, 10);
+  return pid > 0;
+}
+
+bool process_alive(long pid) { return ::kill(pid_t(pid), 0) == 0 || errno == EPERM; }
+
+}  // namespace
+
+int remove_stale_temporaries(const std::string& dir, double max_age_hours) {
   if (!is_directory(dir)) return 0;
-  int n = 0;
   DIR* d = ::opendir(dir.c_str());
   if (!d) return 0;
-  std::vector<std::string> victims;
+  std::vector<std::string> names;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.find(".tmp.") != std::string::npos) victims.push_back(join_path(dir, name));
+    if (name.find(".tmp.") != std::string::npos) names.push_back(name);
   }
   ::closedir(d);
-  for (auto& v : victims) n += ::unlink(v.c_str()) == 0;
+  const std::string me = this_host();
+  const double now = double(::time(nullptr));
+  int n = 0;
+  for (auto& name : names) {
+    const std::string path = join_path(dir, name);
+    std::string host;
+    long pid = 0;
+    bool stale;
+    if (parse_temp_owner(name, host, pid) && host == me) {
+      stale = !process_alive(pid);  // this machine's writer is gone
+    } else {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) continue;
+      stale = now - double(st.st_mtime) >= max_age_hours * 3600.0;  // another machine's: by age
+    }
+    if (stale && ::unlink(path.c_str()) == 0) ++n;
+  }
   return n;
+}
+
+std::string parent_dir(const std::string& p) {
+  auto s = p.find_last_of('/');
+  if (s == std::string::npos) return ".";
+  return s == 0 ? "/" : p.substr(0, s);
 }
 void remove_file(const std::string& p) { ::unlink(p.c_str()); }
 
@@ -118,17 +175,41 @@ FileChecksum checksum_file(const std::string& path) {
 }
 
 AtomicOutput::AtomicOutput(std::string final_path) : final_(std::move(final_path)) {
+  static const std::string host = this_host();
   std::random_device rd;
-  temp_ = cat(final_, ".tmp.", ::getpid(), ".", rd() % 100000);
+  temp_ = cat(final_, ".tmp.", host, ".", ::getpid(), ".", rd() % 100000);
+  // Once per directory and process: temporaries that killed writers left behind.
+  static std::mutex mu;
+  static std::set<std::string> swept;
+  const std::string dir = parent_dir(final_);
+  std::lock_guard<std::mutex> g(mu);
+  if (swept.insert(dir).second) remove_stale_temporaries(dir);
 }
 AtomicOutput::~AtomicOutput() {
   if (!done_) ::unlink(temp_.c_str());
 }
+
+namespace {
+void fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) throw IoError(cat(path, ": cannot open to sync: ", std::strerror(errno)));
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {  // EINVAL: a file system without fsync
+    int e = errno;
+    ::close(fd);
+    throw IoError(cat(path, ": fsync failed: ", std::strerror(e)));
+  }
+  ::close(fd);
+}
+}  // namespace
+
 void AtomicOutput::commit() {
   if (done_) return;
+  // Durable: the data reaches the disk before the name does, and the new name survives a crash.
+  fsync_path(temp_, false);
   if (::rename(temp_.c_str(), final_.c_str()) != 0)
     throw IoError(cat(final_, ": cannot rename temporary ", temp_, " into place: ", std::strerror(errno)));
   done_ = true;
+  fsync_path(parent_dir(final_), true);
 }
 void AtomicOutput::abandon() {
   if (!done_) ::unlink(temp_.c_str());

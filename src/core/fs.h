@@ -18,8 +18,13 @@ void check_writable_dir(const std::string& dir);
 /// Files in dir whose names start with prefix and end with suffix, sorted by name.
 std::vector<std::string> list_files(const std::string& dir, const std::string& prefix,
                                     const std::string& suffix);
-/// Removes leftover temporaries ("*.tmp.*") from dir; returns how many.
-int remove_stale_temporaries(const std::string& dir);
+/// Removes the temporaries (names with ".tmp.") that killed writers left in dir: those of this
+/// machine whose writer process is gone, and those of other machines (or of older trawl
+/// versions) not modified for max_age_hours. Returns how many were removed. AtomicOutput calls
+/// it once per directory and process, so every stage cleans up on rerun.
+int remove_stale_temporaries(const std::string& dir, double max_age_hours = 24.0);
+/// The directory part of a path ("." when there is none).
+std::string parent_dir(const std::string& path);
 void remove_file(const std::string& p);  // no error if missing
 
 /// CRC-32 (zlib polynomial) of a whole file, streamed; also returns its size.
@@ -41,7 +46,7 @@ class AtomicOutput {
   AtomicOutput& operator=(const AtomicOutput&) = delete;
   const std::string& temp_path() const { return temp_; }
   const std::string& final_path() const { return final_; }
-  void commit();  // fsync-free rename; throws IoError
+  void commit();  // fsync the file, rename, fsync the directory; throws IoError
   void abandon();
 
  private:

@@ -1,5 +1,10 @@
 // trawl-libs: trawl_cli
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <ctime>
 
 #include <set>
 
@@ -59,6 +64,43 @@ TEST(Fs, AtomicOutputRemovesTemporaryUnlessCommitted) {
     o.commit();
   }
   EXPECT_EQ(test::read_file(fin), "whole");
+}
+
+// Stale temporaries: a dead writer's on this host and any writer's untouched for a day go; a
+// live writer's (this process) and a recent one of unknown origin stay. AtomicOutput sweeps its
+// directory on first use.
+TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
+  test::TempDir d("core");
+  char host[256] = {0};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::string h(host);
+  for (char& c : h)
+    if (c == '.' || c == '/') c = '_';
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);  // a pid that no longer runs
+  const std::string dead = d / cat("a.h5.tmp.", h, ".", child, ".1");
+  const std::string live = d / cat("b.h5.tmp.", h, ".", ::getpid(), ".2");
+  const std::string old_recent = d / "c.h5.tmp.123.4";          // older format, recent
+  const std::string old_stale = d / "d.h5.tmp.otherhost.77.5";  // another host, two days old
+  for (auto& p : {dead, live, old_recent, old_stale}) test::write_file(p, "x");
+  struct utimbuf t;
+  t.actime = t.modtime = ::time(nullptr) - 2 * 86400;
+  ASSERT_EQ(::utime(old_stale.c_str(), &t), 0);
+  {
+    AtomicOutput o(d / "e.h5");  // first output in this directory: sweeps it
+    test::write_file(o.temp_path(), "whole");
+    o.commit();
+  }
+  EXPECT_FALSE(path_exists(dead));
+  EXPECT_TRUE(path_exists(live));
+  EXPECT_TRUE(path_exists(old_recent));
+  EXPECT_FALSE(path_exists(old_stale));
+  EXPECT_EQ(test::read_file(d / "e.h5"), "whole");
+  EXPECT_EQ(remove_stale_temporaries(d.path()), 0);  // nothing stale left
+  EXPECT_EQ(remove_stale_temporaries(d.path(), 0.0), 1);  // age 0: the recent unknown one too
+  EXPECT_TRUE(path_exists(live));
 }
 
 TEST(Fs, ChecksumMatchesZlibCrcOfKnownString) {
