@@ -16,8 +16,8 @@ for f in tokens embedding; do
   for r in $(seq "$reps"); do
     rm -rf "$work/scores-$f"
     t0=$(date +%s.%N)
-    line=$("$bin/trawl-score" --model "$work/model-$f.h5" --pool "$pool" --top-n 0 --cutoffs 0 \
-      -o "$work/scores-$f" 2>&1 | grep -E "scored [0-9]" | tail -1 || true)
+    line=$("$bin/trawl-score" --model "$work/model-$f.h5" --pool "$pool" --top-n 0 --cutoffs 0 --threads 1 \
+      -o "$work/scores-$f" 2>&1 | grep -E "scored: [0-9]" | tail -1 || true)
     t1=$(date +%s.%N)
     w=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     echo "$f rep $r: wall $w s; $line"
