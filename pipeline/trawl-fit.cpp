@@ -46,7 +46,9 @@ int main(int argc, char** argv) {
          "rows per reduction block (the unit summed in a fixed order; part of the result's identity)")
         ("memory-limit", po::value<double>(&o.memory_limit_gb)->default_value(0),
          "GiB per rank the fit may use; 0: MemAvailable / ranks on the node. Checked before reading")
-        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches");
+        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches")
+        ("dump-matrix", po::value<std::string>(&o.dump_matrix)->default_value(""),
+         "benchmarks: also write the TF-IDF matrix (CSR, raw little-endian files) to this directory (one rank only)");
     if (!c.parse(argc, argv)) return 0;
     if (!input_list.empty()) {
       if (!inputs.empty()) throw UsageError("give --input or --input-list, not both");

@@ -250,9 +250,13 @@ constexpr int kFixedBits = 80;  // fixed-point scale 2^80: |partial sums| < 2^46
 // Rounds x·2^80 to an integer (ties to even), as a two's-complement 128-bit value. A function of
 // x alone, so the sum of these over blocks is independent of the order of addition.
 inline u128 to_fixed(double x) {
-  double y = std::ldexp(x, kFixedBits);
-  if (std::fabs(y) < 9007199254740992.0) return static_cast<u128>(static_cast<__int128>(std::llrint(y)));
-  return static_cast<u128>(static_cast<__int128>(y));  // |y| >= 2^53: already an integer, exact
+  const double y = x * 0x1p80;  // exact (a power of two; |x| < 2^46)
+  if (std::fabs(y) < 0x1p51) {
+    // Round to the nearest integer (ties to even) by the addition: exact below 2^51, inline.
+    const double r = (y + 0x1.8p52) - 0x1.8p52;
+    return static_cast<u128>(static_cast<__int128>(static_cast<int64_t>(r)));
+  }
+  return static_cast<u128>(static_cast<__int128>(y));  // truncation: still a function of x alone
 }
 inline double from_fixed(u128 v) { return std::ldexp(static_cast<double>(static_cast<__int128>(v)), -kFixedBits); }
 
@@ -290,11 +294,29 @@ __attribute__((target_clones("avx2", "default"))) void axpy(double* __restrict y
   for (int t = 0; t < k; ++t) y[t] += a * x[t];
 }
 
-// Thin Q of a V×k matrix (V >= k), single-threaded (bit-reproducible).
+// Thin Q of a V×k matrix (V >= k) with the span of m, single-threaded (bit-reproducible).
+// Cholesky QR twice (CholeskyQR2: two k×k Gram matrices and triangular solves, GEMM speed);
+// the second pass restores orthogonality to rounding when cond(m) < ~1e6. Householder QR when
+// the Gram matrix is not numerically positive definite (m rank-deficient or too ill-conditioned).
 RowMat thin_q(const RowMat& m) {
-  Eigen::MatrixXd a = m;
-  Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
-  Eigen::MatrixXd q = qr.householderQ() * Eigen::MatrixXd::Identity(a.rows(), a.cols());
+  Eigen::MatrixXd q = m;
+  for (int rep = 0; rep < 2; ++rep) {
+    Eigen::MatrixXd g = q.transpose() * q;
+    Eigen::LLT<Eigen::MatrixXd> llt(g);
+    bool ok = llt.info() == Eigen::Success;
+    if (ok) {
+      const Eigen::VectorXd d = llt.matrixLLT().diagonal();
+      ok = d.minCoeff() > 1e-6 * d.maxCoeff();
+    }
+    if (!ok) {
+      Eigen::MatrixXd a = m;
+      Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
+      Eigen::MatrixXd h = qr.householderQ() * Eigen::MatrixXd::Identity(a.rows(), a.cols());
+      return h;
+    }
+    // q ← q R⁻¹ with R = Lᵀ (upper): solve X R = q in place.
+    llt.matrixU().solveInPlace<Eigen::OnTheRight>(q);
+  }
   return q;
 }
 

@@ -145,6 +145,10 @@ struct FitOptions {
   double memory_limit_gb = 0;    // per rank; 0 = MemAvailable / ranks on the node
   bool force = false;
   std::string config;
+  /// Benchmarks and checks: on one rank, also write the TF-IDF matrix the SVD sees (rows in
+  /// block order) to this directory as offsets.u64, index.u32, value.f32 and meta.txt
+  /// "rows cols dim power_iterations oversample" (tests/support/lsa_ref.py reads it).
+  std::string dump_matrix;
 };
 
 struct FitStats {

@@ -343,6 +343,32 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   log::info("fit: ", st.rows, " TF-IDF rows (", st.nnz, " entries; ", st.empty_rows, " rows without a selected id, ",
             st.sampled_out, " left out by --sample)");
 
+  if (!o.dump_matrix.empty()) {
+    collective(comm, [&] {
+      if (comm.size() != 1) throw UsageError("--dump-matrix works on one rank only");
+      make_dirs(o.dump_matrix);
+      std::vector<uint64_t> offs{0};
+      std::vector<uint32_t> idx;
+      std::vector<float> val;
+      for (auto& b : blocks) {
+        for (size_t r = 0; r < b.rows.rows(); ++r) offs.push_back(offs.back() + b.rows.offsets[r + 1] - b.rows.offsets[r]);
+        idx.insert(idx.end(), b.rows.index.begin(), b.rows.index.end());
+        val.insert(val.end(), b.rows.value.begin(), b.rows.value.end());
+      }
+      auto put = [&](const std::string& name, const void* p, size_t n) {
+        std::ofstream f(join_path(o.dump_matrix, name), std::ios::binary);
+        f.write(static_cast<const char*>(p), std::streamsize(n));
+        if (!f) throw IoError(cat(join_path(o.dump_matrix, name), ": cannot write"));
+      };
+      put("offsets.u64", offs.data(), offs.size() * 8);
+      put("index.u32", idx.data(), idx.size() * 4);
+      put("value.f32", val.data(), val.size() * 4);
+      std::string meta = cat(offs.size() - 1, " ", V, " ", o.svd.dim, " ", o.svd.power_iterations, " ", o.svd.oversample, "\n");
+      put("meta.txt", meta.data(), meta.size());
+      log::info("fit: wrote the TF-IDF matrix to ", o.dump_matrix);
+    });
+  }
+
   SvdResult svd;
   collective(comm, [&] {
     ScopedTimer timer("fit: randomized svd");
