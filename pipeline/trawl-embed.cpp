@@ -33,8 +33,12 @@ int main(int argc, char** argv) {
         ("on-bad-row", po::value<std::string>(&o.on_bad_row)->default_value("fail"),
          "fail: stop at the first bad row, leaving no shard; reject: write bad rows with reasons to "
          "<output>/rejects/ and go on")
-        ("encoder", po::value<std::string>(&o.encoder)->default_value("hash"), "hash or torchscript")
-        ("dim", po::value<int>(&o.hash.dim)->default_value(256), "hash encoder: embedding dimension")
+        ("encoder", po::value<std::string>(&o.encoder)->default_value("hash"),
+         "hash, lsa (the pool-fitted encoder of trawl-fit, --lsa FILE), lsa+hash (both, each unit, "
+         "concatenated and re-normalised) or torchscript")
+        ("lsa", po::value<std::string>(&o.lsa_path)->default_value(""), "lsa, lsa+hash: the encoder file written by trawl-fit")
+        ("dim", po::value<int>(&o.hash.dim)->default_value(256),
+         "hash encoder (and the hash part of lsa+hash): embedding dimension; lsa's is the file's")
         ("hash-seed", po::value<uint64_t>(&o.hash.seed)->default_value(o.hash.seed), "hash encoder: projection seed")
         ("bigram-weight", po::value<double>(&o.hash.bigram_weight)->default_value(0.5), "hash encoder: weight of bigram features")
         ("idf", po::value<std::string>(&o.hash.idf_path)->default_value(""),

@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "mpi/report.h"
+#include "embed/lsa.h"
 #include "embed/vocab.h"
 #include "text/tokenize.h"
 
@@ -28,12 +29,21 @@ namespace {
 
 std::unique_ptr<embed::Encoder> make_encoder(const EmbedOptions& o) {
   if (o.encoder == "hash") return embed::make_hash_encoder(o.hash);
+  if (o.encoder == "lsa" || o.encoder == "lsa+hash") {
+    if (o.lsa_path.empty()) throw UsageError(cat("--encoder ", o.encoder, " needs --lsa FILE (an encoder file from trawl-fit)"));
+    auto lsa = embed::make_lsa_encoder(o.lsa_path);
+    if (o.encoder == "lsa") return lsa;
+    std::vector<std::unique_ptr<embed::Encoder>> parts;
+    parts.push_back(std::move(lsa));
+    parts.push_back(embed::make_hash_encoder(o.hash));
+    return embed::make_concat_encoder(std::move(parts));
+  }
   if (o.encoder == "torchscript") {
     if (o.torchscript.model_path.empty() || o.torchscript.vocab_path.empty())
       throw UsageError("--encoder torchscript needs --model FILE and --vocab FILE");
     return embed::make_torchscript_encoder(o.torchscript);
   }
-  throw UsageError(cat("--encoder: '", o.encoder, "' is not one of hash, torchscript"));
+  throw UsageError(cat("--encoder: '", o.encoder, "' is not one of hash, lsa, lsa+hash, torchscript"));
 }
 
 std::string tsv_escape(const std::string& s, size_t max_len = 200) {

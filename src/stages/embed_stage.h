@@ -15,8 +15,9 @@ struct EmbedOptions {
   std::vector<std::string> inputs;  // chunk paths; the position in this list is the chunk index
   std::string output;               // directory for shard-NNNNNN.h5
   text::ReaderOptions reader;
-  std::string encoder = "hash";     // hash | torchscript
-  embed::HashEncoderOptions hash;
+  std::string encoder = "hash";     // hash | lsa | lsa+hash | torchscript
+  embed::HashEncoderOptions hash;   // also the hash part of lsa+hash
+  std::string lsa_path;             // lsa, lsa+hash: the encoder file of trawl-fit
   embed::TorchScriptEncoderOptions torchscript;
   io::Dtype dtype = io::Dtype::kF32;
   std::string on_bad_row = "fail";  // fail | reject

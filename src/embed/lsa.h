@@ -1,0 +1,177 @@
+// The pool-fitted latent-semantic (LSA) encoder: sublinear TF-IDF over the pool's top token
+// ids, projected on the top right singular vectors of the pool's TF-IDF matrix, found by a
+// distributed randomized truncated SVD (Halko, Martinsson and Tropp 2011). trawl-fit writes
+// the encoder file, trawl-embed --encoder lsa (or lsa+hash) reads it.
+//
+// Encoder file format "lsa-encoder" v1 (HDF5; written to a temporary name, renamed when
+// complete; docs/FORMATS.md):
+//   attributes on the root group: trawl-format = "lsa-encoder", trawl-format-version = 1,
+//     trawl-version, dim (d), features (V), rows u64 (non-empty TF-IDF rows the SVD saw),
+//     n_docs u64 (the vocab's documents, the idf's N), vocab_checksum (Vocab::checksum() of the
+//     trawl-vocab file), seed u64, power_iterations, oversample, sample f64, max_features u64,
+//     block_rows u64 (rows per reduction block),
+//     config (the resolved configuration), checksum ("lsa:<16 hex digits>", see
+//     LsaModel::content_checksum; verified on read);
+//   datasets: id u32[V] (selected token ids, strictly increasing; column j of the TF-IDF
+//     matrix is id[j]) · df u64[V] · idf f32[V] · basis f32[V, d] (row j: column j's loadings
+//     on the d components) · singular_values f64[d] (descending) · input_file str[k] ·
+//     input_checksum str[k] (the chunk list, as given, and FileChecksum::str() of each).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embed/encoder.h"
+#include "text/reader.h"
+#include "train/linear.h"
+
+namespace trawl::mpi {
+class Comm;
+}
+
+namespace trawl::embed {
+
+struct Vocab;
+
+constexpr const char* kLsaFormat = "lsa-encoder";
+constexpr int kLsaFormatVersion = 1;
+
+struct LsaModel {
+  std::vector<uint32_t> id;              // V, strictly increasing
+  std::vector<uint64_t> df;              // V
+  std::vector<float> idf;                // V
+  int dim = 0;
+  std::vector<float> basis;              // V * dim, row-major
+  std::vector<double> singular_values;   // dim, descending
+  // How it was fitted (informational; the checksum covers what the vectors depend on).
+  uint64_t rows = 0, n_docs = 0, seed = 0, max_features = 0, block_rows = 0;
+  int power_iterations = 0, oversample = 0;
+  double sample = 1.0;
+  std::string vocab_checksum, config, trawl_version;
+  std::vector<std::string> input_file, input_checksum;
+  std::string checksum;                  // filled by write_lsa / read_lsa
+
+  size_t features() const { return id.size(); }
+  /// "lsa:<16 hex>": a hash of dim, id, idf, basis and singular_values (what the encoder's
+  /// vectors depend on).
+  std::string content_checksum() const;
+};
+
+/// Writes m atomically (sets m.checksum first). IoError on failure.
+void write_lsa(const std::string& path, LsaModel& m);
+/// Reads and validates an encoder file: IoError if it cannot be opened; InputError naming the
+/// file and attribute or dataset when it is not an lsa encoder, newer, inconsistent, or its
+/// content does not match the stored checksum (a changed byte).
+LsaModel read_lsa(const std::string& path);
+/// True when path exists and reads as a valid encoder file (never throws).
+bool lsa_is_complete(const std::string& path);
+
+/// The top max_features ids of v by document frequency (ties: smaller id first), returned in
+/// increasing id order, with their df and idf (ln((1+N)/(1+df)) + 1, as bucket_idf).
+/// max_features = 0 keeps every id.
+void select_features(const Vocab& v, uint64_t max_features, std::vector<uint32_t>* id, std::vector<uint64_t>* df,
+                     std::vector<float>* idf);
+
+/// The featuriser the fit and the encoder share: ids -> column (ids not selected are dropped),
+/// then train::linear::tfidf_rows (sublinear tf · idf, L2-normalised rows).
+class LsaFeaturizer {
+ public:
+  LsaFeaturizer(std::vector<uint32_t> ids, std::vector<float> idf);
+  size_t features() const { return ids_.size(); }
+  /// Rows of n token-id lists (offsets n+1, relative to ids) into *out (cols = features()).
+  void rows(const uint64_t* offsets, const uint32_t* ids, size_t n, train::linear::Csr* out) const;
+  int64_t column(uint32_t id) const;  // -1 when not selected
+
+ private:
+  std::vector<uint32_t> ids_;
+  std::vector<float> idf_;
+  std::vector<uint32_t> slot_key_, slot_col_;  // open addressing id -> column
+  uint64_t mask_ = 0;
+  int shift_ = 0;
+};
+
+// ---- the randomized SVD ----------------------------------------------------------------------
+
+/// A block of TF-IDF rows: the unit of the fixed-order reduction. (chunk, block) identifies it
+/// globally, whatever rank holds it.
+struct SvdBlock {
+  uint64_t chunk = 0, block = 0;
+  train::linear::Csr rows;
+};
+
+struct SvdOptions {
+  int dim = 256;
+  int oversample = 10;
+  int power_iterations = 4;
+  uint64_t seed = 0x6c7361;  // "lsa"
+};
+
+struct SvdResult {
+  int features = 0, dim = 0;
+  std::vector<double> basis;            // features * dim, row-major; column signs: largest |entry| positive
+  std::vector<double> singular_values;  // dim, descending
+  int numerical_rank = 0;               // of the sketch (<= dim + oversample)
+  uint64_t rows = 0;                    // rows over all ranks
+};
+
+/// Collective over comm. The top dim right singular vectors of the matrix whose rows are the
+/// union of every rank's blocks (features columns). column_keys[j] keys column j's row of the
+/// Gaussian test matrix (the token id), so the result does not depend on the column order's
+/// provenance. Products Aᵀ(A Z) are summed per block in double, rounded to 2^-80 fixed point
+/// and added as 128-bit integers, which is exact and associative, so the result is bitwise the
+/// same at any rank count, block placement, or thread count. The dense steps run on rank 0
+/// (single-threaded Eigen) and are broadcast. on_pass(pass, passes) is called before each pass.
+/// Throws UsageError for dim < 1, oversample < 0, power_iterations < 0, dim > features, and
+/// InputError when dim exceeds the numerical rank of the matrix.
+SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
+                         const std::vector<uint32_t>& column_keys, const SvdOptions& o,
+                         const std::function<void(int, int)>& on_pass = {});
+
+/// Bytes rank 0 needs for the dense part of randomized_svd (other ranks need about half).
+uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root);
+
+// ---- the fit stage (trawl-fit) ---------------------------------------------------------------
+
+struct FitOptions {
+  std::vector<std::string> inputs;
+  text::ReaderOptions reader;
+  std::string vocab_path, output;
+  uint64_t max_features = 65536;
+  double sample = 1.0;           // keyed uniform sample of rows: keep when U(seed, uid) < sample
+  SvdOptions svd;
+  uint64_t block_rows = 8192;    // rows per reduction block (part of the result's identity)
+  double memory_limit_gb = 0;    // per rank; 0 = MemAvailable / ranks on the node
+  bool force = false;
+  std::string config;
+  /// Benchmarks and checks: on one rank, also write the TF-IDF matrix the SVD sees (rows in
+  /// block order) to this directory as offsets.u64, index.u32, value.f32 and meta.txt
+  /// "rows cols dim power_iterations oversample" (tests/support/lsa_ref.py reads it).
+  std::string dump_matrix;
+};
+
+struct FitStats {
+  uint64_t rows = 0, empty_rows = 0, bad_rows = 0, sampled_out = 0, nnz = 0;
+  bool skipped = false;
+  std::string checksum;
+};
+
+/// Collective over comm: reads and featurises this rank's chunks (chunk i on part i % ranks),
+/// runs randomized_svd and writes the encoder file from rank 0. Skips when the output exists,
+/// validates and was fitted from the same inputs, vocab and parameters (unless force).
+FitStats run_fit(const mpi::Comm& comm, const FitOptions& o);
+
+// ---- the encoders ----------------------------------------------------------------------------
+
+/// The LSA encoder (name "lsa"): e = tfidf(x) · basis, then e / ‖e‖ (a row without selected ids
+/// stays zero). params(): "dim=<d>;lsa=<checksum>". encode() tokenises texts when token_offsets
+/// is empty. Rows are independent: the output does not depend on threads or blocks.
+std::unique_ptr<Encoder> make_lsa_encoder(std::shared_ptr<const LsaModel> m);
+std::unique_ptr<Encoder> make_lsa_encoder(const std::string& path);
+
+/// Concatenation (name "<a>+<b>"): each part's unit rows side by side, divided by √(number of
+/// non-zero parts) so the row is unit again. params(): each part's k=v prefixed "<name>.".
+std::unique_ptr<Encoder> make_concat_encoder(std::vector<std::unique_ptr<Encoder>> parts);
+
+}  // namespace trawl::embed

@@ -1,0 +1,136 @@
+// trawl-libs: trawl_embed
+// The LSA fit at 1..4 ranks: the distributed randomized SVD and the whole trawl-fit stage give
+// bitwise the same result as one process holding every block (MPI_COMM_SELF), including ranks
+// that hold no chunk; the encoder file is then the same, so is every embedding.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "embed/lsa.h"
+#include "embed/vocab.h"
+#include "mpi/comm.h"
+#include "support/testutil.h"
+
+using namespace trawl;
+using train::linear::Csr;
+
+namespace {
+
+std::vector<embed::SvdBlock> make_blocks(int nblocks, int V) {
+  std::mt19937_64 g(11);
+  std::vector<embed::SvdBlock> out;
+  for (int b = 0; b < nblocks; ++b) {
+    embed::SvdBlock blk;
+    blk.chunk = uint64_t(b / 3);
+    blk.block = uint64_t(b % 3);
+    blk.rows.cols = V;
+    int n = 20 + int(g() % 50);
+    for (int r = 0; r < n; ++r) {
+      std::vector<uint32_t> cols;
+      int topic = int(g() % 5);
+      for (int t = 0; t < 8; ++t) cols.push_back(uint32_t((topic * 13 + g() % 20) % uint64_t(V)));
+      std::sort(cols.begin(), cols.end());
+      cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+      for (auto c : cols) {
+        blk.rows.index.push_back(c);
+        blk.rows.value.push_back(float(g() % 997 + 1) / 997.0f);
+      }
+      blk.rows.offsets.push_back(blk.rows.index.size());
+    }
+    out.push_back(std::move(blk));
+  }
+  return out;
+}
+
+TEST(LsaMpi, SvdIsBitwiseTheSameAtAnyRankCount) {
+  auto comm = mpi::Comm::world();
+  const int V = 90;
+  auto all = make_blocks(13, V);
+  std::vector<uint32_t> keys(V);
+  for (int i = 0; i < V; ++i) keys[size_t(i)] = uint32_t(i * 31 + 7);
+  embed::SvdOptions o;
+  o.dim = 12;
+  o.oversample = 6;
+  o.power_iterations = 3;
+  // Distributed: block b on rank (b * 7 + 3) % size, an uneven placement.
+  std::vector<embed::SvdBlock> mine;
+  for (size_t b = 0; b < all.size(); ++b)
+    if (int((b * 7 + 3) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
+  auto dist = embed::randomized_svd(comm, mine, keys, o);
+  // One process with every block.
+  mpi::Comm self(MPI_COMM_SELF, false);
+  auto serial = embed::randomized_svd(self, all, keys, o);
+  EXPECT_EQ(dist.rows, serial.rows);
+  ASSERT_EQ(dist.basis.size(), serial.basis.size());
+  EXPECT_TRUE(dist.basis == serial.basis) << "the basis differs at " << comm.size() << " ranks";
+  EXPECT_TRUE(dist.singular_values == serial.singular_values);
+}
+
+void write_chunks(bool root, const std::string& dir, int chunks, std::vector<std::string>* files) {
+  std::mt19937_64 g(3);
+  const char* topics[4][6] = {{"job", "hiring", "offer", "salary", "interview", "career"},
+                              {"beach", "sunny", "weekend", "surf", "sand", "holiday"},
+                              {"code", "compile", "bug", "release", "merge", "branch"},
+                              {"soup", "bread", "recipe", "oven", "salt", "butter"}};
+  for (int c = 0; c < chunks; ++c) {
+    std::string path = cat(dir, "/chunk-", c, ".tsv"), text = "id\ttext\n";
+    for (int r = 0; r < 300; ++r) {
+      int t = int(g() % 4);
+      std::string s;
+      for (int w = 0; w < 6 + int(g() % 8); ++w) s += cat(topics[t][g() % 6], " ");
+      s += cat("word", g() % 40);
+      text += cat("c", c, "r", r, "\t", s, "\n");
+    }
+    if (root) test::write_file(path, text);
+    files->push_back(path);
+  }
+}
+
+TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
+  auto comm = mpi::Comm::world();
+  for (int chunks : {5, 2}) {  // with 2 chunks, ranks 2 and 3 read nothing
+    test::TempDir dir("lsa-mpi");
+    std::vector<std::string> files;
+    write_chunks(comm.root(), dir.path(), chunks, &files);
+    comm.barrier();
+    embed::VocabOptions vo;
+    vo.inputs = files;
+    vo.output = dir / "vocab.h5";
+    vo.min_df = 2;
+    embed::count_vocab(comm, vo);
+    embed::FitOptions fo;
+    fo.inputs = files;
+    fo.vocab_path = dir / "vocab.h5";
+    fo.output = dir / "enc.h5";
+    fo.svd.dim = 8;
+    fo.block_rows = 128;
+    fo.sample = 0.8;
+    auto st = embed::run_fit(comm, fo);
+    EXPECT_FALSE(st.skipped);
+    EXPECT_GT(st.sampled_out, 0u);
+    // Rerun: skipped (the output exists and matches).
+    auto again = embed::run_fit(comm, fo);
+    EXPECT_TRUE(again.skipped);
+    EXPECT_EQ(again.checksum, st.checksum);
+    if (comm.root()) {
+      mpi::Comm self(MPI_COMM_SELF, false);
+      fo.output = dir / "enc-serial.h5";
+      auto serial = embed::run_fit(self, fo);
+      EXPECT_EQ(serial.checksum, st.checksum) << "at " << comm.size() << " ranks, " << chunks << " chunks";
+      auto a = embed::read_lsa(dir / "enc.h5"), b = embed::read_lsa(dir / "enc-serial.h5");
+      EXPECT_TRUE(a.basis == b.basis);
+      EXPECT_EQ(a.rows, b.rows);
+      // The encoders give the same vectors.
+      std::vector<std::string> texts = {"job offer salary beach", "soup bread", "nothing known here"};
+      std::vector<float> ea(texts.size() * 8), eb(texts.size() * 8);
+      embed::make_lsa_encoder(dir / "enc.h5")->encode(texts, {}, {}, ea.data());
+      embed::make_lsa_encoder(dir / "enc-serial.h5")->encode(texts, {}, {}, eb.data());
+      EXPECT_TRUE(ea == eb);
+    }
+    comm.barrier();
+  }
+}
+
+}  // namespace
