@@ -10,7 +10,7 @@ namespace trawl::embed {
 class Encoder {
  public:
   virtual ~Encoder() = default;
-  virtual std::string name() const = 0;    // "hash", "torchscript"
+  virtual std::string name() const = 0;    // "hash", "lsa", "lsa+hash", "torchscript"
   virtual std::string params() const = 0;  // canonical "k=v;k=v" identity, stored in shards
   virtual int dim() const = 0;
   /// Encodes n = texts.size() rows into out[n * dim()] (row-major, L2-normalised; an
