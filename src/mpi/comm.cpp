@@ -49,19 +49,31 @@ void abort_job(int code) {
 }
 }  // namespace
 
+bool launched_by_mpi() {
+  // mpirun/mpiexec (Open MPI, Hydra), srun with PMI or PMIx, or an explicit request.
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS", "TRAWL_MPI"})
+    if (const char* x = std::getenv(v); x && *x) return true;
+  return false;
+}
+
 Environment::Environment(int* argc, char*** argv) {
   set_fatal_hook(&abort_job);
   std::set_terminate(&on_terminate);
   int inited = 0;
   MPI_Initialized(&inited);
-  if (!inited) {
+  // Without a launcher the process is a 1-rank job that never starts MPI: no singleton
+  // start-up (seconds with Open MPI), so --help, --version and small runs return at once.
+  if (!inited && launched_by_mpi()) {
     int provided = 0;
     TRAWL_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     owns_ = true;
+    inited = 1;
   }
   int r = 0, s = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  if (inited) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+  }
   log::set_rank(r, s);
 }
 
@@ -73,6 +85,10 @@ Environment::~Environment() {
 }
 
 Comm Comm::world() {
+  int inited = 0, fin = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&fin);
+  if (!inited || fin) return Comm();  // no MPI: the 1-rank job
   MPI_Comm c;
   TRAWL_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &c));
   return Comm(c, true);
@@ -96,7 +112,7 @@ void Comm::barrier() const {
 }
 void Comm::abort(int code) const {
   std::fflush(stderr);
-  MPI_Abort(c_, code);
+  if (c_ != MPI_COMM_NULL) MPI_Abort(c_, code);
   std::exit(code);
 }
 
@@ -141,39 +157,46 @@ void Comm::bcast_bytes(void* p, uint64_t n, int root) const {
   }
 }
 
+// No 2^31 limit: counts travel as u64 and the bytes in messages of at most 1 GiB (MPI's int
+// counts). allgatherv: one (chunked) broadcast per rank, in rank order; gatherv: chunked
+// point-to-point messages to the root, rank by rank.
 std::vector<char> Comm::allgatherv_bytes(const void* p, uint64_t n) const {
-  TRAWL_ASSERT_MSG(n < (1ULL << 31), "allgatherv of ", n, " bytes: over 2 GiB per rank");
-  int mine = static_cast<int>(n);
-  std::vector<int> counts(size_), displs(size_);
-  TRAWL_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_));
-  uint64_t total = 0;
-  for (int r = 0; r < size_; ++r) {
-    displs[r] = static_cast<int>(total);
-    total += counts[r];
-  }
-  TRAWL_ASSERT_MSG(total < (1ULL << 31), "allgatherv total of ", total, " bytes: over 2 GiB");
-  std::vector<char> out(total);
-  TRAWL_MPI_CHECK(MPI_Allgatherv(p, mine, MPI_BYTE, out.data(), counts.data(), displs.data(), MPI_BYTE, c_));
+  std::vector<uint64_t> counts(size_);
+  uint64_t mine = n;
+  TRAWL_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_UINT64_T, counts.data(), 1, MPI_UINT64_T, c_));
+  std::vector<uint64_t> displs(size_ + 1, 0);
+  for (int r = 0; r < size_; ++r) displs[r + 1] = displs[r] + counts[r];
+  std::vector<char> out(displs[size_]);
+  if (n) std::memcpy(out.data() + displs[rank_], p, n);
+  for (int r = 0; r < size_; ++r)
+    if (counts[r]) bcast_bytes(out.data() + displs[r], counts[r], r);
   return out;
 }
 
 std::vector<std::vector<char>> Comm::gatherv_bytes(const void* p, uint64_t n, int root) const {
-  TRAWL_ASSERT_MSG(n < (1ULL << 31), "gatherv of ", n, " bytes: over 2 GiB per rank");
-  int mine = static_cast<int>(n);
-  std::vector<int> counts(size_), displs(size_);
-  TRAWL_MPI_CHECK(MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, root, c_));
-  uint64_t total = 0;
-  if (rank_ == root)
-    for (int r = 0; r < size_; ++r) {
-      displs[r] = static_cast<int>(total);
-      total += counts[r];
-    }
-  TRAWL_ASSERT_MSG(total < (1ULL << 31), "gatherv total of ", total, " bytes: over 2 GiB");
-  std::vector<char> all(total);
-  TRAWL_MPI_CHECK(MPI_Gatherv(p, mine, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, root, c_));
+  constexpr uint64_t kStep = 1ULL << 30;
+  constexpr int kTag = 7311;
+  std::vector<uint64_t> counts(size_);
+  uint64_t mine = n;
+  TRAWL_MPI_CHECK(MPI_Gather(&mine, 1, MPI_UINT64_T, counts.data(), 1, MPI_UINT64_T, root, c_));
   std::vector<std::vector<char>> out;
-  if (rank_ == root)
-    for (int r = 0; r < size_; ++r) out.emplace_back(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
+  if (rank_ != root) {
+    const char* c = static_cast<const char*>(p);
+    for (uint64_t off = 0; off < n; off += kStep)
+      TRAWL_MPI_CHECK(MPI_Send(c + off, static_cast<int>(std::min(kStep, n - off)), MPI_BYTE, root, kTag, c_));
+    return out;
+  }
+  out.resize(size_);
+  for (int r = 0; r < size_; ++r) {
+    out[r].resize(counts[r]);
+    if (r == root) {
+      if (n) std::memcpy(out[r].data(), p, n);
+      continue;
+    }
+    for (uint64_t off = 0; off < counts[r]; off += kStep)
+      TRAWL_MPI_CHECK(MPI_Recv(out[r].data() + off, static_cast<int>(std::min(kStep, counts[r] - off)), MPI_BYTE, r,
+                               kTag, c_, MPI_STATUS_IGNORE));
+  }
   return out;
 }
 
@@ -186,12 +209,12 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine, int root)
 }
 std::vector<std::string> Comm::allgather_strings(const std::string& mine) const {
   if (size_ == 1) return {mine};
-  int n = static_cast<int>(mine.size());
-  std::vector<int> lens(size_);
-  TRAWL_MPI_CHECK(MPI_Allgather(&n, 1, MPI_INT, lens.data(), 1, MPI_INT, c_));
+  std::vector<uint64_t> lens(size_);
+  uint64_t n = mine.size();
+  TRAWL_MPI_CHECK(MPI_Allgather(&n, 1, MPI_UINT64_T, lens.data(), 1, MPI_UINT64_T, c_));
   auto all = allgatherv_bytes(mine.data(), mine.size());
   std::vector<std::string> out;
-  size_t off = 0;
+  uint64_t off = 0;
   for (int r = 0; r < size_; ++r) {
     out.emplace_back(all.data() + off, lens[r]);
     off += lens[r];

@@ -34,7 +34,9 @@ template <> inline MPI_Datatype type<unsigned long long>() { return MPI_UNSIGNED
 template <> inline MPI_Datatype type<char>() { return MPI_CHAR; }
 template <> inline MPI_Datatype type<unsigned char>() { return MPI_UNSIGNED_CHAR; }
 
-/// Initialises MPI (threads: funneled) unless already initialised; finalises on normal
+/// Initialises MPI (threads: funneled) when the process was started by an MPI launcher
+/// (mpirun/mpiexec, srun with PMI/PMIx; or TRAWL_MPI=1) and MPI is not initialised yet;
+/// a process started without one is a 1-rank job that never starts MPI. Finalises on normal
 /// destruction only — never while an exception unwinds (the error path aborts instead).
 class Environment {
  public:
@@ -50,7 +52,9 @@ class Environment {
 /// A duplicated communicator (library traffic never mixes with the application's).
 class Comm {
  public:
-  static Comm world();  // MPI_Comm_dup(MPI_COMM_WORLD)
+  /// MPI_Comm_dup(MPI_COMM_WORLD); without MPI (no launcher, see Environment) a 1-rank
+  /// communicator whose collectives are local no-ops.
+  static Comm world();
   explicit Comm(MPI_Comm c, bool owned);
   Comm(Comm&& o) noexcept;
   Comm& operator=(Comm&&) = delete;
@@ -128,6 +132,7 @@ class Comm {
   std::vector<std::string> allgather_strings(const std::string& mine) const;
 
  private:
+  Comm() = default;  // the 1-rank communicator without MPI
   void bcast_bytes(void* p, uint64_t n, int root) const;
   std::vector<char> allgatherv_bytes(const void* p, uint64_t n) const;
   std::vector<std::vector<char>> gatherv_bytes(const void* p, uint64_t n, int root) const;

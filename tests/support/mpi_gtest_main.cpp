@@ -9,17 +9,15 @@
 int main(int argc, char** argv) {
   trawl::mpi::Environment env(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  auto comm = trawl::mpi::Comm::world();  // 1 rank without a launcher (MPI not started)
+  const int rank = comm.rank();
   trawl::log::set_level(trawl::log::Level::kWarn);
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
   }
   int rc = RUN_ALL_TESTS();
-  int worst = rc;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  const int worst = comm.max(rc);
   if (rank == 0 && worst != 0 && rc == 0) std::fprintf(stderr, "a test failed on another rank\n");
   return worst;
 }

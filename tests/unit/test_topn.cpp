@@ -159,7 +159,7 @@ TEST(LocalBest, PushesAfterSortedAndColumns) {
 
 // select() on one rank (the unit tier runs this as a 1-rank job).
 TEST(Select, OneRankMatchesFullSort) {
-  auto comm = mpi::Comm(MPI_COMM_SELF, false);
+  auto comm = mpi::Comm::world();  // a unit test: one process (MPI not started without a launcher)
   for (int levels : {0, 3, 50}) {
     auto items = make_items(20000, levels, uint64_t(levels) + 11);
     auto ref = sorted_ref(items);
@@ -198,7 +198,7 @@ TEST(Select, OneRankMatchesFullSort) {
 }
 
 TEST(Select, TopNLargerThanPoolAndEmptyPool) {
-  auto comm = mpi::Comm(MPI_COMM_SELF, false);
+  auto comm = mpi::Comm::world();  // a unit test: one process (MPI not started without a launcher)
   auto items = make_items(30, 2, 5);
   auto ref = sorted_ref(items);
   auto windows = cutoff_windows(rank_points());
@@ -224,7 +224,7 @@ TEST(Select, TopNLargerThanPoolAndEmptyPool) {
 }
 
 TEST(Select, RejectsTooSmallKeepAndBadRanks) {
-  auto comm = mpi::Comm(MPI_COMM_SELF, false);
+  auto comm = mpi::Comm::world();  // a unit test: one process (MPI not started without a launcher)
   std::vector<LocalBest> cols(1, LocalBest(5));
   for (uint64_t i = 0; i < 20; ++i) cols[0].push(float(i % 3), i);
   EXPECT_THROW(select(comm, cols, 10, {}), UsageError);
