@@ -136,28 +136,9 @@ class HashEncoder final : public Encoder {
     if (n == 0) return;
     if (token_offsets.empty()) {
       // No token ids given: tokenise here (queries, tests).
-      std::vector<uint64_t> offs(n + 1, 0);
-      std::vector<std::vector<uint32_t>> per_row(n);
-      std::exception_ptr err;
-#pragma omp parallel
-      {
-        std::vector<std::string> scratch;
-#pragma omp for schedule(dynamic, 64)
-        for (long long i = 0; i < static_cast<long long>(n); ++i) {
-          try {
-            text::text_to_ids(texts[i], per_row[i], &scratch);
-          } catch (...) {
-#pragma omp critical(trawl_hash_encoder_error)
-            if (!err) err = std::current_exception();
-          }
-        }
-      }
-      if (err) std::rethrow_exception(err);
+      std::vector<uint64_t> offs;
       std::vector<uint32_t> ids;
-      for (size_t i = 0; i < n; ++i) {
-        ids.insert(ids.end(), per_row[i].begin(), per_row[i].end());
-        offs[i + 1] = ids.size();
-      }
+      text::texts_to_ids(texts, offs, ids);
       encode_ids(n, offs, ids, out);
       return;
     }

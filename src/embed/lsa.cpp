@@ -521,33 +521,6 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
 
 namespace {
 
-// Tokenises texts in parallel into CSR token ids (when a caller gives no token ids).
-void tokenize_texts(const std::vector<std::string>& texts, std::vector<uint64_t>& offs, std::vector<uint32_t>& ids) {
-  const size_t n = texts.size();
-  std::vector<std::vector<uint32_t>> per_row(n);
-  std::exception_ptr err;
-#pragma omp parallel
-  {
-    std::vector<std::string> scratch;
-#pragma omp for schedule(dynamic, 64)
-    for (long long i = 0; i < static_cast<long long>(n); ++i) {
-      try {
-        text::text_to_ids(texts[size_t(i)], per_row[size_t(i)], &scratch);
-      } catch (...) {
-#pragma omp critical(trawl_lsa_encoder_error)
-        if (!err) err = std::current_exception();
-      }
-    }
-  }
-  if (err) std::rethrow_exception(err);
-  offs.assign(n + 1, 0);
-  ids.clear();
-  for (size_t i = 0; i < n; ++i) {
-    ids.insert(ids.end(), per_row[i].begin(), per_row[i].end());
-    offs[i + 1] = ids.size();
-  }
-}
-
 // out[0,d) += a · b[0,d) in float, element-wise.
 __attribute__((target_clones("avx2", "default"))) void axpy_f(float* __restrict y, const float* __restrict x, float a,
                                                                  int d) {
@@ -569,7 +542,7 @@ class LsaEncoder final : public Encoder {
     if (token_offsets.empty()) {
       std::vector<uint64_t> offs;
       std::vector<uint32_t> ids;
-      tokenize_texts(texts, offs, ids);
+      text::texts_to_ids(texts, offs, ids);
       encode_ids(n, offs, ids, out);
       return;
     }

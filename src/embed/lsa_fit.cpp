@@ -22,6 +22,7 @@
 #include "io/shard.h"
 #include "mpi/comm.h"
 #include "mpi/report.h"
+#include "mpi/run.h"
 #include "text/tokenize.h"
 
 namespace trawl::embed {
@@ -29,51 +30,7 @@ namespace {
 
 using train::linear::Csr;
 
-/// Every rank learns whether any rank failed; the failing rank rethrows its own error, the
-/// others an error of the same family naming it.
-template <class F>
-void collective(const mpi::Comm& comm, F&& f) {
-  std::exception_ptr ep;
-  try {
-    f();
-  } catch (...) {
-    ep = std::current_exception();
-  }
-  if (!comm.any(ep != nullptr)) return;
-  int code = kExitInternal;
-  std::string msg;
-  if (ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const Error& e) {
-      code = e.exit_code();
-      msg = e.what();
-    } catch (const std::bad_alloc&) {
-      msg = "out of memory";
-    } catch (const std::exception& e) {
-      msg = e.what();
-    }
-  }
-  auto all = comm.allgather_strings(ep ? cat(code, "\t", msg) : std::string());
-  if (ep) std::rethrow_exception(ep);
-  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
-    if (all[size_t(r)].empty()) continue;
-    auto tab = all[size_t(r)].find('\t');
-    int c = std::atoi(all[size_t(r)].substr(0, tab).c_str());
-    std::string m = cat("rank ", r, ": ", all[size_t(r)].substr(tab + 1));
-    if (c == kExitUsage) throw UsageError(m);
-    if (c == kExitInput) throw InputError(m);
-    if (c == kExitIo) throw IoError(m);
-    throw Error(m);
-  }
-}
-
-std::string dir_of(const std::string& path) {
-  auto s = path.find_last_of('/');
-  if (s == std::string::npos) return ".";
-  if (s == 0) return "/";
-  return path.substr(0, s);
-}
+using mpi::collective;  // a step that may fail on some ranks: every rank learns (mpi/run.h)
 
 /// MemAvailable of /proc/meminfo in bytes (0 when unknown).
 uint64_t mem_available() {
@@ -147,7 +104,7 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
     }
     if (!path_exists(o.vocab_path))
       throw IoError(cat(o.vocab_path, ": vocab file does not exist (count one with trawl-vocab)"));
-    check_writable_dir(dir_of(o.output));
+    check_writable_dir(parent_dir(o.output));
   });
   Vocab vocab;
   collective(comm, [&] { vocab = read_vocab(o.vocab_path); });
@@ -265,28 +222,9 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
           uids.push_back(uid);
         }
         const size_t n = texts.size();
-        std::vector<std::vector<uint32_t>> tok(n);
-        std::exception_ptr err;
-#pragma omp parallel
-        {
-          std::vector<std::string> scratch;
-#pragma omp for schedule(dynamic, 64)
-          for (long long i = 0; i < static_cast<long long>(n); ++i) {
-            try {
-              text::text_to_ids(texts[size_t(i)], tok[size_t(i)], &scratch);
-            } catch (...) {
-#pragma omp critical(trawl_fit_error)
-              if (!err) err = std::current_exception();
-            }
-          }
-        }
-        if (err) std::rethrow_exception(err);
-        std::vector<uint64_t> offs(n + 1, 0);
+        std::vector<uint64_t> offs;
         std::vector<uint32_t> flat;
-        for (size_t i = 0; i < n; ++i) {
-          flat.insert(flat.end(), tok[i].begin(), tok[i].end());
-          offs[i + 1] = flat.size();
-        }
+        text::texts_to_ids(texts, offs, flat);
         Csr x;
         feat.rows(offs.data(), flat.data(), n, &x);
         for (size_t r = 0; r < n; ++r) {

@@ -29,6 +29,7 @@
 #include "io/h5.h"
 #include "mpi/comm.h"
 #include "mpi/report.h"
+#include "mpi/run.h"
 #include "text/tokenize.h"
 
 namespace trawl::embed {
@@ -350,50 +351,7 @@ class ShardedCounts {
   std::vector<IdCounts> tables_;
 };
 
-/// Every rank learns whether any rank failed; all throw the same family: the failing rank
-/// rethrows its own error, the others an error of that family naming the rank.
-void sync_errors(const mpi::Comm& comm, std::exception_ptr ep) {
-  bool failed = comm.any(ep != nullptr);
-  if (!failed) return;
-  int code = kExitInternal;
-  std::string msg;
-  if (ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const Error& e) {
-      code = e.exit_code();
-      msg = e.what();
-    } catch (const std::bad_alloc&) {
-      msg = "out of memory";
-    } catch (const std::exception& e) {
-      msg = e.what();
-    }
-  }
-  auto all = comm.allgather_strings(ep ? cat(code, "\t", msg) : std::string());
-  if (ep) std::rethrow_exception(ep);
-  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
-    if (all[r].empty()) continue;
-    auto tab = all[r].find('\t');
-    int c = std::atoi(all[r].substr(0, tab).c_str());
-    std::string m = cat("rank ", r, ": ", all[r].substr(tab + 1));
-    if (c == kExitUsage) throw UsageError(m);
-    if (c == kExitInput) throw InputError(m);
-    if (c == kExitIo) throw IoError(m);
-    throw Error(m);
-  }
-  TRAWL_ASSERT_MSG(false, "sync_errors: a rank failed without a message");
-}
-
-template <class F>
-void collective(const mpi::Comm& comm, F&& f) {
-  std::exception_ptr ep;
-  try {
-    f();
-  } catch (...) {
-    ep = std::current_exception();
-  }
-  sync_errors(comm, ep);
-}
+using mpi::collective;
 
 /// Exchanges every rank's counts so that each id ends on the rank a hash of it names, summed.
 /// Returns the owned ids with df >= min_df, sorted; *pruned counts the owned ids dropped.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <string>
 
 #include "core/log.h"
 #include "mpi/report.h"
@@ -37,6 +38,37 @@ int run_main(int argc, char** argv, const char* program, const std::function<int
     }
   }
   return code;
+}
+
+void sync_errors(const Comm& comm, std::exception_ptr ep) {
+  if (!comm.any(ep != nullptr)) return;
+  int code = kExitInternal;
+  std::string msg;
+  if (ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const Error& e) {
+      code = e.exit_code();
+      msg = e.what();
+    } catch (const std::bad_alloc&) {
+      msg = "out of memory";
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+  }
+  auto all = comm.allgather_strings(ep ? cat(code, "\t", msg) : std::string());
+  if (ep) std::rethrow_exception(ep);
+  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
+    if (all[size_t(r)].empty()) continue;
+    auto tab = all[size_t(r)].find('\t');
+    int c = std::atoi(all[size_t(r)].substr(0, tab).c_str());
+    std::string m = cat("rank ", r, ": ", all[size_t(r)].substr(tab + 1));
+    if (c == kExitUsage) throw UsageError(m);
+    if (c == kExitInput) throw InputError(m);
+    if (c == kExitIo) throw IoError(m);
+    throw Error(m);
+  }
+  TRAWL_ASSERT_MSG(false, "sync_errors: a rank failed without a message");
 }
 
 }  // namespace trawl::mpi

@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include <cstdlib>
+#include <exception>
 #include <cstring>
 
 #include "core/error.h"
@@ -435,6 +436,32 @@ void text_to_ids(std::string_view raw, std::vector<uint32_t>& out, std::vector<s
   if (last - first < 2) return;
   out.reserve(last + (last - first - 1));
   for (size_t k = first; k + 1 < last; ++k) out.push_back(bigram_id(out[k], out[k + 1]));
+}
+
+void texts_to_ids(const std::vector<std::string>& texts, std::vector<uint64_t>& offsets, std::vector<uint32_t>& ids) {
+  const size_t n = texts.size();
+  std::vector<std::vector<uint32_t>> per_row(n);
+  std::exception_ptr err;
+#pragma omp parallel
+  {
+    std::vector<std::string> scratch;
+#pragma omp for schedule(dynamic, 64)
+    for (long long i = 0; i < static_cast<long long>(n); ++i) {
+      try {
+        text_to_ids(texts[size_t(i)], per_row[size_t(i)], &scratch);
+      } catch (...) {
+#pragma omp critical(trawl_texts_to_ids_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+  }
+  if (err) std::rethrow_exception(err);
+  offsets.assign(n + 1, 0);
+  ids.clear();
+  for (size_t i = 0; i < n; ++i) {
+    ids.insert(ids.end(), per_row[i].begin(), per_row[i].end());
+    offsets[i + 1] = ids.size();
+  }
 }
 
 }  // namespace trawl::text

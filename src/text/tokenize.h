@@ -47,6 +47,11 @@ inline bool is_bigram(uint32_t id) { return id >> 31; }
 void text_to_ids(std::string_view raw_utf8, std::vector<uint32_t>& out,
                  std::vector<std::string>* scratch = nullptr);
 
+/// text_to_ids over many texts in parallel (OpenMP), as CSR: row i's ids are
+/// ids[offsets[i], offsets[i+1]) (offsets has texts.size() + 1 entries, from 0). The first error
+/// of any row is rethrown after the parallel region.
+void texts_to_ids(const std::vector<std::string>& texts, std::vector<uint64_t>& offsets, std::vector<uint32_t>& ids);
+
 /// Number of unigrams in a row's id list of length n (n = 2u-1, or 0).
 inline uint64_t unigram_count(uint64_t n) { return n == 0 ? 0 : (n + 1) / 2; }
 
