@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "io/checksum.h"
 #include "core/log.h"
 #include "trawl/version.h"
 
@@ -661,7 +662,7 @@ Id make_dapl(uint64_t chunk_bytes) {
 }  // namespace
 
 Dataset Dataset::create(File& f, const std::string& name, Type type, uint64_t chunk_rows, uint64_t cols,
-                        int deflate) {
+                        int deflate, bool checksum) {
   init();
   std::string where = cat(f.path(), ", dataset '", name, "'");
   if (chunk_rows < 1) throw UsageError(cat(where, ": chunk rows must be at least 1"));
@@ -678,11 +679,14 @@ Dataset Dataset::create(File& f, const std::string& name, Type type, uint64_t ch
   Id space = checked(H5Screate_simple(rank, dims, maxd), where, "cannot create dataspace");
   Id dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), where, "cannot create property list");
   if (H5Pset_chunk(dcpl.get(), rank, chunk) < 0) fail_io(where, "cannot set chunking");
+  // No object timestamps: the same data give the same bytes (reruns, checksums of inputs).
+  H5Pset_obj_track_times(dcpl.get(), 0);
   if (type != Type::kStr) H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
   if (deflate > 0) {
     H5Pset_shuffle(dcpl.get());
     H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate));
   }
+  if (checksum && type != Type::kStr && H5Pset_fletcher32(dcpl.get()) < 0) fail_io(where, "cannot add checksums");
   Id dapl = make_dapl(chunk_bytes);
   if (f.exists(name)) throw UsageError(cat(where, ": already exists"));
   hid_t d = H5Dcreate2(f.id(), name.c_str(), ft.get(), space.get(), H5P_DEFAULT, dcpl.get(), dapl.get());
@@ -692,6 +696,7 @@ Dataset Dataset::create(File& f, const std::string& name, Type type, uint64_t ch
   out.path_ = f.path();
   out.dataset_ = name;
   out.refresh();
+  out.inspect_filters(false);
   return out;
 }
 
@@ -717,7 +722,35 @@ Dataset Dataset::open(const File& f, const std::string& name) {
       if (d2 >= 0) out.id_ = Id(d2);
     }
   }
+  out.inspect_filters(!f.writable());
   return out;
+}
+
+// Checksummed when fletcher32 is among the filters; read directly (read_verified) when it is the
+// only one, the file is read-only (a chunk written by this process may still sit in HDF5's
+// cache, which direct reads bypass) and each chunk spans whole rows.
+void Dataset::inspect_filters(bool read_only) {
+  checksum_ = direct_ = false;
+  chunk_rows_ = 0;
+  Id dcpl(H5Dget_create_plist(id()));
+  if (!dcpl.valid() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return;
+  int n = H5Pget_nfilters(dcpl.get());
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, cd[8], cfg = 0;
+    size_t ncd = 8;
+    char nm[64];
+    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof nm, nm, &cfg) ==
+        H5Z_FILTER_FLETCHER32)
+      checksum_ = true;
+  }
+  auto ch = chunk_dims();
+  auto d = dims();
+  bool whole_rows = !ch.empty() && ch.size() == d.size();
+  for (size_t i = 1; whole_rows && i < d.size(); ++i) whole_rows = ch[i] == d[i];
+  if (checksum_ && n == 1 && read_only && whole_rows && type_ != Type::kStr && type_ != Type::kOther) {
+    direct_ = true;
+    chunk_rows_ = ch[0];
+  }
 }
 
 void Dataset::refresh() {
@@ -808,7 +841,7 @@ void Dataset::check_kind(Kind k, const char* mem) const {
   if (!ok) throw InputError(cat(where(), ": type is ", describe_type(t.get()), ", cannot be accessed as ", mem));
 }
 
-void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf) const {
+void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct) const {
   if (nrows == 0) return;
   if (rank_ < 1) throw InputError(cat(where(), ": is a scalar dataset, expected rows"));
   const int r = rank_;
@@ -819,13 +852,72 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
   count[0] = nrows;
   if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
     fail_io(where(), cat("cannot select rows [", row, ", ", row + nrows, ")"));
+  if (!write && direct_ && allow_direct) {
+    Id ft(H5Dget_type(id()));
+    if (H5Tequal(ft.get(), mem_type) > 0) return read_verified(row, nrows, buf);
+  }
   Id mspace = checked(H5Screate_simple(r, count.data(), nullptr), where(), "cannot create dataspace");
   herr_t rc = write ? H5Dwrite(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf)
                     : H5Dread(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf);
   if (rc < 0) {
     std::string what = cat("cannot ", write ? "write" : "read", " rows [", row, ", ", row + nrows, ")");
     if (write) fail_io(where(), what);
+    std::string st = error_stack();
+    std::string lower = st;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("checksum") != std::string::npos)
+      throw InputError(cat(where(), ": checksum mismatch in rows [", row, ", ", row + nrows,
+                           "): the stored bytes changed after they were written (HDF5: ", st,
+                           "); restore the file or make it again"));
     fail_input(where(), what);
+  }
+}
+
+// Rows [row, row + nrows) of a fletcher32-only dataset, chunk by chunk: each stored chunk is
+// fetched raw (H5Dread_chunk, no filter pipeline, no chunk cache) and verified with trawl's
+// Fletcher-32 (io/checksum.h) before its rows are used. A chunk entirely inside the request is
+// read straight into buf (its 4 checksum bytes spill into the next chunk's place, which is read
+// next), the others through one scratch buffer. Chunks never written (no storage) and chunks
+// stored with the filter skipped go through HDF5's own read.
+void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
+  Id ft(H5Dget_type(id()));
+  const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
+  const uint64_t chunk_bytes = chunk_rows_ * row_bytes;
+  thread_local std::vector<char> scratch;
+  auto* out = static_cast<char*>(buf);
+  const uint64_t end = row + nrows;
+  for (uint64_t c = row / chunk_rows_; c * chunk_rows_ < end; ++c) {
+    const uint64_t lo = c * chunk_rows_, hi = std::min(lo + chunk_rows_, rows_);
+    const uint64_t a = std::max(lo, row), b = std::min(hi, end);  // the rows wanted from this chunk
+    hsize_t off[2] = {lo, 0};
+    hsize_t stored = 0;
+    if (H5Dget_chunk_storage_size(id(), off, &stored) < 0 || stored == 0) {
+      transfer(false, a, b - a, ft.get(), out + (a - row) * row_bytes, false);
+      continue;
+    }
+    if (stored != chunk_bytes + 4 && stored != chunk_bytes)
+      throw InputError(cat(where(), ": rows [", lo, ", ", hi, ") are stored in ", stored, " bytes, expected ",
+                           chunk_bytes + 4, " (", chunk_bytes, " bytes of data and a 4-byte checksum); the file is corrupt"));
+    // In place when the chunk's rows are all wanted and its spill lands on rows read later.
+    const bool in_place = a == lo && lo + chunk_rows_ < end;
+    char* dst;
+    if (in_place) {
+      dst = out + (lo - row) * row_bytes;
+    } else {
+      if (scratch.size() < chunk_bytes + 4) scratch.resize(chunk_bytes + 4);
+      dst = scratch.data();
+    }
+    uint32_t mask = 0;
+    if (H5Dread_chunk(id(), H5P_DEFAULT, off, &mask, dst) < 0)
+      fail_input(where(), cat("cannot read the chunk of rows [", lo, ", ", hi, ")"));
+    if (mask != 0 || stored == chunk_bytes) {  // stored without its checksum: let HDF5 read it
+      transfer(false, a, b - a, ft.get(), out + (a - row) * row_bytes, false);
+      continue;
+    }
+    if (!io::fletcher32_matches(dst, chunk_bytes, dst + chunk_bytes))
+      throw InputError(cat(where(), ": checksum mismatch in rows [", lo, ", ", hi,
+                           "): the stored bytes changed after they were written; restore the file or make it again"));
+    if (!in_place) std::memcpy(out + (a - row) * row_bytes, dst + (a - lo) * row_bytes, (b - a) * row_bytes);
   }
 }
 

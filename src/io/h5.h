@@ -156,8 +156,10 @@ class Dataset : public Object {
 
   /// A chunked, row-extendable dataset with 0 rows: 1-D when cols == 0, else [rows, cols].
   /// chunk_rows >= 1; deflate 0 = no compression, 1..9 = gzip level (with shuffle).
+  /// Numeric datasets carry a Fletcher-32 checksum per chunk (HDF5's fletcher32 filter) unless
+  /// checksum is false; variable-length strings never do (their bytes live outside the chunks).
   static Dataset create(File& f, const std::string& name, Type type, uint64_t chunk_rows,
-                        uint64_t cols = 0, int deflate = 0);
+                        uint64_t cols = 0, int deflate = 0, bool checksum = true);
   /// InputError naming the file and dataset if it does not exist or is not a dataset.
   static Dataset open(const File& f, const std::string& name);
 
@@ -174,6 +176,10 @@ class Dataset : public Object {
   /// Chunk shape; empty when the layout is not chunked.
   std::vector<uint64_t> chunk_dims() const;
   int deflate_level() const;  // 0 when not compressed
+  /// True when every chunk carries a Fletcher-32 checksum, verified on every read: by trawl's
+  /// own direct chunk reads (files opened read-only, no other filter, no type conversion) or by
+  /// HDF5's filter. A mismatch is an InputError naming the file, dataset and row range.
+  bool has_checksum() const { return checksum_; }
 
   /// Throws InputError naming file and dataset unless the dataset has that type, rank and
   /// (for 2-D) number of columns (cols == 0: any).
@@ -235,8 +241,13 @@ class Dataset : public Object {
   void extend_to(uint64_t rows);
   enum class Kind { kInt, kFloat };
   void check_kind(Kind k, const char* mem) const;
-  void transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf) const;
+  void transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct = true) const;
+  void read_verified(uint64_t row, uint64_t nrows, void* buf) const;
+  void inspect_filters(bool read_only);
   int rank_ = 0;
+  bool checksum_ = false;   // fletcher32 on every chunk
+  bool direct_ = false;     // chunks read and verified by trawl (read_verified)
+  uint64_t chunk_rows_ = 0;
   uint64_t rows_ = 0, cols_ = 0;
   Type type_ = Type::kOther;
 };

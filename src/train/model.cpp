@@ -52,7 +52,10 @@ h5::Dataset create_untimed(h5::File& f, const std::string& name, h5::Type type, 
   if (!space.valid() || !dcpl.valid()) throw IoError(cat(where, ": cannot create dataspace (", h5::error_stack(), ")"));
   if (H5Pset_chunk(dcpl.get(), rank, chunk) < 0 || H5Pset_obj_track_times(dcpl.get(), 0) < 0)
     throw IoError(cat(where, ": cannot set dataset properties (", h5::error_stack(), ")"));
-  if (type != h5::Type::kStr) H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+  if (type != h5::Type::kStr) {
+    H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+    if (H5Pset_fletcher32(dcpl.get()) < 0) throw IoError(cat(where, ": cannot add checksums (", h5::error_stack(), ")"));
+  }
   h5::Id d(H5Dcreate2(f.id(), name.c_str(), ft.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
   if (!d.valid()) throw IoError(cat(where, ": cannot create dataset (", h5::error_stack(), ")"));
   d.reset();

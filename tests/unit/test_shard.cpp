@@ -259,22 +259,23 @@ TEST(Shard, RowRangeReadsTouchOnlyTheirChunks) {
     hsize_t coord[2] = {96, 0};
     unsigned mask = 0;
     ASSERT_GE(H5Dget_chunk_info_by_coord(e.id(), coord, &mask, &addr, &size), 0);
-    ASSERT_EQ(size, 16u * dim * 4);
+    ASSERT_EQ(size, 16u * dim * 4 + 4);  // the rows and their Fletcher-32
   }
   {
     std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
     io.seekp(static_cast<std::streamoff>(addr));
-    std::string ff(size, '\xff');  // NaN floats
+    std::string ff(size - 4, '\xff');  // NaN floats
     io.write(ff.data(), static_cast<std::streamsize>(ff.size()));
   }
+  // Rows before the overwritten chunk read (they never touch it); its rows are refused.
   ShardReader r(p);
   ShardBlock b;
   r.read(0, 96, b);
   expect_rows(b, 0, 0, 96, dim, false, false);
-  r.read(96, 100, b, ShardReader::kEmbedding);
-  for (float v : b.embedding) EXPECT_TRUE(std::isnan(v));
-  std::string e = error_of([&] { r.validate_deep(); });
-  EXPECT_HAS(e, "row 96, column 0");
+  std::string e = error_of([&] { r.read(96, 100, b, ShardReader::kEmbedding); });
+  EXPECT_HAS(e, "dataset 'embedding': checksum mismatch in rows [96, 100)");
+  e = error_of([&] { r.validate_deep(); });
+  EXPECT_HAS(e, "checksum mismatch in rows [96, 100)");
 }
 
 TEST(Shard, EmptyShard) {
@@ -656,12 +657,12 @@ TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
     hsize_t coord[1] = {3u << 20};
     unsigned mask = 0;
     ASSERT_GE(H5Dget_chunk_info_by_coord(tb.id(), coord, &mask, &addr, &size), 0);
-    ASSERT_EQ(size, 1u << 20);
+    ASSERT_EQ(size, (1u << 20) + 4);
   }
   {
     std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
     io.seekp(static_cast<std::streamoff>(addr));
-    std::string ff(size, '\xff');
+    std::string ff(size - 4, '\xff');
     io.write(ff.data(), static_cast<std::streamsize>(ff.size()));
   }
   uint64_t first_bad = 0;  // the first row with a byte in the last chunk
@@ -673,14 +674,13 @@ TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
   EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin(), all.text.begin() + first_bad));
   r.read(first_bad - 5, first_bad, b, ShardReader::kText);
   EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin() + first_bad - 5, all.text.begin() + first_bad));
-  r.read(99, 100, b, ShardReader::kText);
-  EXPECT_EQ(b.text[0], std::string(all.text[99].size(), '\xff'));
+  // The overwritten chunk's bytes are refused by its checksum, naming the byte range.
+  std::string e = error_of([&] { r.read(99, 100, b, ShardReader::kText); });
+  EXPECT_HAS(e, "dataset 'text_bytes': checksum mismatch in rows [" + std::to_string(3u << 20) + ", ");
   r.read(0, 100, b, ShardReader::kId);  // other string columns are intact
   EXPECT_EQ(b.id, all.id);
-  std::string e = error_of([&] { r.validate_deep(); });
-  EXPECT_HAS(e, "dataset 'text_bytes'");
-  EXPECT_HAS(e, "row " + std::to_string(first_bad));
-  EXPECT_HAS(e, "invalid UTF-8");
+  e = error_of([&] { r.validate_deep(); });
+  EXPECT_HAS(e, "dataset 'text_bytes': checksum mismatch");
 }
 
 TEST(Shard, CompletenessOfUnfinishedAndKilledWrites) {
@@ -905,7 +905,7 @@ TEST(Inspect, OtherFormatsAndErrors) {
   int rc = test::run(inspect_bin() + " " + idx + " --check", &out);
   EXPECT_EQ(rc, 0) << out;
   for (const char* s : {"format: index, version 1", "metric", "cosine", "/labels", "u64", "[300]", "chunks [128]",
-                        "no deep check for format 'index'"})
+                        "checksums: 1 dataset verified, 2400 bytes read", "check: OK"})
     EXPECT_HAS(out, s);
   rc = test::run(inspect_bin() + " " + text + " " + idx, &out);
   EXPECT_EQ(rc, 3) << out;
