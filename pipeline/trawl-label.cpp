@@ -108,14 +108,16 @@ int main(int argc, char** argv) {
       io.source = source;
       auto r = labels::import_annotations(input, io);
       if (!pool.empty()) labels::check_pool(r, pool);
-      labels::append_journal(journal, r.records);
+      uint64_t present = 0;
+      labels::append_journal(journal, r.records, &present);
       uint64_t skipped = 0;
       for (auto& [why, n] : r.skipped) {
         log::warn(input, ": skipped ", n, " ", why);
         skipped += n;
       }
-      std::cerr << "trawl-label: imported " << r.records.size() << " annotations from " << r.items << " records of " << input
-                << " into " << journal << "; skipped " << skipped << "\n";
+      std::cerr << "trawl-label: imported " << r.records.size() - present << " annotations from " << r.items
+                << " records of " << input << " into " << journal << "; skipped " << skipped
+                << (present ? cat(", ", present, " already in the journal") : std::string()) << "\n";
     } else if (mode == "consensus") {
       need(journal, "journal", mode);
       need(output, "output", mode);

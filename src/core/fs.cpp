@@ -16,6 +16,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -109,7 +110,48 @@ bool parse_temp_owner(const std::string& name, std::string& host, long& pid) {
   return pid > 0;
 }
 
-bool process_alive(long pid) { return ::kill(pid_t(pid), 0) == 0 || errno == EPERM; }
+// Seconds since the epoch at which process pid started, from /proc (Linux); < 0 if unknown.
+double process_start_time(long pid) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(st, line)) return -1;
+  auto close = line.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  unsigned long long start_ticks = 0;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+  std::ifstream ps("/proc/stat");
+  double btime = -1;
+  for (std::string l; std::getline(ps, l);)
+    if (l.rfind("btime ", 0) == 0) btime = std::strtod(l.c_str() + 6, nullptr);
+  long hz = ::sysconf(_SC_CLK_TCK);
+  if (btime < 0 || hz <= 0) return -1;
+  return btime + double(start_ticks) / double(hz);
+}
+
+// Process state letter from /proc/<pid>/stat ('R', 'S', 'Z'...), or 0 when unknown.
+char process_state(long pid) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(st, line)) return 0;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
+// Whether the process that wrote a temporary file last modified at mtime may still write it:
+// it exists, is not a zombie (killed, not yet reaped: a parent that never reaps, as some
+// container init processes, keeps it forever), and started before the file was last written
+// (otherwise its pid was reused by another program).
+bool writer_alive(long pid, double mtime) {
+  if (::kill(pid_t(pid), 0) != 0 && errno != EPERM) return false;
+  char state = process_state(pid);
+  if (state == 'Z' || state == 'X') return false;
+  double started = process_start_time(pid);
+  if (started >= 0 && mtime >= 0 && started > mtime + 2.0) return false;
+  return true;
+}
 
 }  // namespace
 
@@ -131,11 +173,11 @@ int remove_stale_temporaries(const std::string& dir, double max_age_hours) {
     std::string host;
     long pid = 0;
     bool stale;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) continue;
     if (parse_temp_owner(name, host, pid) && host == me) {
-      stale = !process_alive(pid);  // this machine's writer is gone
+      stale = !writer_alive(pid, double(st.st_mtime));  // this machine's writer is gone
     } else {
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0) continue;
       stale = now - double(st.st_mtime) >= max_age_hours * 3600.0;  // another machine's: by age
     }
     if (stale && ::unlink(path.c_str()) == 0) ++n;

@@ -7,6 +7,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -193,15 +195,16 @@ JournalRead read_journal(const std::string& path) {
   return jr;
 }
 
-uint64_t append_journal(const std::string& path, const std::vector<Record>& records) {
+uint64_t append_journal(const std::string& path, const std::vector<Record>& records, uint64_t* already_present) {
+  if (already_present) *already_present = 0;
   if (records.empty()) return 0;  // nothing to append: the file is not touched (nor created)
-  std::string buf;
+  std::vector<std::string> lines;
+  lines.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     if (r.annotator.empty() || r.label.empty() || r.time.empty())
       throw UsageError(cat("journal record ", i + 1, " (uid ", r.uid, ") has an empty annotator, label or time"));
-    buf += format_record(r);
-    buf += '\n';
+    lines.push_back(format_record(r));
   }
   LockedFile f(path, O_RDWR | O_CREAT | O_APPEND, LOCK_EX);
   struct stat st;
@@ -239,6 +242,32 @@ uint64_t append_journal(const std::string& path, const std::vector<Record>& reco
         throw IoError(cat(path, ": cannot truncate the torn final line: ", std::strerror(errno)));
       log::warn(path, ": removed a torn final line (", torn, " bytes) before appending");
     }
+    if (already_present && complete > 0) {
+      // Records already in the journal (the same line: every field equal) are not appended
+      // again: rerunning an import that was killed, or importing a cumulative export, adds only
+      // what is new. Reads the whole journal (under the lock).
+      const std::string data = f.read_at(0, complete);
+      std::unordered_set<std::string_view> present;
+      for (size_t a = 0; a < data.size();) {
+        size_t b = data.find('\n', a);
+        present.insert(std::string_view(data).substr(a, b - a));
+        a = b + 1;
+      }
+      std::vector<std::string> fresh;
+      for (auto& l : lines) {
+        if (present.count(l)) {
+          ++*already_present;
+        } else {
+          fresh.push_back(std::move(l));
+        }
+      }
+      lines.swap(fresh);
+    }
+  }
+  std::string buf;
+  for (const auto& l : lines) {
+    buf += l;
+    buf += '\n';
   }
   if (need_header) buf = header_line() + "\n" + buf;
   if (buf.empty()) return torn;

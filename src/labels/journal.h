@@ -50,8 +50,12 @@ JournalRead read_journal(const std::string& path);
 /// Appends all records in one write() + fsync under an exclusive lock, creating the file
 /// (with its header) when missing or empty and truncating a torn final line first. Validates
 /// every record before writing anything (UsageError on an empty annotator/label/time).
-/// No records: a no-op. Returns the number of torn bytes removed.
-uint64_t append_journal(const std::string& path, const std::vector<Record>& records);
+/// No records: a no-op. Returns the number of torn bytes removed. With already_present, records
+/// whose line is already in the journal (every field equal, the time included) are not
+/// appended again and counted there — an import rerun after a kill, or a cumulative export
+/// imported again, adds only what is new (this reads the whole journal, under the lock).
+uint64_t append_journal(const std::string& path, const std::vector<Record>& records,
+                        uint64_t* already_present = nullptr);
 
 /// The current time as YYYY-MM-DDTHH:MM:SSZ; and unix seconds in that form.
 std::string now_iso8601();

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -329,6 +330,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
   Partial part;
   std::vector<uint64_t> queries_uid;
   RetrieveSummary s;
+  std::optional<retrieve::AnchorSet> anchors;  // written once the search has succeeded
   if (o.method == "anchoral" || o.method == "seals") {
     Rows lab = fetch_rows(comm, p, labelled, where);
     RowMatrixXf q;
@@ -347,8 +349,8 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
       }
       q = a.queries(E);
       queries_uid = a.uid;
-      if (comm.root() && o.shard_id == 0) write_anchors_tsv(join_path(o.output, "anchors.tsv"), a, ls);
-      log::info("round ", o.round, ": ", a.size(), " anchors from ", labelled.size(), " labelled items in ",
+      anchors = std::move(a);
+      log::info("round ", o.round, ": ", anchors->size(), " anchors from ", labelled.size(), " labelled items in ",
                 ls.classes.size(), " classes");
     } else {
       std::string prev = o.state;
@@ -379,6 +381,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
     part.sample = retrieve::reduce_smallest_priorities(comm, hs.sorted(), o.subpool_size);
   }
   s.items_scanned = comm.sum(s.items_scanned);
+  if (anchors && comm.root() && o.shard_id == 0) write_anchors_tsv(join_path(o.output, "anchors.tsv"), *anchors, ls);
 
   if (array) {
     // Write this task's partial result for trawl-merge.

@@ -6,7 +6,8 @@
 #  * consensus (majority and strict plurality) equals an independent python computation;
 #  * skipped answers are counted; bad input (uid not queued, label not a class, malformed JSON,
 #    a float uid, a uid not in --pool) is exit 3 naming the file and value, and leaves the journal as it was;
-#  * a torn journal line is skipped with a warning and removed by the next import;
+#  * a torn journal line is skipped with a warning and removed by the next import; importing
+#    the same export again adds nothing;
 #  * two concurrent imports lose nothing.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -205,8 +206,10 @@ printf '123\t\tx\tpos\t2026' >> "$J"
 out=$("$LB" --mode show --journal "$J" 2>&1)
 echo "$out" | grep -q "skipping a torn final line" || fail "no torn-line warning: $out"
 echo "$out" | grep -q "^records	100$" || fail "torn line counted: $out"
-"$LB" "${I[@]}" --format labelbox -i "$WORK/ann.labelbox.ndjson" 2>/dev/null
-[ "$(grep -vc '^#' "$J")" -eq 105 ] || fail "journal after the torn line has $(grep -vc '^#' "$J") records"
+# (the Labelbox export again: its records are all in the journal already, none is added twice)
+out=$("$LB" "${I[@]}" --format labelbox -i "$WORK/ann.labelbox.ndjson" 2>&1)
+echo "$out" | grep -qE "imported 0 annotations .* [0-9]+ already in the journal" || fail "re-import not recognised: $out"
+[ "$(grep -vc '^#' "$J")" -eq 100 ] || fail "journal after the torn line has $(grep -vc '^#' "$J") records"
 cmp <(head -c "$(stat -c %s "$WORK/journal.before")" "$J") "$WORK/journal.before" || fail "earlier records rewritten"
 "$LB" --mode show --journal "$J" 2>&1 | grep -q "torn" && ! "$LB" --mode show --journal "$J" 2>&1 | grep -q "skipping" || fail "torn line not removed"
 pass "torn last line skipped, then truncated by the next import"

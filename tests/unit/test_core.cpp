@@ -66,7 +66,8 @@ TEST(Fs, AtomicOutputRemovesTemporaryUnlessCommitted) {
   EXPECT_EQ(test::read_file(fin), "whole");
 }
 
-// Stale temporaries: a dead writer's on this host and any writer's untouched for a day go; a
+// Stale temporaries: a dead writer's on this host (gone, a zombie, or its pid reused by a later
+// process) and any writer's untouched for a day go; a
 // live writer's (this process) and a recent one of unknown origin stay. AtomicOutput sweeps its
 // directory on first use.
 TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
@@ -80,20 +81,32 @@ TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
   if (child == 0) ::_exit(0);
   ASSERT_GT(child, 0);
   ::waitpid(child, nullptr, 0);  // a pid that no longer runs
+  pid_t zombie = ::fork();        // killed, not yet reaped: a zombie
+  if (zombie == 0) ::_exit(0);
+  ASSERT_GT(zombie, 0);
+  for (int i = 0; i < 200 && test::read_file(cat("/proc/", zombie, "/stat")).find(") Z ") == std::string::npos; ++i)
+    ::usleep(10000);
   const std::string dead = d / cat("a.h5.tmp.", h, ".", child, ".1");
+  const std::string dead_zombie = d / cat("f.h5.tmp.", h, ".", zombie, ".6");
+  // Our pid, but written two days before this process started: the pid was reused.
+  const std::string reused = d / cat("g.h5.tmp.", h, ".", ::getpid(), ".7");
   const std::string live = d / cat("b.h5.tmp.", h, ".", ::getpid(), ".2");
   const std::string old_recent = d / "c.h5.tmp.123.4";          // older format, recent
   const std::string old_stale = d / "d.h5.tmp.otherhost.77.5";  // another host, two days old
-  for (auto& p : {dead, live, old_recent, old_stale}) test::write_file(p, "x");
+  for (auto& p : {dead, live, old_recent, old_stale, dead_zombie, reused}) test::write_file(p, "x");
   struct utimbuf t;
   t.actime = t.modtime = ::time(nullptr) - 2 * 86400;
   ASSERT_EQ(::utime(old_stale.c_str(), &t), 0);
+  ASSERT_EQ(::utime(reused.c_str(), &t), 0);
   {
     AtomicOutput o(d / "e.h5");  // first output in this directory: sweeps it
     test::write_file(o.temp_path(), "whole");
     o.commit();
   }
   EXPECT_FALSE(path_exists(dead));
+  EXPECT_FALSE(path_exists(dead_zombie));
+  EXPECT_FALSE(path_exists(reused));
+  ::waitpid(zombie, nullptr, 0);
   EXPECT_TRUE(path_exists(live));
   EXPECT_TRUE(path_exists(old_recent));
   EXPECT_FALSE(path_exists(old_stale));
