@@ -388,6 +388,13 @@ std::vector<Rec> exchange(const mpi::Comm& comm, ShardedCounts& local, uint64_t 
     return (h & 0xffffffffULL) % R;
   };
   IdCounts mine(2);
+  MPI_Datatype rec_type;
+  TRAWL_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(sizeof(Rec)), MPI_BYTE, &rec_type));
+  TRAWL_MPI_CHECK(MPI_Type_commit(&rec_type));
+  struct FreeType {
+    MPI_Datatype* t;
+    ~FreeType() { MPI_Type_free(t); }
+  } free_rec_type{&rec_type};
   std::vector<int> scount(P), sdispl(P), rcount(P), rdispl(P);
   std::vector<Rec> send, recv;
   for (uint64_t round = 0; round < R; ++round) {
@@ -402,12 +409,13 @@ std::vector<Rec> exchange(const mpi::Comm& comm, ShardedCounts& local, uint64_t 
       pos[p] = total;
       total += n[p];
     }
-    TRAWL_ASSERT_MSG(total * sizeof(Rec) < uint64_t(INT_MAX), "vocab exchange: ", total * sizeof(Rec),
-                     " bytes in one round");
+    // Counts in records of a contiguous type, not bytes: the limit is 2^31 records a round
+    // (rounds hold about --max-bytes; a record is 24 bytes).
+    TRAWL_ASSERT_MSG(total < uint64_t(INT_MAX), "vocab exchange: ", total, " records in one round");
     send.resize(total);
     for (int p = 0; p < P; ++p) {
-      scount[p] = static_cast<int>(n[p] * sizeof(Rec));
-      sdispl[p] = static_cast<int>(pos[p] * sizeof(Rec));
+      scount[p] = static_cast<int>(n[p]);
+      sdispl[p] = static_cast<int>(pos[p]);
     }
     local.for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
       int o;
@@ -419,11 +427,11 @@ std::vector<Rec> exchange(const mpi::Comm& comm, ShardedCounts& local, uint64_t 
       rdispl[p] = static_cast<int>(rtotal);
       rtotal += static_cast<uint64_t>(rcount[p]);
       TRAWL_ASSERT_MSG(rtotal < uint64_t(INT_MAX), "vocab exchange: rank ", comm.rank(), " receives ", rtotal,
-                       " bytes in one round");
+                       " records in one round");
     }
-    recv.resize(rtotal / sizeof(Rec));
-    TRAWL_MPI_CHECK(MPI_Alltoallv(send.data(), scount.data(), sdispl.data(), MPI_BYTE, recv.data(),
-                                  rcount.data(), rdispl.data(), MPI_BYTE, comm.raw()));
+    recv.resize(rtotal);
+    TRAWL_MPI_CHECK(MPI_Alltoallv(send.data(), scount.data(), sdispl.data(), rec_type, recv.data(),
+                                  rcount.data(), rdispl.data(), rec_type, comm.raw()));
     for (const Rec& r : recv) mine.add(r.id, r.df, r.tf);
   }
   local.release();

@@ -282,8 +282,9 @@ void reduce_topk(const mpi::Comm& comm, AnchorLists& l) {
     throw UsageError(cat("reduce_topk: ranks disagree on K (", kmin, "..", kmax, ") or on the anchor count (",
                          amin, "..", amax, "); every rank must search the same anchors with the same K"));
   if (K == 0 || na == 0) return;
-  TRAWL_ASSERT_MSG(na <= std::numeric_limits<int>::max(), "too many anchors for one MPI_Allreduce: ", na);
   const size_t k = static_cast<size_t>(K);
+  if (k * sizeof(Neighbour) > (1u << 30))
+    throw UsageError(cat("reduce_topk: K = ", K, " neighbours per anchor is more than 1 GiB per anchor list"));
   std::vector<Neighbour> buf(k * static_cast<size_t>(na));
   std::memset(static_cast<void*>(buf.data()), 0, buf.size() * sizeof(Neighbour));  // defined padding bytes
   for (size_t q = 0; q < l.lists.size(); ++q) {
@@ -299,7 +300,12 @@ void reduce_topk(const mpi::Comm& comm, AnchorLists& l) {
   TRAWL_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(k * sizeof(Neighbour)), MPI_BYTE, &dt));
   TRAWL_MPI_CHECK(MPI_Type_commit(&dt));
   TRAWL_MPI_CHECK(MPI_Op_create(&merge_op, /*commute=*/1, &op));
-  TRAWL_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(na), dt, op, comm.raw()));
+  // At most 1 GiB per call: no 2^31 limit on anchors x K (issue "Reliability at cluster scale").
+  const size_t batch = std::max<size_t>(1, (size_t(1) << 30) / (k * sizeof(Neighbour)));
+  for (size_t a0 = 0; a0 < size_t(na); a0 += batch) {
+    const size_t n = std::min(batch, size_t(na) - a0);
+    TRAWL_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf.data() + a0 * k, static_cast<int>(n), dt, op, comm.raw()));
+  }
   MPI_Op_free(&op);
   MPI_Type_free(&dt);
   for (size_t q = 0; q < l.lists.size(); ++q) {
