@@ -32,4 +32,13 @@ void collective(const Comm& comm, F&& f) {
   sync_errors(comm, ep);
 }
 
+/// Collective. Runs f on rank 0 only; every rank learns the outcome (an error there is thrown on
+/// every rank, in its family) — "root does it, everyone learns".
+template <class F>
+void on_root(const Comm& comm, F&& f) {
+  collective(comm, [&] {
+    if (comm.root()) f();
+  });
+}
+
 }  // namespace trawl::mpi

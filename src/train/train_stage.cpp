@@ -20,6 +20,7 @@
 #include "io/shard.h"
 #include "labels/labels.h"
 #include "mpi/report.h"
+#include "mpi/run.h"
 #include "pool/pool.h"
 #include "train/linear.h"
 
@@ -33,33 +34,6 @@ std::string num(double v) {
   return os.str();
 }
 
-
-// Runs f on rank 0 only; an error there is thrown on every rank with the same family and message.
-template <class F>
-void on_root(const mpi::Comm& comm, F&& f) {
-  int code = 0;
-  std::string msg;
-  if (comm.root()) {
-    try {
-      f();
-    } catch (const Error& e) {
-      code = e.exit_code();
-      msg = e.what();
-    } catch (const std::exception& e) {
-      code = kExitInternal;
-      msg = cat("unexpected error: ", e.what());
-    }
-  }
-  comm.bcast_value(code);
-  comm.bcast(msg);
-  switch (code) {
-    case kExitOk: return;
-    case kExitUsage: throw UsageError(msg);
-    case kExitInput: throw InputError(msg);
-    case kExitIo: throw IoError(msg);
-    default: throw Error(msg);
-  }
-}
 
 struct SubpoolRows {
   std::map<uint64_t, std::vector<float>> emb;  // labelled uids found in the subpool
@@ -237,7 +211,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
     if (d != c.end()) throw UsageError(cat("--classes: class '", *d, "' is listed twice"));
   }
   // Fail before the work when the output cannot be written (fastText's habit).
-  on_root(comm, [&] { check_writable_dir(parent_dir(o.output)); });
+  mpi::on_root(comm, [&] { check_writable_dir(parent_dir(o.output)); });
 
   if (o.oof_folds < 0 || o.oof_folds == 1)
     throw UsageError(cat("--oof-folds ", o.oof_folds, ": expected 0 (none) or at least 2 folds"));
@@ -254,7 +228,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   TrainStageSummary sum;
   sum.output = o.output;
   sum.classes = ls.classes;
-  on_root(comm, [&] {
+  mpi::on_root(comm, [&] {
     std::string sub_ck = "none";
     if (!o.subpool.empty() && input == "embedding") sub_ck = checksum_file(o.subpool).str();
     if (!o.train.vocab.empty() && input == "embedding")
@@ -290,7 +264,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   std::vector<uint64_t> from_pool = labelled;
   if (!o.subpool.empty()) {
     if (input == "embedding") {
-      on_root(comm, [&] {
+      mpi::on_root(comm, [&] {
         sub = read_subpool(o.subpool, p, labelled);
         from_pool.clear();
         for (auto u : labelled)
@@ -319,7 +293,7 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
 
   // Rank 0 trains and writes.
   std::vector<double> nums;
-  on_root(comm, [&] {
+  mpi::on_root(comm, [&] {
     TrainData d;
     d.classes = ls.classes;
     d.dim = p.dim;
