@@ -877,13 +877,13 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
 // fetched raw (H5Dread_chunk, no filter pipeline, no chunk cache) and verified with trawl's
 // Fletcher-32 (io/checksum.h) before its rows are used. A chunk entirely inside the request is
 // read straight into buf (its 4 checksum bytes spill into the next chunk's place, which is read
-// next), the others through one scratch buffer. Chunks never written (no storage) and chunks
+// next), the others through a one-chunk cache of the last chunk verified (so rows read one at a
+// time in order cost one read and one check per chunk). Chunks never written (no storage) and chunks
 // stored with the filter skipped go through HDF5's own read.
 void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
   Id ft(H5Dget_type(id()));
   const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
   const uint64_t chunk_bytes = chunk_rows_ * row_bytes;
-  thread_local std::vector<char> scratch;
   auto* out = static_cast<char*>(buf);
   const uint64_t end = row + nrows;
   for (uint64_t c = row / chunk_rows_; c * chunk_rows_ < end; ++c) {
@@ -903,9 +903,13 @@ void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
     char* dst;
     if (in_place) {
       dst = out + (lo - row) * row_bytes;
+    } else if (c == cache_chunk_) {  // verified by an earlier read: rows fetched one by one
+      std::memcpy(out + (a - row) * row_bytes, cache_.data() + (a - lo) * row_bytes, (b - a) * row_bytes);
+      continue;
     } else {
-      if (scratch.size() < chunk_bytes + 4) scratch.resize(chunk_bytes + 4);
-      dst = scratch.data();
+      cache_chunk_ = UINT64_MAX;
+      if (cache_.size() < chunk_bytes + 4) cache_.resize(chunk_bytes + 4);
+      dst = cache_.data();
     }
     uint32_t mask = 0;
     if (H5Dread_chunk(id(), H5P_DEFAULT, off, &mask, dst) < 0)
@@ -917,7 +921,10 @@ void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
     if (!io::fletcher32_matches(dst, chunk_bytes, dst + chunk_bytes))
       throw InputError(cat(where(), ": checksum mismatch in rows [", lo, ", ", hi,
                            "): the stored bytes changed after they were written; restore the file or make it again"));
-    if (!in_place) std::memcpy(out + (a - row) * row_bytes, dst + (a - lo) * row_bytes, (b - a) * row_bytes);
+    if (!in_place) {
+      cache_chunk_ = c;
+      std::memcpy(out + (a - row) * row_bytes, dst + (a - lo) * row_bytes, (b - a) * row_bytes);
+    }
   }
 }
 

@@ -248,6 +248,8 @@ class Dataset : public Object {
   bool checksum_ = false;   // fletcher32 on every chunk
   bool direct_ = false;     // chunks read and verified by trawl (read_verified)
   uint64_t chunk_rows_ = 0;
+  mutable std::vector<char> cache_;           // the last chunk read_verified checked...
+  mutable uint64_t cache_chunk_ = UINT64_MAX;  // ...and its index
   uint64_t rows_ = 0, cols_ = 0;
   Type type_ = Type::kOther;
 };

@@ -72,6 +72,8 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
   ScopedTimer t("fetch rows");
   std::map<uint64_t, std::vector<uint64_t>> by_chunk;
   for (auto u : wanted) by_chunk[u >> 40].push_back(u);
+  // Rows in shard order: each chunk of a shard is read (and its checksum verified) once.
+  for (auto& [chunk, uids] : by_chunk) std::sort(uids.begin(), uids.end());
   const unsigned strcols = cols & (io::ShardReader::kId | io::ShardReader::kText | io::ShardReader::kLabel);
   Rows mine;
   std::vector<uint64_t> tok_len;
