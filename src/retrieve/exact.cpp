@@ -5,7 +5,13 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -56,7 +62,39 @@ struct ExactScanner::Impl {
     return excluded && std::binary_search(excluded->begin(), excluded->end(), u);
   }
 
+  // The candidate (query q, row j) whose approximate dot reached the query's floor: excluded
+  // and reserved uids skipped, else the canonical distance offered to the heap. Returns true
+  // when the heap became (or stayed) full with a new entry, i.e. when the floor may rise.
+  bool consider(ThreadState& st, int q, const float* X, const uint64_t* U, size_t j, size_t row0) {
+    ++st.candidates;
+    const uint64_t u = U[j];
+    if (is_excluded(u)) return false;
+    if (u == kNoUid) {
+      if (!st.bad_uid) st.bad_uid_row = row0 + j;
+      st.bad_uid = true;
+      return false;
+    }
+    const Neighbour& bound = bounds[static_cast<size_t>(q)];
+    const Neighbour nb{cosine_distance(Q.row(q).data(), X + j * static_cast<size_t>(dim), dim), u};
+    if (!std::isfinite(nb.dist) || !(nb < bound)) return false;
+    TopK& h = st.heaps[static_cast<size_t>(q)];
+    return h.push(nb) && h.full();
+  }
+
+  // Dot-product floor of query q: items below it cannot beat the current K-th canonical
+  // distance (of this thread's heap, or of the seeded prior lists, whichever is tighter).
+  float floor_of(const ThreadState& st, int q, float maxn) const {
+    const TopK& h = st.heaps[static_cast<size_t>(q)];
+    const Neighbour& bound = bounds[static_cast<size_t>(q)];
+    const Neighbour& w = bound < h.worst() ? bound : h.worst();
+    const float e = eps * (1.0f + qnorm[static_cast<size_t>(q)] * maxn);
+    return std::isinf(w.dist) ? kNegInf : (1.0f - w.dist) - e;
+  }
+
   // Items X[0..n) (row-major, dim wide) with uids U, against every query, into st's heaps.
+  // The approximate dots (a GEMM, or the few-query kernel) only filter: every item that can
+  // enter a heap passes (the margin eps bounds any summation order's error), and what enters
+  // is decided by the canonical distance, so results do not depend on the kernel.
   void process(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0) {
     ConstRowMap Xs(X, static_cast<Eigen::Index>(n), dim);
     float maxn2 = 0.f;  // NaN rows are ignored here (never candidates); an inf row only widens the margin
@@ -65,6 +103,8 @@ struct ExactScanner::Impl {
       if (v > maxn2) maxn2 = v;
     }
     const float maxn = std::sqrt(maxn2);
+    st.items += n;
+    if (nv > 0) return few_queries(st, X, U, n, row0, maxn);
     const Eigen::Index ld = st.scores.cols();
     for (int q0 = 0; q0 < nq; q0 += QT) {
       const int nqt = std::min(QT, nq - q0);
@@ -72,37 +112,102 @@ struct ExactScanner::Impl {
       S.noalias() = Q.middleRows(q0, nqt) * Xs.transpose();
       for (int qi = 0; qi < nqt; ++qi) {
         const int q = q0 + qi;
-        TopK& h = st.heaps[static_cast<size_t>(q)];
-        const Neighbour& bound = bounds[static_cast<size_t>(q)];
-        const float* qv = Q.row(q).data();
-        const float e = eps * (1.0f + qnorm[static_cast<size_t>(q)] * maxn);
-        // Dot-product floor: items below it cannot beat the current K-th canonical distance
-        // (of this thread's heap, or of the seeded prior lists, whichever is tighter).
-        auto floor_of = [&]() {
-          const Neighbour& w = bound < h.worst() ? bound : h.worst();
-          return std::isinf(w.dist) ? kNegInf : (1.0f - w.dist) - e;
-        };
-        float lo = floor_of();
+        float lo = floor_of(st, q, maxn);
         const float* s = st.scores.data() + qi * ld;
         for (size_t j = 0; j < n; ++j) {
           if (!(s[j] >= lo)) continue;  // the hot path: one compare per (query, item)
-          ++st.candidates;
-          const uint64_t u = U[j];
-          if (is_excluded(u)) continue;
-          if (u == kNoUid) {
-            if (!st.bad_uid) st.bad_uid_row = row0 + j;
-            st.bad_uid = true;
-            continue;
-          }
-          const Neighbour nb{cosine_distance(qv, X + j * static_cast<size_t>(dim), dim), u};
-          if (!std::isfinite(nb.dist) || !(nb < bound)) continue;
-          if (h.push(nb) && h.full()) lo = floor_of();
+          if (consider(st, q, X, U, j, row0)) lo = floor_of(st, q, maxn);
         }
       }
     }
-    st.items += n;
   }
+
+  // Few queries (nq <= 64) on a CPU with AVX2 and FMA: the dots of each row against all queries
+  // at once (queries in vector lanes, the row's values broadcast), straight from the block —
+  // no repacking of the pool rows as a GEMM does — compared with the per-query floors in the
+  // same registers.
+  std::vector<float> qt;  // dim x (8 nv): qt[d * 8 nv + q] = Q(q, d), zero for padded lanes
+  int nv = 0;             // vectors of 8 queries; 0: the GEMM path
+  void few_queries(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0, float maxn);
 };
+
+#if defined(__x86_64__)
+namespace {
+
+// R rows at a time (independent accumulator chains hide the FMA latency), NV vectors of 8
+// queries; on_hit(q, j) for every (query, row) whose dot is >= lo[q] (lo is re-read per row).
+template <int NV, int R, class F>
+__attribute__((target("avx2,fma"))) void scan_rows(const float* X, size_t j0, size_t j1, int dim, const float* qt,
+                                                    const float* lo, F& on_hit) {
+  size_t j = j0;
+  for (; j + R <= j1; j += R) {
+    __m256 acc[R][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    const float* x = X + j * static_cast<size_t>(dim);
+    for (int d = 0; d < dim; ++d) {
+      const float* qd = qt + static_cast<size_t>(d) * NV * 8;
+      __m256 qv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) qv[v] = _mm256_loadu_ps(qd + 8 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m256 xb = _mm256_broadcast_ss(x + static_cast<size_t>(r) * dim + d);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(qv[v], xb, acc[r][v]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) {
+        int m = _mm256_movemask_ps(_mm256_cmp_ps(acc[r][v], _mm256_loadu_ps(lo + 8 * v), _CMP_GE_OQ));
+        while (m) {
+          const int b = __builtin_ctz(static_cast<unsigned>(m));
+          m &= m - 1;
+          on_hit(8 * v + b, j + static_cast<size_t>(r));
+        }
+      }
+  }
+  if (j < j1) scan_rows<NV, 1>(X, j, j1, dim, qt, lo, on_hit);
+}
+
+template <int NV, class F>
+void scan_few(const float* X, size_t n, int dim, const float* qt, const float* lo, F& on_hit) {
+  constexpr int R = NV >= 6 ? 1 : NV >= 4 ? 2 : NV == 3 ? 4 : NV == 2 ? 5 : 8;
+  scan_rows<NV, R>(X, 0, n, dim, qt, lo, on_hit);
+}
+
+bool cpu_has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+}  // namespace
+
+void ExactScanner::Impl::few_queries(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0,
+                                     float maxn) {
+  std::vector<float> lo(static_cast<size_t>(nv) * 8, std::numeric_limits<float>::infinity());
+  for (int q = 0; q < nq; ++q) lo[static_cast<size_t>(q)] = floor_of(st, q, maxn);
+  auto on_hit = [&](int q, size_t j) {
+    if (consider(st, q, X, U, j, row0)) lo[static_cast<size_t>(q)] = floor_of(st, q, maxn);
+  };
+  switch (nv) {
+    case 1: scan_few<1>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 2: scan_few<2>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 3: scan_few<3>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 4: scan_few<4>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 5: scan_few<5>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 6: scan_few<6>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    case 7: scan_few<7>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    default: scan_few<8>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+  }
+}
+#else
+void ExactScanner::Impl::few_queries(ThreadState&, const float*, const uint64_t*, size_t, size_t, float) {
+  TRAWL_ASSERT_MSG(false, "few-query kernel without x86-64");
+}
+#endif
 
 ExactScanner::ExactScanner(const float* queries, int nq, int dim, int K,
                            const std::vector<uint64_t>* excluded, ExactOptions opt)
@@ -130,12 +235,22 @@ ExactScanner::ExactScanner(const float* queries, int nq, int dim, int K,
   m.Q = nq > 0 ? ConstRowMap(queries, nq, dim) : RowMatrixXf(0, dim);
   m.qnorm.resize(static_cast<size_t>(nq));
   for (int q = 0; q < nq; ++q) m.qnorm[static_cast<size_t>(q)] = m.Q.row(q).norm();
+#if defined(__x86_64__)
+  // The few-query kernel (unless TRAWL_EXACT_KERNEL=gemm asks for the GEMM path).
+  const char* kernel = std::getenv("TRAWL_EXACT_KERNEL");
+  if (nq > 0 && nq <= 64 && cpu_has_avx2_fma() && !(kernel && std::string(kernel) == "gemm")) {
+    m.nv = (nq + 7) / 8;
+    m.qt.assign(static_cast<size_t>(dim) * 8 * static_cast<size_t>(m.nv), 0.0f);
+    for (int q = 0; q < nq; ++q)
+      for (int d = 0; d < dim; ++d) m.qt[static_cast<size_t>(d) * 8 * static_cast<size_t>(m.nv) + static_cast<size_t>(q)] = m.Q(q, d);
+  }
+#endif
   m.prior = AnchorLists(K, static_cast<size_t>(nq));
   m.bounds.assign(static_cast<size_t>(nq), kSentinel);
   m.ts.resize(static_cast<size_t>(m.T));
   for (auto& st : m.ts) {
     st.heaps.assign(static_cast<size_t>(nq), TopK(K));
-    st.scores.resize(std::min(m.QT, std::max(nq, 1)), m.B);
+    if (m.nv == 0) st.scores.resize(std::min(m.QT, std::max(nq, 1)), m.B);
   }
 }
 

@@ -242,3 +242,36 @@ TEST(Exact, RejectsBadArguments) {
   AnchorLists wrong(4, 1);
   EXPECT_THROW(s.seed(wrong), InputError);
 }
+
+// Both approximate-dot kernels — the few-query AVX2/FMA kernel (nq <= 64, on CPUs that have
+// it) and the GEMM (TRAWL_EXACT_KERNEL=gemm, and always above 64 queries) — give the naive
+// loop's lists: 1..100 queries, so every vector count of the kernel (1-8) and its row tails.
+TEST(Exact, FewQueryKernelAndGemmBothEqualTheNaiveLoop) {
+  Rng r(77);
+  for (int nq : {1, 3, 8, 9, 17, 20, 33, 41, 49, 57, 64, 65, 100}) {
+    for (int dim : {3, 32, 67}) {
+      size_t n = 150 + r.below(200);
+      Pool p = make_pool(r, n, dim);
+      auto q = make_queries(r, p, nq);
+      int K = std::vector<int>{1, 10, 60}[r.below(3)];
+      std::set<uint64_t> ex;
+      for (size_t i = 0; i < n; i += 7) ex.insert(p.uid[i]);
+      std::vector<uint64_t> exv(ex.begin(), ex.end());
+      auto want = naive(q, nq, p, K, ex);
+      for (const char* kernel : {"auto", "gemm"}) {
+        if (std::string(kernel) == "gemm") {
+          setenv("TRAWL_EXACT_KERNEL", "gemm", 1);
+        } else {
+          unsetenv("TRAWL_EXACT_KERNEL");
+        }
+        ExactOptions opt;
+        opt.block_rows = int(1 + r.below(90));
+        auto got = blocked(q, nq, p, K, &exv, r, opt);
+        for (int j = 0; j < nq; ++j)
+          ASSERT_EQ(got.lists[size_t(j)], want.lists[size_t(j)])
+              << kernel << " kernel, nq " << nq << " dim " << dim << " n " << n << " K " << K << " query " << j;
+      }
+      unsetenv("TRAWL_EXACT_KERNEL");
+    }
+  }
+}
