@@ -1,3 +1,5 @@
+// The HDF5 layer: errors, element types, ids, attributes and files (h5_dataset.cpp holds
+// datasets, f16.cpp the half-precision codec).
 #include "io/h5.h"
 
 #include <sys/stat.h>
@@ -12,8 +14,8 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "io/checksum.h"
 #include "core/log.h"
+#include "io/h5_internal.h"
 #include "trawl/version.h"
 
 namespace trawl::io::h5 {
@@ -61,6 +63,12 @@ herr_t walk_cb(unsigned, const H5E_error2_t* e, void* data) {
   return 0;
 }
 
+}  // namespace
+
+namespace detail {
+
+hid_t f16_mem_type() { return g_f16_mem; }
+
 [[noreturn]] void fail_io(const std::string& where, const std::string& what) {
   std::string st = error_stack();
   throw IoError(cat(where, ": ", what, st.empty() ? "" : " (HDF5: " + st + ")"));
@@ -76,7 +84,9 @@ Id checked(hid_t id, const std::string& where, const std::string& what) {
   return Id(id);
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 void init() { std::call_once(g_init_once, do_init); }
 
@@ -101,86 +111,6 @@ std::string error_stack() {
   std::string out;
   for (auto& p : parts) out += (out.empty() ? "" : ": ") + p;
   return out;
-}
-
-// ---- f16 -----------------------------------------------------------------------------------
-
-uint16_t f32_to_f16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t a = x & 0x7fffffffu;
-  if (a >= 0x38800000u && a < 0x477ff000u) {
-    // Fast path, results that are normal halves (|f| in [2^-14, 65520)): rebias the exponent
-    // and round the 13 dropped mantissa bits to nearest even (a carry may bump the exponent).
-    return static_cast<uint16_t>(sign | ((a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13));
-  }
-  uint32_t exp = (x >> 23) & 0xffu;
-  uint32_t mant = x & 0x7fffffu;
-  if (exp == 0xffu) {  // inf or NaN
-    if (mant == 0) return static_cast<uint16_t>(sign | 0x7c00u);
-    uint32_t m = mant >> 13;
-    if (m == 0) m = 0x200;  // a payload only in the low bits: keep it a (quiet) NaN
-    return static_cast<uint16_t>(sign | 0x7c00u | m);
-  }
-  int e = static_cast<int>(exp) - 127 + 15;  // the half's biased exponent
-  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // too large even before rounding
-  if (e <= 0) {
-    // A half subnormal (or zero): value = m * 2^(exp-150) = hm * 2^-24, hm = m >> (126 - exp).
-    if (exp == 0) return static_cast<uint16_t>(sign);  // float zero/subnormal: < 2^-126
-    uint32_t m = mant | 0x800000u;
-    uint32_t shift = 126u - exp;  // >= 14
-    if (shift > 24) return static_cast<uint16_t>(sign);  // < half the smallest subnormal
-    uint32_t hm = m >> shift;
-    uint32_t rem = m & ((1u << shift) - 1);
-    uint32_t halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (hm & 1u))) ++hm;  // may carry into the first normal
-    return static_cast<uint16_t>(sign | hm);
-  }
-  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry may reach inf: correct
-  return static_cast<uint16_t>(sign | h);
-}
-
-float f16_to_f32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t x;
-  if (exp == 0) {
-    if (mant == 0) {
-      x = sign;
-    } else {  // subnormal: normalise
-      uint32_t e = 127 - 15 + 1;
-      while (!(mant & 0x400u)) {
-        mant <<= 1;
-        --e;
-      }
-      x = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    x = sign | 0x7f800000u | (mant << 13);
-  } else {
-    x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
-
-void f32_to_f16(const float* in, uint16_t* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = f32_to_f16(in[i]);
-}
-void f16_to_f32(const uint16_t* in, float* out, size_t n) {
-  // A 256 KiB table of every half's value, built once from the scalar conversion.
-  static const std::vector<float> table = [] {
-    std::vector<float> t(65536);
-    for (uint32_t h = 0; h < 65536; ++h) t[h] = f16_to_f32(static_cast<uint16_t>(h));
-    return t;
-  }();
-  const float* t = table.data();
-  for (size_t i = 0; i < n; ++i) out[i] = t[in[i]];
 }
 
 // ---- Types ---------------------------------------------------------------------------------
@@ -219,7 +149,7 @@ hid_t file_type(Type t) {
   return -1;
 }
 
-namespace {
+namespace detail {
 
 Type classify(hid_t t) {
   H5T_class_t c = H5Tget_class(t);
@@ -246,6 +176,7 @@ Type classify(hid_t t) {
   return Type::kOther;
 }
 
+namespace {
 const char* class_name(H5T_class_t c) {
   switch (c) {
     case H5T_INTEGER: return "integer";
@@ -263,6 +194,8 @@ const char* class_name(H5T_class_t c) {
   }
 }
 
+}  // namespace
+
 std::string describe_type(hid_t t) {
   H5T_class_t c = H5Tget_class(t);
   size_t s = H5Tget_size(t);
@@ -277,6 +210,10 @@ std::string describe_type(hid_t t) {
   if (c == H5T_FLOAT) return cat("f", 8 * s, " (non-IEEE layout)");
   return cat("other (", class_name(c), ", ", s, " bytes)");
 }
+
+}  // namespace detail
+
+namespace {
 
 std::string fmt_double(double v) {
   char b[64];
@@ -643,422 +580,6 @@ void set_format(File& f, const std::string& format, int version) {
   f.set_attr("trawl-format", format);
   f.set_attr("trawl-format-version", static_cast<int64_t>(version));
   f.set_attr("trawl-version", std::string(TRAWL_VERSION));
-}
-
-// ---- Dataset -------------------------------------------------------------------------------
-
-namespace {
-
-// A chunk cache holding at least two chunks (the default 1 MiB would bypass big chunks and
-// re-read them on every partial access), at most 256 MiB.
-Id make_dapl(uint64_t chunk_bytes) {
-  Id dapl(H5Pcreate(H5P_DATASET_ACCESS));
-  TRAWL_ASSERT(dapl.valid());
-  size_t nbytes = static_cast<size_t>(std::min<uint64_t>(std::max<uint64_t>(2 * chunk_bytes, 1 << 20), 256u << 20));
-  H5Pset_chunk_cache(dapl.get(), 12421, nbytes, 0.75);
-  return dapl;
-}
-
-}  // namespace
-
-Dataset Dataset::create(File& f, const std::string& name, Type type, uint64_t chunk_rows, uint64_t cols,
-                        int deflate, bool checksum) {
-  init();
-  std::string where = cat(f.path(), ", dataset '", name, "'");
-  if (chunk_rows < 1) throw UsageError(cat(where, ": chunk rows must be at least 1"));
-  if (deflate < 0 || deflate > 9) throw UsageError(cat(where, ": deflate level ", deflate, " is not in 0..9"));
-  if (type == Type::kOther) throw UsageError(cat(where, ": cannot create a dataset of type 'other'"));
-  Id ft(file_type(type));
-  uint64_t elem = H5Tget_size(ft.get());
-  uint64_t chunk_bytes = chunk_rows * (cols ? cols : 1) * elem;
-  if (chunk_bytes >= (1ULL << 32))
-    throw UsageError(cat(where, ": a chunk of ", chunk_rows, " rows is ", chunk_bytes,
-                         " bytes; HDF5 chunks must be smaller than 4 GiB"));
-  int rank = cols ? 2 : 1;
-  hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols}, chunk[2] = {chunk_rows, cols};
-  Id space = checked(H5Screate_simple(rank, dims, maxd), where, "cannot create dataspace");
-  Id dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), where, "cannot create property list");
-  if (H5Pset_chunk(dcpl.get(), rank, chunk) < 0) fail_io(where, "cannot set chunking");
-  // No object timestamps: the same data give the same bytes (reruns, checksums of inputs).
-  H5Pset_obj_track_times(dcpl.get(), 0);
-  if (type != Type::kStr) H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
-  if (deflate > 0) {
-    H5Pset_shuffle(dcpl.get());
-    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate));
-  }
-  if (checksum && type != Type::kStr && H5Pset_fletcher32(dcpl.get()) < 0) fail_io(where, "cannot add checksums");
-  Id dapl = make_dapl(chunk_bytes);
-  if (f.exists(name)) throw UsageError(cat(where, ": already exists"));
-  hid_t d = H5Dcreate2(f.id(), name.c_str(), ft.get(), space.get(), H5P_DEFAULT, dcpl.get(), dapl.get());
-  if (d < 0) fail_io(where, "cannot create dataset");
-  Dataset out;
-  out.id_ = Id(d);
-  out.path_ = f.path();
-  out.dataset_ = name;
-  out.refresh();
-  out.inspect_filters(false);
-  return out;
-}
-
-Dataset Dataset::open(const File& f, const std::string& name) {
-  init();
-  if (!f.exists(name)) throw InputError(cat(f.path(), ": missing dataset '", name, "'"));
-  hid_t d = H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT);
-  if (d < 0) fail_input(f.path(), cat("cannot open dataset '", name, "'"));
-  Dataset out;
-  out.id_ = Id(d);
-  out.path_ = f.path();
-  out.dataset_ = name;
-  out.refresh();
-  // Reopen with a chunk cache sized for this dataset's chunks.
-  auto ch = out.chunk_dims();
-  if (!ch.empty()) {
-    Id t(H5Dget_type(out.id()));
-    uint64_t bytes = H5Tget_size(t.get());
-    for (auto c : ch) bytes *= c;
-    if (bytes > (1u << 19)) {
-      Id dapl = make_dapl(bytes);
-      hid_t d2 = H5Dopen2(f.id(), name.c_str(), dapl.get());
-      if (d2 >= 0) out.id_ = Id(d2);
-    }
-  }
-  out.inspect_filters(!f.writable());
-  return out;
-}
-
-// Checksummed when fletcher32 is among the filters; read directly (read_verified) when it is the
-// only one, the file is read-only (a chunk written by this process may still sit in HDF5's
-// cache, which direct reads bypass) and each chunk spans whole rows.
-void Dataset::inspect_filters(bool read_only) {
-  checksum_ = direct_ = false;
-  chunk_rows_ = 0;
-  Id dcpl(H5Dget_create_plist(id()));
-  if (!dcpl.valid() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return;
-  int n = H5Pget_nfilters(dcpl.get());
-  for (int i = 0; i < n; ++i) {
-    unsigned flags = 0, cd[8], cfg = 0;
-    size_t ncd = 8;
-    char nm[64];
-    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof nm, nm, &cfg) ==
-        H5Z_FILTER_FLETCHER32)
-      checksum_ = true;
-  }
-  auto ch = chunk_dims();
-  auto d = dims();
-  bool whole_rows = !ch.empty() && ch.size() == d.size();
-  for (size_t i = 1; whole_rows && i < d.size(); ++i) whole_rows = ch[i] == d[i];
-  if (checksum_ && n == 1 && read_only && whole_rows && type_ != Type::kStr && type_ != Type::kOther) {
-    direct_ = true;
-    chunk_rows_ = ch[0];
-  }
-}
-
-void Dataset::refresh() {
-  Id space(H5Dget_space(id()));
-  Id t(H5Dget_type(id()));
-  if (!space.valid() || !t.valid()) fail_input(where(), "cannot read the dataset's shape and type");
-  int r = H5Sget_simple_extent_ndims(space.get());
-  if (r < 0) fail_input(where(), "cannot read the dataset's shape");
-  rank_ = r;
-  hsize_t d[H5S_MAX_RANK];
-  H5Sget_simple_extent_dims(space.get(), d, nullptr);
-  rows_ = r >= 1 ? d[0] : 1;
-  cols_ = r >= 2 ? d[1] : 0;
-  if (r > 2) {
-    for (int i = 2; i < r; ++i) cols_ *= d[i];
-  }
-  type_ = classify(t.get());
-}
-
-std::string Dataset::type_desc() const {
-  Id t(H5Dget_type(id()));
-  return t.valid() ? describe_type(t.get()) : "?";
-}
-
-std::vector<uint64_t> Dataset::dims() const {
-  Id space(H5Dget_space(id()));
-  int r = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> d(r > 0 ? r : 0);
-  if (r > 0) H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
-  return std::vector<uint64_t>(d.begin(), d.end());
-}
-
-std::vector<uint64_t> Dataset::chunk_dims() const {
-  Id dcpl(H5Dget_create_plist(id()));
-  if (!dcpl.valid() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return {};
-  hsize_t c[H5S_MAX_RANK];
-  int r = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, c);
-  if (r <= 0) return {};
-  return std::vector<uint64_t>(c, c + r);
-}
-
-int Dataset::deflate_level() const {
-  Id dcpl(H5Dget_create_plist(id()));
-  if (!dcpl.valid()) return 0;
-  int n = H5Pget_nfilters(dcpl.get());
-  for (int i = 0; i < n; ++i) {
-    unsigned flags = 0, cd[8];
-    size_t ncd = 8;
-    char nm[64];
-    unsigned cfg;
-    H5Z_filter_t fl = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof nm, nm, &cfg);
-    if (fl == H5Z_FILTER_DEFLATE) return ncd > 0 ? static_cast<int>(cd[0]) : 1;
-  }
-  return 0;
-}
-
-void Dataset::expect(Type type, int rank, uint64_t cols) const {
-  if (type_ != type)
-    throw InputError(cat(where(), ": type is ", type_desc(), ", expected ", type_name(type)));
-  if (rank_ != rank)
-    throw InputError(cat(where(), ": has ", rank_, " dimension(s), expected ", rank));
-  if (rank == 2 && cols && cols_ != cols)
-    throw InputError(cat(where(), ": has ", cols_, " columns, expected ", cols));
-}
-
-void Dataset::expect_rows(uint64_t n, const std::string& what) const {
-  if (rows_ != n) throw InputError(cat(where(), ": has ", rows_, " rows, expected ", n, " (", what, ")"));
-}
-
-void Dataset::check_range(uint64_t row, uint64_t nrows) const {
-  if (row > rows_ || nrows > rows_ - row)
-    throw UsageError(cat(where(), ": rows [", row, ", ", row + nrows, ") are out of range (the dataset has ",
-                         rows_, " rows)"));
-}
-
-void Dataset::extend_to(uint64_t rows) {
-  if (rows <= rows_) return;
-  if (rank_ < 1 || rank_ > 2) throw UsageError(cat(where(), ": only 1-D and 2-D datasets can be extended"));
-  hsize_t d[2] = {rows, cols_};
-  if (H5Dset_extent(id(), d) < 0) fail_io(where(), cat("cannot extend to ", rows, " rows"));
-  rows_ = rows;
-}
-
-void Dataset::check_kind(Kind k, const char* mem) const {
-  Id t(H5Dget_type(id()));
-  H5T_class_t c = H5Tget_class(t.get());
-  bool ok = k == Kind::kInt ? c == H5T_INTEGER : c == H5T_FLOAT;
-  if (!ok) throw InputError(cat(where(), ": type is ", describe_type(t.get()), ", cannot be accessed as ", mem));
-}
-
-void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct) const {
-  if (nrows == 0) return;
-  if (rank_ < 1) throw InputError(cat(where(), ": is a scalar dataset, expected rows"));
-  const int r = rank_;
-  Id fspace = checked(H5Dget_space(id()), where(), "cannot get dataspace");
-  std::vector<hsize_t> start(r, 0), count(r, 0);
-  H5Sget_simple_extent_dims(fspace.get(), count.data(), nullptr);  // all of the other dimensions
-  start[0] = row;
-  count[0] = nrows;
-  if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
-    fail_io(where(), cat("cannot select rows [", row, ", ", row + nrows, ")"));
-  if (!write && direct_ && allow_direct) {
-    Id ft(H5Dget_type(id()));
-    if (H5Tequal(ft.get(), mem_type) > 0) return read_verified(row, nrows, buf);
-  }
-  Id mspace = checked(H5Screate_simple(r, count.data(), nullptr), where(), "cannot create dataspace");
-  herr_t rc = write ? H5Dwrite(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf)
-                    : H5Dread(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf);
-  if (rc < 0) {
-    std::string what = cat("cannot ", write ? "write" : "read", " rows [", row, ", ", row + nrows, ")");
-    if (write) fail_io(where(), what);
-    std::string st = error_stack();
-    std::string lower = st;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.find("checksum") != std::string::npos)
-      throw InputError(cat(where(), ": checksum mismatch in rows [", row, ", ", row + nrows,
-                           "): the stored bytes changed after they were written (HDF5: ", st,
-                           "); restore the file or make it again"));
-    fail_input(where(), what);
-  }
-}
-
-// Rows [row, row + nrows) of a fletcher32-only dataset, chunk by chunk: each stored chunk is
-// fetched raw (H5Dread_chunk, no filter pipeline, no chunk cache) and verified with trawl's
-// Fletcher-32 (io/checksum.h) before its rows are used. A chunk entirely inside the request is
-// read straight into buf (its 4 checksum bytes spill into the next chunk's place, which is read
-// next), the others through a one-chunk cache of the last chunk verified (so rows read one at a
-// time in order cost one read and one check per chunk). Chunks never written (no storage) and chunks
-// stored with the filter skipped go through HDF5's own read.
-void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
-  Id ft(H5Dget_type(id()));
-  const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
-  const uint64_t chunk_bytes = chunk_rows_ * row_bytes;
-  auto* out = static_cast<char*>(buf);
-  const uint64_t end = row + nrows;
-  for (uint64_t c = row / chunk_rows_; c * chunk_rows_ < end; ++c) {
-    const uint64_t lo = c * chunk_rows_, hi = std::min(lo + chunk_rows_, rows_);
-    const uint64_t a = std::max(lo, row), b = std::min(hi, end);  // the rows wanted from this chunk
-    hsize_t off[2] = {lo, 0};
-    hsize_t stored = 0;
-    if (H5Dget_chunk_storage_size(id(), off, &stored) < 0 || stored == 0) {
-      transfer(false, a, b - a, ft.get(), out + (a - row) * row_bytes, false);
-      continue;
-    }
-    if (stored != chunk_bytes + 4 && stored != chunk_bytes)
-      throw InputError(cat(where(), ": rows [", lo, ", ", hi, ") are stored in ", stored, " bytes, expected ",
-                           chunk_bytes + 4, " (", chunk_bytes, " bytes of data and a 4-byte checksum); the file is corrupt"));
-    // In place when the chunk's rows are all wanted and its spill lands on rows read later.
-    const bool in_place = a == lo && lo + chunk_rows_ < end;
-    char* dst;
-    if (in_place) {
-      dst = out + (lo - row) * row_bytes;
-    } else if (c == cache_chunk_) {  // verified by an earlier read: rows fetched one by one
-      std::memcpy(out + (a - row) * row_bytes, cache_.data() + (a - lo) * row_bytes, (b - a) * row_bytes);
-      continue;
-    } else {
-      cache_chunk_ = UINT64_MAX;
-      if (cache_.size() < chunk_bytes + 4) cache_.resize(chunk_bytes + 4);
-      dst = cache_.data();
-    }
-    uint32_t mask = 0;
-    if (H5Dread_chunk(id(), H5P_DEFAULT, off, &mask, dst) < 0)
-      fail_input(where(), cat("cannot read the chunk of rows [", lo, ", ", hi, ")"));
-    if (mask != 0 || stored == chunk_bytes) {  // stored without its checksum: let HDF5 read it
-      transfer(false, a, b - a, ft.get(), out + (a - row) * row_bytes, false);
-      continue;
-    }
-    if (!io::fletcher32_matches(dst, chunk_bytes, dst + chunk_bytes))
-      throw InputError(cat(where(), ": checksum mismatch in rows [", lo, ", ", hi,
-                           "): the stored bytes changed after they were written; restore the file or make it again"));
-    if (!in_place) {
-      cache_chunk_ = c;
-      std::memcpy(out + (a - row) * row_bytes, dst + (a - lo) * row_bytes, (b - a) * row_bytes);
-    }
-  }
-}
-
-#define TRAWL_H5_WRITE(T, KIND, MEM)                                        \
-  void Dataset::write(uint64_t row, uint64_t nrows, const T* data) {        \
-    check_kind(KIND, #T);                                                   \
-    extend_to(row + nrows);                                                 \
-    transfer(true, row, nrows, MEM, const_cast<T*>(data));                  \
-  }                                                                         \
-  void Dataset::read(uint64_t row, uint64_t nrows, T* out) const {          \
-    check_kind(KIND, #T);                                                   \
-    check_range(row, nrows);                                                \
-    transfer(false, row, nrows, MEM, out);                                  \
-  }
-TRAWL_H5_WRITE(uint64_t, Kind::kInt, H5T_NATIVE_UINT64)
-TRAWL_H5_WRITE(uint32_t, Kind::kInt, H5T_NATIVE_UINT32)
-TRAWL_H5_WRITE(uint8_t, Kind::kInt, H5T_NATIVE_UINT8)
-TRAWL_H5_WRITE(int64_t, Kind::kInt, H5T_NATIVE_INT64)
-TRAWL_H5_WRITE(int32_t, Kind::kInt, H5T_NATIVE_INT32)
-#undef TRAWL_H5_WRITE
-
-void Dataset::write(uint64_t row, uint64_t nrows, const float* data) {
-  check_kind(Kind::kFloat, "float");
-  extend_to(row + nrows);
-  if (type_ == Type::kF16) {
-    std::vector<uint16_t> h(nrows * (cols_ ? cols_ : 1));
-    f32_to_f16(data, h.data(), h.size());
-    transfer(true, row, nrows, g_f16_mem, h.data());
-  } else {
-    transfer(true, row, nrows, H5T_NATIVE_FLOAT, const_cast<float*>(data));
-  }
-}
-
-void Dataset::write(uint64_t row, uint64_t nrows, const double* data) {
-  check_kind(Kind::kFloat, "double");
-  extend_to(row + nrows);
-  if (type_ == Type::kF16) {
-    std::vector<uint16_t> h(nrows * (cols_ ? cols_ : 1));
-    // Rounded through float: a value within 2^-24 relative of a half tie may round twice.
-    for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_f16(static_cast<float>(data[i]));
-    transfer(true, row, nrows, g_f16_mem, h.data());
-  } else {
-    transfer(true, row, nrows, H5T_NATIVE_DOUBLE, const_cast<double*>(data));
-  }
-}
-
-void Dataset::write_f16_bits(uint64_t row, uint64_t nrows, const uint16_t* data) {
-  if (type_ != Type::kF16) throw InputError(cat(where(), ": type is ", type_desc(), ", expected f16"));
-  extend_to(row + nrows);
-  transfer(true, row, nrows, g_f16_mem, const_cast<uint16_t*>(data));
-}
-
-void Dataset::read(uint64_t row, uint64_t nrows, float* out) const {
-  check_kind(Kind::kFloat, "float");
-  check_range(row, nrows);
-  if (type_ == Type::kF16) {
-    std::vector<uint16_t> h(nrows * (cols_ ? cols_ : 1));
-    transfer(false, row, nrows, g_f16_mem, h.data());
-    f16_to_f32(h.data(), out, h.size());
-  } else {
-    transfer(false, row, nrows, H5T_NATIVE_FLOAT, out);
-  }
-}
-
-void Dataset::read(uint64_t row, uint64_t nrows, double* out) const {
-  check_kind(Kind::kFloat, "double");
-  check_range(row, nrows);
-  if (type_ == Type::kF16) {
-    std::vector<uint16_t> h(nrows * (cols_ ? cols_ : 1));
-    transfer(false, row, nrows, g_f16_mem, h.data());
-    for (size_t i = 0; i < h.size(); ++i) out[i] = f16_to_f32(h[i]);
-  } else {
-    transfer(false, row, nrows, H5T_NATIVE_DOUBLE, out);
-  }
-}
-
-void Dataset::read_f16_bits(uint64_t row, uint64_t nrows, uint16_t* out) const {
-  if (type_ != Type::kF16) throw InputError(cat(where(), ": type is ", type_desc(), ", expected f16"));
-  check_range(row, nrows);
-  transfer(false, row, nrows, g_f16_mem, out);
-}
-
-void Dataset::write_strings(uint64_t row, uint64_t nrows, const std::string* data) {
-  if (type_ != Type::kStr) throw InputError(cat(where(), ": type is ", type_desc(), ", cannot write strings"));
-  std::vector<const char*> p(nrows);
-  for (uint64_t i = 0; i < nrows; ++i) {
-    const std::string& s = data[i];
-    if (std::memchr(s.data(), 0, s.size()))
-      throw InputError(cat(where(), ": row ", row + i, ": the string contains a NUL byte"));
-    p[i] = s.c_str();
-  }
-  Id t(H5Dget_type(id()));
-  Id mt(H5Tcopy(H5T_C_S1));
-  H5Tset_size(mt.get(), H5T_VARIABLE);
-  H5Tset_cset(mt.get(), H5Tget_cset(t.get()));
-  if (H5Tis_variable_str(t.get()) <= 0)
-    throw InputError(cat(where(), ": type is ", type_desc(), ", expected variable-length strings"));
-  extend_to(row + nrows);
-  transfer(true, row, nrows, mt.get(), p.data());
-}
-
-void Dataset::read_strings(uint64_t row, uint64_t nrows, std::vector<std::string>& out) const {
-  if (type_ != Type::kStr) throw InputError(cat(where(), ": type is ", type_desc(), ", expected strings"));
-  if (rank_ != 1) throw InputError(cat(where(), ": has ", rank_, " dimensions, expected 1 (a string column)"));
-  check_range(row, nrows);
-  out.clear();
-  if (nrows == 0) return;
-  out.reserve(nrows);
-  Id t(H5Dget_type(id()));
-  H5T_cset_t cset = H5Tget_cset(t.get());
-  if (H5Tis_variable_str(t.get()) > 0) {
-    Id mt(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mt.get(), H5T_VARIABLE);
-    H5Tset_cset(mt.get(), cset);
-    std::vector<char*> p(nrows, nullptr);
-    transfer(false, row, nrows, mt.get(), p.data());
-    for (auto* s : p) out.emplace_back(s ? s : "");
-    hsize_t n = nrows;
-    Id ms(H5Screate_simple(1, &n, nullptr));
-    H5Dvlen_reclaim(mt.get(), ms.get(), H5P_DEFAULT, p.data());
-  } else {
-    size_t sz = H5Tget_size(t.get());
-    Id mt(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mt.get(), sz);
-    H5Tset_cset(mt.get(), cset);
-    H5Tset_strpad(mt.get(), H5Tget_strpad(t.get()));
-    std::vector<char> buf(nrows * sz);
-    transfer(false, row, nrows, mt.get(), buf.data());
-    for (uint64_t i = 0; i < nrows; ++i) {
-      const char* s = buf.data() + i * sz;
-      size_t len = strnlen(s, sz);
-      out.emplace_back(s, len);
-    }
-  }
 }
 
 }  // namespace trawl::io::h5
