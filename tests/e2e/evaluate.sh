@@ -7,7 +7,7 @@
 #  * bad input (a class the scores do not have) is a clear error.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-$PY -c 'import h5py, numpy, sklearn' 2>/dev/null || { echo "no h5py/numpy/sklearn: skipped"; exit 77; }
+$PY -c 'import h5py, numpy, sklearn' 2>/dev/null || fail "the reference needs h5py/numpy/sklearn (tools/install-deps.sh installs it)"
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 3 --rows 2000 --seed 4 --positive-rate 0.08 --log-level warn
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 64 -o "$WORK/pool" --log-level warn
 "$BIN/trawl-seed-labels" --pool "$WORK/pool" -o "$WORK/seed.tsv" --minority pos --per-class 30 --rest 120 --log-level warn

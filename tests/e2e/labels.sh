@@ -11,7 +11,7 @@
 #  * two concurrent imports lose nothing.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "no python3: skipped"; exit 77; }
+[ -x "$PY" ] || fail "the reference needs python3 (tools/install-deps.sh installs it)"
 L=(--log-level warn)
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 2 --rows 1000 --seed 5 --positive-rate 0.05 "${L[@]}"
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 32 -o "$WORK/pool" "${L[@]}"

@@ -3,7 +3,7 @@
 # against exact; baselines (randsub, random, seals over two rounds, full) rank-independent.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-$PY -c 'import h5py, numpy' 2>/dev/null || { echo "no h5py/numpy: skipped"; exit 77; }
+$PY -c 'import h5py, numpy' 2>/dev/null || fail "the reference needs h5py/numpy (tools/install-deps.sh installs it)"
 HERE=$(cd "$(dirname "$0")" && pwd)
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 5 --rows 2000 --seed 21 --positive-rate 0.03 --log-level warn
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 64 -o "$WORK/pool" --log-level warn

@@ -9,7 +9,7 @@
 #    an unknown strategy — each a clear error, nothing partial left behind.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-$PY -c 'import h5py, numpy' 2>/dev/null || { echo "no h5py/numpy: skipped"; exit 77; }
+$PY -c 'import h5py, numpy' 2>/dev/null || fail "the reference needs h5py/numpy (tools/install-deps.sh installs it)"
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 4 --rows 1500 --seed 8 --positive-rate 0.05 --log-level warn
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 64 -o "$WORK/pool" --log-level warn
 "$BIN/trawl-seed-labels" --pool "$WORK/pool" -o "$WORK/labels.tsv" --minority pos --per-class 8 --rest 60 --log-level warn

@@ -14,7 +14,7 @@
 #  * a pool without a label column is a clear error.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-$PY -c 'import h5py, numpy' 2>/dev/null || { echo "no h5py/numpy: skipped"; exit 77; }
+$PY -c 'import h5py, numpy' 2>/dev/null || fail "the reference needs h5py/numpy (tools/install-deps.sh installs it)"
 "$BIN/trawl-gen-text" -o "$WORK/in" --chunks 3 --rows 1500 --seed 31 --positive-rate 0.03 --log-level warn
 "$BIN/trawl-embed" -i "$WORK"/in/chunk-* --label-column label --dim 64 -o "$WORK/pool" --log-level warn
 "$BIN/trawl-seed-labels" --pool "$WORK/pool" -o "$WORK/seed.tsv" --minority pos --per-class 4 --rest 40 --log-level warn

@@ -190,7 +190,7 @@ TEST(KmeansPP, MatchesANaiveRestatementOverTheSameDraws) {
 TEST(KmeansPP, MatchesNumpyOverTheSameDraws) {
   std::string out;
   if (test::run("/usr/bin/python3 -c 'import numpy'", &out) != 0)
-    GTEST_SKIP() << "/usr/bin/python3 with numpy not available: " << out;
+    FAIL() << "reference cannot run (tools/install-deps.sh installs it): " << "/usr/bin/python3 with numpy not available: " << out;
   test::TempDir dir("anchors");
   test::write_file(dir / "kpp.py", kNumpyKmeanspp);
   Rng r(34);

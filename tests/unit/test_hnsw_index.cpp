@@ -435,7 +435,7 @@ TEST_F(HnswFile, NewerVersionIsRejectedWithAClearMessage) {
 TEST(HnswIndex, PayloadIsHnswlibsFileAndSearchesTheSameInPython) {
   const char* py = "/usr/bin/python3";
   if (test::run(std::string(py) + " -c 'import hnswlib, numpy'") != 0)
-    GTEST_SKIP() << "Debian's python3 with hnswlib and numpy is not available";
+    FAIL() << "reference cannot run (tools/install-deps.sh installs it): " << "Debian's python3 with hnswlib and numpy is not available";
   auto& s = shared();
   test::TempDir d("hnswpy");
   std::string raw = d / "raw.bin", q = d / "q.f32", out = d / "labels.u64", resaved = d / "resaved.bin";

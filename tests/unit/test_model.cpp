@@ -270,7 +270,7 @@ TEST(ModelInference, RowsIndependentOfThreadsAndOfTheOtherRows) {
 }
 
 TEST(ModelFile, NumpyReference) {
-  if (!have_h5py()) GTEST_SKIP() << "/usr/bin/python3 with h5py and numpy is not available";
+  if (!have_h5py()) FAIL() << "reference cannot run (tools/install-deps.sh installs it): " << "/usr/bin/python3 with h5py and numpy is not available";
   test::TempDir dir("model");
   const char* script = R"PY(
 import sys, h5py, numpy as np

@@ -432,7 +432,7 @@ TEST(SelectStage, ExploitExplore) {
 TEST(SelectStage, BinaryExitCodes) {
   test::TempDir dir("select-bin");
   const std::string bin = test::bin_dir() + "/trawl-select";
-  if (!path_exists(bin)) GTEST_SKIP() << bin << " not built";
+  if (!path_exists(bin)) FAIL() << bin << " not built";
   if (mpi::Comm::world().rank() != 0) return;
   write_scores(dir / "s.h5", {1, 2}, {0.2f, 0.8f, 0.5f, 0.5f}, {"x", "y"});
   std::string out;

@@ -146,7 +146,7 @@ TEST(StrategyTop, RandomIsSmallestKeyedHashes) {
 // ---- against numpy --------------------------------------------------------------------------
 
 TEST(StrategyNumpy, ScoresTopAndBadgeEmbeddings) {
-  if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+  if (!have_numpy()) FAIL() << "reference cannot run (tools/install-deps.sh installs it): " << "/usr/bin/python3 has no numpy";
   test::TempDir dir("strategy-np");
   Rng r(2024);
   for (int C : {2, 3, 10}) {
