@@ -64,6 +64,21 @@ TEST(F16, AllHalfValuesWidenExactlyAndRoundTrip) {
   EXPECT_EQ(nans, 2 * 1023);
 }
 
+// The array conversion (F16C where the CPU has it) gives the scalar conversion's bits for every
+// half, in every position of a group of 8 and in the tail, NaN payloads included.
+TEST(F16, ArrayWideningEqualsScalarBitForBit) {
+  std::vector<uint16_t> all(65536 + 5);
+  for (uint32_t h = 0; h < all.size(); ++h) all[h] = static_cast<uint16_t>((h * 40503u) & 0xffffu);
+  for (size_t shift : {0, 1, 3, 7}) {
+    std::vector<float> out(all.size() - shift);
+    h5::f16_to_f32(all.data() + shift, out.data(), out.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      float want = h5::f16_to_f32(all[i + shift]);
+      ASSERT_EQ(std::memcmp(&out[i], &want, 4), 0) << "half 0x" << std::hex << all[i + shift];
+    }
+  }
+}
+
 TEST(F16, HandCheckedValues) {
   struct Case {
     float f;
