@@ -2,6 +2,8 @@
 #pragma once
 #include <string>
 
+#include "core/error.h"
+
 namespace trawl::test {
 
 /// A fresh directory under $TMPDIR (or /tmp), removed at destruction unless
@@ -25,5 +27,16 @@ int run(const std::string& cmd, std::string* output = nullptr);
 /// Directory of the built binaries ($TRAWL_BIN, or ./bin).
 std::string bin_dir();
 std::string source_dir();
+
+/// The message of the trawl::Error f throws, or "" when it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const trawl::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace trawl::test

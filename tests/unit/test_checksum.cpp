@@ -19,6 +19,7 @@
 #include "support/testutil.h"
 
 using namespace trawl;
+using test::error_of;
 namespace h5 = trawl::io::h5;
 
 namespace {
@@ -49,16 +50,6 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
   std::vector<uint8_t> b(n);
   for (auto& x : b) x = static_cast<uint8_t>(g());
   return b;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The file offset of chunk `index` of a dataset (HDF5 1.10.5+).

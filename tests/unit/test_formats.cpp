@@ -14,19 +14,10 @@
 #include "support/testutil.h"
 
 using namespace trawl;
+using test::error_of;
 namespace h5 = trawl::io::h5;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 formats::ScoresInfo header(int F = 0) {
   formats::ScoresInfo h;
