@@ -151,6 +151,9 @@ uint64_t needed_keep(uint64_t top_n, const std::vector<RankWindow>& windows) {
 LocalBest::LocalBest(uint64_t keep) : keep_(keep) {
   const uint64_t slack = std::max<uint64_t>(keep, 1024);
   cap_ = size_t(keep > (uint64_t(1) << 60) ? keep : keep + slack);
+  // The whole buffer up front (virtual memory: pages count only once touched), so filling it
+  // never copies it over by reallocation; beyond 2^26 entries (1 GiB) it grows as needed.
+  if (cap_ <= (size_t(1) << 26)) buf_.reserve(cap_);
   if (keep_ == 0) {
     pruned_ = true;
     bound_ = Scored{0, 0, 0.f};  // nothing is better than the best possible key
