@@ -161,6 +161,8 @@ LocalBest::LocalBest(uint64_t keep) : keep_(keep) {
 }
 
 void LocalBest::push_column(const float* column, size_t stride, const uint64_t* uid, size_t n) {
+  // (Again here: a copied LocalBest does not inherit the reserved capacity.)
+  if (buf_.capacity() < cap_ && cap_ <= (size_t(1) << 26)) buf_.reserve(cap_);
   for (size_t i = 0; i < n; ++i) push(column[i * stride], uid[i]);
 }
 
