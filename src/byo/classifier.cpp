@@ -141,7 +141,9 @@ void predict_texts_with(torch::jit::Module& m, const WordPiece& wp, int max_leng
                         const std::vector<std::string>& texts, float* probs, const std::string& what) {
   const size_t n = texts.size();
   if (n == 0) return;
-  c10::InferenceMode guard;
+  // No-grad rather than InferenceMode: a module trained in this process has differentiable
+  // graphs specialised by the JIT, which refuse inference tensors.
+  torch::NoGradGuard guard;
   std::vector<std::vector<int64_t>> ids(n);
   at::parallel_for(0, int64_t(n), 256, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) wp.encode(texts[size_t(i)], max_length, ids[size_t(i)]);
@@ -209,7 +211,7 @@ void check_module(const std::string& bytes, const std::vector<std::string>& voca
   auto m = load_bytes(bytes, what);
   m.eval();
   check_signature(m, what);
-  c10::InferenceMode guard;
+  torch::NoGradGuard guard;
   const int64_t last = wp.size() - 1;
   std::vector<int64_t> probe = {wp.cls_id(), last, wp.sep_id()};
   std::vector<const std::vector<int64_t>*> rows = {&probe};
