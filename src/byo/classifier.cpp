@@ -4,7 +4,10 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/optim/adamw.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,7 +58,24 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// LibTorch's intra-op threads, and OpenBLAS's own pool (Debian's LibTorch calls the system BLAS,
+// whose pool is sized by the CPUs the process may use: 2 threads unpinned, 1 under mpirun's
+// core binding — and sgemm rounds differently with each). The same count everywhere gives the
+// same scores at any rank count.
+void set_threads(int n) {
+  n = std::max(1, n);
+  embed::limit_torch_interop_threads();
+  embed::set_torch_threads(n);
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+
 torch::jit::Module load_bytes(const std::string& bytes, const std::string& what) {
+  // The JIT's graph executor profiles the first calls, then runs a graph optimised for the
+  // shapes it saw (fused, specialised): a text's scores would depend on what the process ran
+  // before (the shards of other ranks, earlier blocks). Unoptimised graphs run the same ops
+  // on every call, so scores are the same at any rank count and block history.
+  torch::jit::setGraphExecutorOptimize(false);
   try {
     std::istringstream is(bytes);
     auto m = torch::jit::load(is, torch::kCPU);
@@ -176,8 +196,7 @@ class TorchScriptClassifier final : public train::Model {
   TorchScriptClassifier(const std::string& path, int threads) : what_(path) {
     auto payload = train::read_torchscript_payload(path, &h_);
     wp_ = std::make_unique<WordPiece>(make_wordpiece(payload.vocab, h_.lowercase, path));
-    embed::limit_torch_interop_threads();
-    embed::set_torch_threads(std::max(1, threads));
+    set_threads(threads);
     m_ = load_bytes(payload.module, path);
     m_.eval();
     check_signature(m_, path);
@@ -274,6 +293,7 @@ train::ModelHeader import_torchscript(const ImportOptions& o) {
     }
     if (p.vocab.empty()) throw InputError(cat(o.vocab_path, ": empty vocabulary"));
   }
+  make_wordpiece(p.vocab, o.lowercase, o.vocab_path);  // its errors name the vocabulary file
   check_module(p.module, p.vocab, o.lowercase, o.max_length, o.classes.size(), o.module_path);
   train::ModelHeader h;
   h.kind = "torchscript";
@@ -344,8 +364,7 @@ FineTuneResult finetune(const std::string& init, const std::vector<std::string>&
     }
   }
   WordPiece wp = make_wordpiece(payload.vocab, h.lowercase, init);
-  embed::limit_torch_interop_threads();
-  embed::set_torch_threads(std::max(1, o.threads));
+  set_threads(o.threads);
   torch::manual_seed(key(o.seed, o.round, 0x42595f4654ULL));  // dropout and any sampling in the module
   auto m = load_bytes(payload.module, init);
   check_signature(m, init);
@@ -435,7 +454,7 @@ std::vector<float> predict_with(const std::string& module_bytes, const train::Mo
                                 const std::vector<std::string>& vocab, const std::vector<std::string>& texts,
                                 int threads) {
   WordPiece wp = make_wordpiece(vocab, h.lowercase, "fine-tuned module");
-  embed::set_torch_threads(std::max(1, threads));
+  set_threads(threads);
   auto m = load_bytes(module_bytes, "fine-tuned module");
   m.eval();
   std::vector<float> probs(texts.size() * h.classes.size());
