@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/timer.h"
 #include "embed_torch/torchscript_encoder.h"
 #include "embed_torch/wordpiece.h"
 
@@ -403,6 +404,7 @@ FineTuneResult finetune(const std::string& init, const std::vector<std::string>&
   std::vector<const std::vector<int64_t>*> rows;
   std::vector<int64_t> tgt;
   uint64_t step = 0;
+  std::unique_ptr<ScopedTimer> loop_timer = std::make_unique<ScopedTimer>("fine-tune steps");
   for (uint64_t epoch = 0; step < r.steps; ++epoch) {
     std::iota(perm.begin(), perm.end(), size_t{0});
     Rng rng(key(o.seed, o.round, epoch));
@@ -428,6 +430,7 @@ FineTuneResult finetune(const std::string& init, const std::vector<std::string>&
       if (o.progress) prog.set(step + 1);
     }
   }
+  loop_timer.reset();
   if (o.progress) prog.finish();
   m.eval();
   for (const auto& p : m.named_parameters(true)) p.value.requires_grad_(true);

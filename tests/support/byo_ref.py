@@ -11,6 +11,8 @@
       (BERT's rules, written independently of trawl's C++ tokenizer) and writes
       uid<TAB>p_0<TAB>...<TAB>p_{C-1} from torch.softmax of the module's logits, one text per batch
       row padded to the batch's longest (batches of 32 in shard order).
+  byo_ref.py train --module M --vocab V --labels TSV [--epochs 1 --batch-size 16] SHARD...
+      fine-tunes like trawl-train --model torchscript and prints examples/s (benchmark only).
   byo_ref.py compare --ref TSV --threshold T SCORES.h5...
       max |p_trawl - p_ref| over all uids (every uid of the reference must be scored); exit 1 when
       above T or when a uid is missing.
@@ -231,6 +233,54 @@ def score(a):
           f"{a.threads} threads)", file=sys.stderr)
 
 
+def train(a):
+    """One fine-tuning run like trawl-train --model torchscript (class-weighted cross-entropy,
+    AdamW, linear warm-up then decay, batches in a shuffled order); prints examples/s of the
+    training loop only (for bench/bench_byo.sh)."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    vocab = [t.rstrip("\n") for t in open(a.vocab, encoding="utf-8")]
+    wp = WordPiece(vocab)
+    uid_text = {}
+    for s in a.shards:
+        u, t = read_shard(s)
+        uid_text.update(zip((int(x) for x in u), t))
+    rows = [line.rstrip("\n").split("\t") for line in open(a.labels)][1:]
+    classes = sorted({r[1] for r in rows})
+    y = [classes.index(r[1]) for r in rows]
+    ids = [wp.encode(uid_text[int(r[0])], a.max_length) for r in rows]
+    n, C = len(y), len(classes)
+    counts = [y.count(c) for c in range(C)]
+    w = torch.tensor([n / (C * k) if k else 0.0 for k in counts], dtype=torch.float)
+    m = torch.jit.load(a.module)
+    m.train()
+    steps = -(-n // a.batch_size) * a.epochs
+    warm = int(np.ceil(0.1 * steps))
+    opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else (steps - s) / (steps - warm))
+    t0 = time.time()
+    g = torch.Generator().manual_seed(a.seed)
+    for _ in range(a.epochs):
+        perm = torch.randperm(n, generator=g).tolist()
+        for s in range(0, n, a.batch_size):
+            b = perm[s:s + a.batch_size]
+            L = max(len(ids[i]) for i in b)
+            x = torch.zeros((len(b), L), dtype=torch.long)
+            mask = torch.zeros((len(b), L), dtype=torch.long)
+            for j, i in enumerate(b):
+                x[j, :len(ids[i])] = torch.tensor(ids[i])
+                mask[j, :len(ids[i])] = 1
+            loss = torch.nn.functional.cross_entropy(m(x, mask), torch.tensor([y[i] for i in b]), weight=w)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    dt = time.time() - t0
+    print(f"python3-torch fine-tuned on {n * a.epochs} examples in {dt:.3f} s ({n * a.epochs / dt:.1f} examples/s, "
+          f"{a.threads} threads)", file=sys.stderr)
+
+
 def compare(a):
     ref = {}
     for line in open(a.ref):
@@ -277,12 +327,23 @@ def main():
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--out", required=True)
     s.add_argument("shards", nargs="+")
+    t = sub.add_parser("train")
+    t.add_argument("--module", required=True)
+    t.add_argument("--vocab", required=True)
+    t.add_argument("--labels", required=True)
+    t.add_argument("--max-length", type=int, default=128)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("shards", nargs="+")
     c = sub.add_parser("compare")
     c.add_argument("--ref", required=True)
     c.add_argument("--threshold", type=float, default=1e-5)
     c.add_argument("scores", nargs="+")
     a = p.parse_args()
-    {"make": make, "score": score, "compare": compare}[a.cmd](a)
+    {"make": make, "score": score, "train": train, "compare": compare}[a.cmd](a)
 
 
 if __name__ == "__main__":
