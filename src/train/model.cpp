@@ -53,6 +53,13 @@ std::string bytes_checksum(const std::string& b) {
   return cat("crc32:", buf, "/size:", b.size());
 }
 
+// Strings carry no chunk checksums: the vocabulary gets one over its tokens, one per line.
+std::string vocab_checksum(const std::vector<std::string>& v) {
+  std::string all;
+  for (auto& t : v) all += t + "\n";
+  return bytes_checksum(all);
+}
+
 TorchScriptLoader& torchscript_loader() {
   static TorchScriptLoader l = nullptr;
   return l;
@@ -478,6 +485,7 @@ void write_torchscript_model(const std::string& path, const ModelHeader& h, cons
     f.set_attr("max-length", h.max_length);
     f.set_attr("lowercase", h.lowercase ? 1 : 0);
     f.set_attr("module-checksum", bytes_checksum(p.module));
+    f.set_attr("vocab-checksum", vocab_checksum(p.vocab));
     auto cd = create_untimed(f, "classes", h5::Type::kStr, h.classes.size(), 0);
     cd.write_strings(0, h.classes.size(), h.classes.data());
     auto vd = create_untimed(f, "vocab", h5::Type::kStr, p.vocab.size(), 0);
@@ -499,6 +507,10 @@ TorchScriptPayload read_torchscript_payload(const std::string& path, ModelHeader
   vd.expect(h5::Type::kStr, 1);
   vd.expect_rows(uint64_t(h.input_dim), "the vocabulary (attribute 'input-dim')");
   vd.read_strings(0, vd.rows(), p.vocab);
+  const std::string vwant = f.attr_str("vocab-checksum"), vgot = vocab_checksum(p.vocab);
+  if (vwant != vgot)
+    throw InputError(cat(path, ": dataset 'vocab' has checksum ", vgot, " but attribute 'vocab-checksum' says ", vwant,
+                         " (the file is damaged)"));
   auto md = h5::Dataset::open(f, "module");
   md.expect(h5::Type::kU8, 1);
   auto bytes = md.read_all<uint8_t>();

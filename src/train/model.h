@@ -111,7 +111,8 @@ std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> param
 /// A TorchScript classifier as stored in a model file of kind "torchscript" (format v3):
 /// dataset `module` u8[bytes] (the torch.jit.save archive, Fletcher-32 per chunk), dataset
 /// `vocab` str[V] (WordPiece vocabulary in id order), attributes `max-length`, `lowercase` and
-/// `module-checksum` ("crc32:xxxxxxxx/size:N" of the module bytes, checked on read). No
+/// `module-checksum` ("crc32:xxxxxxxx/size:N" of the module bytes) and `vocab-checksum` (of the
+/// tokens, one per line), both checked on read. No
 /// parameter datasets: param_layout() of such a header is empty.
 struct TorchScriptPayload {
   std::string module;              // the archive's bytes

@@ -381,7 +381,7 @@ ModelHeader make_header(const TrainData& d, const TrainOptions& o) {
   h.hidden = o.model == "logreg" ? 0 : o.hidden;
   h.seed = o.seed;
   h.round = o.round;
-  h.format_version = kModelFormatVersion;
+  h.format_version = kModelFormatVersionClassic;
   return h;
 }
 

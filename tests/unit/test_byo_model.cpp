@@ -187,6 +187,21 @@ TEST_F(Fixture, DamagedModuleIsRefused) {
   }
 }
 
+TEST_F(Fixture, DamagedVocabularyIsRefused) {
+  auto o = import_options(module("m.pt", pooled(2)), {"neg", "pos"});
+  byo::import_torchscript(o);
+  {
+    auto f = io::h5::File::open(o.output, io::h5::File::kReadWrite);
+    f.set_attr("vocab-checksum", "crc32:00000000/size:1");
+  }
+  try {
+    train::read_torchscript_payload(o.output, nullptr);
+    ADD_FAILURE() << "damaged vocabulary accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(o.output + ": dataset 'vocab' has checksum"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Fixture, ClassicModelsAreStillWrittenAsVersion2) {
   train::ModelHeader h;
   h.kind = "logreg";
