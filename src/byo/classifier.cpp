@@ -330,6 +330,7 @@ std::string FineTuneResult::summary(const std::vector<std::string>& classes) con
   for (size_t c = 0; c < classes.size(); ++c) s << (c ? " " : "") << classes[c] << "=" << counts[c];
   s << ") steps=" << steps << " trained_tensors=" << trained_tensors << " trained_values=" << trained_values
     << std::setprecision(6) << " final_loss=" << final_loss << " train_accuracy=" << train_accuracy;
+  if (minority >= 0) s << " minority_f1[" << classes[size_t(minority)] << "]=" << minority_f1;
   return s.str();
 }
 
@@ -445,6 +446,19 @@ FineTuneResult finetune(const std::string& init, const std::vector<std::string>&
     num += -w * std::log(std::max(1e-30, double(p[y[i]])));
     den += w;
     right += size_t(std::max_element(p, p + C) - p) == size_t(y[i]);
+  }
+  for (size_t c = 0; c < C; ++c)
+    if (r.counts[c] > 0 && (r.minority < 0 || r.counts[c] < r.counts[size_t(r.minority)])) r.minority = int(c);
+  {
+    uint64_t tp = 0, fp = 0, fn = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float* p = probs.data() + i * C;
+      const bool pred = int(std::max_element(p, p + C) - p) == r.minority, truth = y[i] == r.minority;
+      tp += pred && truth;
+      fp += pred && !truth;
+      fn += !pred && truth;
+    }
+    r.minority_f1 = tp ? 2.0 * double(tp) / double(2 * tp + fp + fn) : 0.0;
   }
   r.final_loss = den > 0 ? num / den : 0;
   r.train_accuracy = double(right) / double(n);

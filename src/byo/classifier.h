@@ -74,6 +74,8 @@ struct FineTuneResult {
   uint64_t steps = 0;
   uint64_t trained_tensors = 0, trained_values = 0;
   double last_loss = 0, final_loss = 0, train_accuracy = 0;
+  int minority = -1;                // the present class with the fewest examples (ties: lowest index)
+  double minority_f1 = 0;           // its F1 on the training set
   double seconds = 0;
   std::string summary(const std::vector<std::string>& classes) const;
 };

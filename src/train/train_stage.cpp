@@ -427,6 +427,8 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
       r.steps = fr.steps;
       r.final_loss = fr.final_loss;
       r.train_accuracy = fr.train_accuracy;
+      r.minority = fr.minority;
+      r.minority_f1 = fr.minority_f1;
       r.seconds = fr.seconds;
       ScopedTimer t("write model");
       write_torchscript_model(o.output, h, payload);

@@ -2,7 +2,7 @@
 # wrapped by trawl-import-model, scored by trawl-score and fine-tuned by trawl-train.
 #  * scores equal a python3-torch forward pass (its own WordPiece, written in Python) within 1e-5;
 #  * the same scores files and TSVs at 1, 2, 3 and 4 ranks, as a 2-task array + --select-only,
-#    and in subpool mode;
+#    and in subpool mode (also against python);
 #  * bad modules and inputs rejected with errors naming the file and value, nothing written;
 #  * fine-tuning: deterministic for a seed (same module bytes), another seed differs,
 #    --freeze-encoder changes only the head, the result scores like python on its module,
@@ -54,6 +54,16 @@ for t in 0 1; do "$BIN/trawl-score" "${S[@]}" -o arr --shard-id $t --num-shards 
 "$BIN/trawl-score" --select-only --pool pool -o arr --top-n 20 --log-level warn
 same_scores np1 arr
 pass "2-task array + select-only identical"
+# Subpool mode: the subpool's items, text fetched from the pool, at 1 and 2 ranks.
+"$BIN/trawl-seed-labels" --pool pool -o seed.tsv --minority pos --per-class 5 --rest 30 --log-level warn
+"$BIN/trawl-retrieve" --pool pool --labels seed.tsv --neighbours 20 --anchors-per-class 3 --subpool-size 150 -o r0 \
+  --log-level warn
+"$BIN/trawl-score" --model model.h5 --subpool r0/subpool.h5 -o r0 --log-level warn
+$PY "$REF" compare --subset --ref ref.tsv --threshold 1e-5 r0/subpool.scores.h5 || fail "subpool scores vs python"
+mkdir -p r0np2 && cp r0/subpool.h5 r0np2/
+mpirun_n 2 "$BIN/trawl-score" --model model.h5 --subpool r0np2/subpool.h5 --pool pool -o r0np2 --log-level warn
+for d in uid probs; do h5same r0/subpool.scores.h5 r0np2/subpool.scores.h5 /$d || fail "subpool /$d differs at np=2"; done
+pass "subpool mode"
 "$BIN/trawl-score" "${S[@]}" -o np1 2> rerun.log
 ls np1 | grep -q '\.tmp\.' && fail "temporaries left"
 pass "rerun"

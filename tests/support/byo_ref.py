@@ -291,6 +291,12 @@ def compare(a):
         with h5py.File(s, "r") as f:
             for u, p in zip(f["uid"][:], f["probs"][:]):
                 got[int(u)] = p.astype(np.float64)
+    if a.subset:  # the scores cover some of the reference's uids (a subpool)
+        extra = [u for u in got if u not in ref]
+        if extra or not got:
+            print(f"FAIL: {len(extra)} scored uids not in the reference, {len(got)} scored", file=sys.stderr)
+            sys.exit(1)
+        ref = {u: ref[u] for u in got}
     missing = [u for u in ref if u not in got]
     if missing or len(got) != len(ref):
         print(f"FAIL: {len(missing)} reference uids not scored (e.g. {missing[:3]}), {len(got)} scored vs "
@@ -341,6 +347,7 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("--ref", required=True)
     c.add_argument("--threshold", type=float, default=1e-5)
+    c.add_argument("--subset", action="store_true", help="the scores hold a subset of the reference's uids")
     c.add_argument("scores", nargs="+")
     a = p.parse_args()
     {"make": make, "score": score, "train": train, "compare": compare}[a.cmd](a)
