@@ -25,7 +25,9 @@ int main(int argc, char** argv) {
          "directory for the scores files and TSVs (not the pool directory)");
     c.optional().add_options()
         ("model", po::value<std::string>(&o.model)->default_value(""),
-         "model file from trawl-train (required unless --select-only; there it checks the scores' model)")
+         "model file from trawl-train or trawl-import-model (required unless --select-only; there it checks the "
+         "scores' model). A torchscript model (trawl-import-model, trawl-train --model torchscript) reads the items' "
+         "text, WordPiece-tokenised, in length-sorted batches of 32 within each block, with --threads LibTorch threads")
         ("pool", po::value<std::string>(&o.pool)->default_value(""), "directory of the pool's shard-*.h5 files")
         ("subpool", po::value<std::string>(&o.subpool)->default_value(""),
          "score this subpool.h5 (from trawl-retrieve) instead of the pool")
@@ -43,7 +45,8 @@ int main(int argc, char** argv) {
          "--prior-correction: the labelled set the model was trained on (uid, label TSV)")
         ("oof", po::value<std::string>(&o.oof)->default_value(""),
          "--prior-correction: the model's out-of-fold scores (trawl-train --oof-folds K: <model>.oof.scores.h5)")
-        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(16384), "rows per streamed block");
+        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(16384),
+         "rows per streamed block (a torchscript model holds one block's texts and ids in memory)");
     if (!c.parse(argc, argv)) return 0;
     o.text = !no_text;
     o.shard_id = c.common().shard_id;

@@ -1,10 +1,12 @@
 // trawl-libs: trawl_train trawl_cli
-// trawl-train: one round's classifier (logreg, mlp or embbag) from the labelled set.
+// trawl-train: one round's classifier (logreg, mlp, embbag, or a fine-tuned TorchScript
+// classifier) from the labelled set.
 #include <sstream>
 
 #include "cli/options.h"
 #include "core/error.h"
 #include "mpi/run.h"
+#include "train/model.h"
 #include "train/train_stage.h"
 
 using namespace trawl;
@@ -32,7 +34,18 @@ int main(int argc, char** argv) {
     c.optional().add_options()
         ("model", po::value<std::string>(&t.model)->default_value("logreg"),
          "logreg (convex logistic regression, see --features), mlp (one ReLU hidden layer over the embeddings) "
-         "or embbag (mean EmbeddingBag over hashed token ids, then a linear head)")
+         "or embbag (mean EmbeddingBag over hashed token ids, then a linear head), or torchscript (fine-tune the "
+         "TorchScript classifier of --init over the items' text; defaults there: --lr 5e-05 --epochs 3 "
+         "--min-steps 0 --batch-size 16)")
+        ("init", po::value<std::string>(&t.init)->default_value(""),
+         "torchscript: the model file to start from (trawl-import-model output or an earlier trawl-train); the "
+         "output is the same wrapper with fine-tuned weights")
+        ("freeze-encoder", po::bool_switch(&t.freeze_encoder),
+         "torchscript: train only the head, the parameters whose name starts with --head-prefix")
+        ("head-prefix", po::value<std::string>(&t.head_prefix)->default_value("classifier"),
+         "torchscript: name prefix of the head's parameters (as in module.named_parameters())")
+        ("warmup", po::value<double>(&t.warmup)->default_value(0.1, "0.1"),
+         "torchscript: fraction of the steps with a linear learning-rate warm-up from 0; then linear decay to 0")
         ("features", po::value<std::string>(&t.features)->default_value("tokens"),
          "logreg: tokens (sparse tf-idf of the hashed token ids), embedding, or tokens+embedding")
         ("C", po::value<double>(&t.C)->default_value(1.0, "1"), "logreg: inverse L2 strength (as scikit-learn's C)")
@@ -70,6 +83,12 @@ int main(int argc, char** argv) {
     for (std::string x; std::getline(ss, x, ',');)
       if (!x.empty()) o.classes.push_back(x);
     t.threads = c.common().threads;
+    if (t.model == "torchscript") {
+      if (!c.given("lr")) t.lr = 5e-5;
+      if (!c.given("epochs")) t.epochs = 3;
+      if (!c.given("min-steps")) t.min_steps = 0;
+      if (!c.given("batch-size")) t.batch_size = 16;
+    }
     o.config = c.resolved_config();
     train::run_train(comm, o);
     return 0;

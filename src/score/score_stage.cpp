@@ -26,6 +26,7 @@
 #include "mpi/report.h"
 #include "pool/pool.h"
 #include "score/topn.h"
+#include "byo/classifier.h"
 #include "train/model.h"
 
 namespace trawl::score {
@@ -54,12 +55,14 @@ struct Block {
   std::vector<float> emb;                 // embedding models
   std::vector<uint64_t> offsets;          // token models (CSR, from 0)
   std::vector<uint32_t> ids;
+  std::vector<std::string> text;          // text models (torchscript)
 };
 
 struct Scorer {
   const train::Model* model = nullptr;
   std::string path, checksum;
   bool tokens = false, features = false;
+  bool text = false;           // the model reads the items' text (torchscript)
   bool emb = true;             // read the items' embeddings (the model reads them, or they are the features)
   bool model_emb = true;       // the model itself reads the embedding
   bool feat_from_emb = false;  // features requested of a model without its own (logreg over tokens): the embedding
@@ -95,7 +98,9 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
       probs.resize(cur.n * size_t(s.C));
       feats.resize(s.features ? cur.n * size_t(s.F) : 0);
       float* fp = s.features ? feats.data() : nullptr;
-      if (s.tokens && s.model_emb)
+      if (s.text)
+        s.model->predict_texts(cur.text, probs.data());
+      else if (s.tokens && s.model_emb)
         s.model->predict_mixed(cur.offsets.data(), cur.ids.data(), cur.emb.data(), cur.n, probs.data());
       else if (s.tokens)
         s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
@@ -299,7 +304,11 @@ LoadedModel load_model(const ScoreOptions& o) {
   if (is_directory(o.model)) throw IoError(cat(o.model, ": is a directory, expected a model file (--model)"));
   LoadedModel m;
   m.scorer.checksum = checksum_file(o.model).str();
+  byo::register_torchscript_models();
   m.model = train::Model::load(o.model, o.threads);
+  m.scorer.text = m.model->reads_text();
+  if (m.scorer.text && o.features)
+    throw UsageError(cat("--features: the torchscript model ", o.model, " has no stored features (it reads text)"));
   m.scorer.model = m.model.get();
   m.scorer.path = o.model;
   m.scorer.tokens = m.model->reads_tokens();
@@ -351,12 +360,13 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
   }
   // Token models read the items' token ids from the pool (collective).
   pool::Rows tok;
-  if (s.tokens) {
+  if (s.tokens || s.text) {
     auto p = pool::open_pool(comm, pool_dir);
     std::vector<uint64_t> sorted(uids);
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    tok = pool::fetch_rows(comm, p, sorted, [&](uint64_t) { return o.subpool; }, io::ShardReader::kTokens);
+    tok = pool::fetch_rows(comm, p, sorted, [&](uint64_t) { return o.subpool; },
+                           s.text ? io::ShardReader::kText : io::ShardReader::kTokens);
   }
   // One process scores the subpool (small), so its block boundaries never depend on the ranks.
   if (comm.root()) {
@@ -368,6 +378,15 @@ ScoreSummary run_subpool(const mpi::Comm& comm, const ScoreOptions& o) {
       if (s.emb) {
         blk.emb.resize((e - b) * size_t(meta.dim));
         sr.read_embedding(b, e - b, blk.emb.data());
+      }
+      if (s.text) {
+        blk.text.clear();
+        for (uint64_t i = b; i < e; ++i) {
+          long k = tok.find(uids[i]);
+          TRAWL_ASSERT(k >= 0);
+          blk.text.push_back(tok.text[size_t(k)]);
+        }
+        return;
       }
       if (!s.tokens) return;
       blk.offsets.assign(1, 0);
@@ -509,8 +528,10 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     const int dim = r.meta().dim;
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
       io::ShardBlock sb;
-      r.read(b, e, sb, io::ShardReader::kUid | (s.tokens ? io::ShardReader::kTokens : 0u));
+      r.read(b, e, sb, io::ShardReader::kUid | (s.tokens ? io::ShardReader::kTokens : 0u) |
+                           (s.text ? io::ShardReader::kText : 0u));
       blk.uid.swap(sb.uid);
+      if (s.text) blk.text.swap(sb.text);
       if (s.tokens) {
         blk.offsets.swap(sb.token_offsets);
         blk.ids.swap(sb.token_ids);

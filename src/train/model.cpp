@@ -11,7 +11,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
 #include <map>
+
+#include <zlib.h>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -35,7 +38,32 @@ std::string shape_str(const std::vector<uint64_t>& s) {
   return o + "]";
 }
 
-bool known_kind(const std::string& k) { return k == "logreg" || k == "mlp" || k == "embbag"; }
+bool known_kind(const std::string& k) { return k == "logreg" || k == "mlp" || k == "embbag" || k == "torchscript"; }
+
+std::string bytes_checksum(const std::string& b) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  size_t off = 0;
+  while (off < b.size()) {  // zlib takes uInt lengths
+    const size_t n = std::min<size_t>(b.size() - off, size_t(1) << 30);
+    c = crc32(c, reinterpret_cast<const Bytef*>(b.data() + off), uInt(n));
+    off += n;
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08lx", static_cast<unsigned long>(c));
+  return cat("crc32:", buf, "/size:", b.size());
+}
+
+// Strings carry no chunk checksums: the vocabulary gets one over its tokens, one per line.
+std::string vocab_checksum(const std::vector<std::string>& v) {
+  std::string all;
+  for (auto& t : v) all += t + "\n";
+  return bytes_checksum(all);
+}
+
+TorchScriptLoader& torchscript_loader() {
+  static TorchScriptLoader l = nullptr;
+  return l;
+}
 
 // A chunked, row-extendable dataset created without object timestamps (HDF5 records creation
 // and modification times by default; without them the same model gives the same bytes).
@@ -100,6 +128,16 @@ ModelHeader read_header(const h5::File& f) {
   h.seed = f.attr_u64("seed");
   h.round = f.attr_u64("round");
   h.fingerprint = f.attr_str("fingerprint");
+  if (h.kind == "torchscript") {
+    if (h.format_version < 3)
+      throw InputError(cat(f.path(), ": kind 'torchscript' in a model file of format version ", h.format_version,
+                           " (torchscript models are version 3)"));
+    const int64_t ml = f.attr_i64("max-length");
+    if (ml < 2 || ml > (int64_t(1) << 20))
+      throw InputError(cat(f.path(), ": attribute 'max-length' = ", ml, " is not in [2, 2^20]"));
+    h.max_length = int(ml);
+    h.lowercase = f.attr_i64("lowercase") != 0;
+  }
   auto cd = h5::Dataset::open(f, "classes");
   cd.expect(h5::Type::kStr, 1);
   cd.read_strings(0, cd.rows(), h.classes);
@@ -341,7 +379,20 @@ class SparseLogreg final : public Model {
 // ---- layout, writing, reading -----------------------------------------------------------------
 
 std::vector<Param> param_layout(const ModelHeader& h, const std::string& what) {
-  if (!known_kind(h.kind)) throw InputError(cat(what, ": unknown model kind '", h.kind, "' (expected logreg, mlp or embbag)"));
+  if (!known_kind(h.kind))
+    throw InputError(cat(what, ": unknown model kind '", h.kind, "' (expected logreg, mlp, embbag or torchscript)"));
+  if (h.kind == "torchscript" || h.input == "text") {
+    if (h.kind != "torchscript" || h.input != "text")
+      throw InputError(cat(what, ": a ", h.kind, " model cannot read input '", h.input,
+                           "' (only torchscript models read 'text', and they read nothing else)"));
+    if (h.classes.empty()) throw InputError(cat(what, ": the model has no classes"));
+    if (h.input_dim <= 0) throw InputError(cat(what, ": vocabulary size (input dim) ", h.input_dim, " is not positive"));
+    if (h.hidden != 0 || h.buckets != 0)
+      throw InputError(cat(what, ": a torchscript model has hidden 0 and buckets 0, the header says ", h.hidden, " and ",
+                           h.buckets));
+    if (h.max_length < 2) throw InputError(cat(what, ": max length ", h.max_length, " is below 2 ([CLS] and [SEP])"));
+    return {};
+  }
   const bool ok_input = h.kind == "embbag" ? h.input == "tokens"
                         : h.kind == "mlp"  ? h.input == "embedding"
                                            : (h.input == "embedding" || h.input == "tokens" || h.input == "tokens+embedding");
@@ -373,10 +424,11 @@ void write_model(const std::string& path, const ModelHeader& h, const std::vecto
     for (size_t i = 0; i < p.values.size(); ++i)
       if (!std::isfinite(p.values[i]))
         throw InputError(cat(path, ": parameter '", p.name, "' value ", i, " is ", p.values[i], " (training diverged?)"));
+  if (h.kind == "torchscript") throw UsageError(cat(path, ": torchscript models are written by write_torchscript_model"));
   AtomicOutput out(path);
   {
     auto f = h5::File::create(out.temp_path());
-    h5::set_format(f, kModelFormat, kModelFormatVersion);
+    h5::set_format(f, kModelFormat, kModelFormatVersionClassic);
     f.set_attr("kind", h.kind);
     f.set_attr("input", h.input);
     f.set_attr("input-dim", h.input_dim);
@@ -401,6 +453,82 @@ void write_model(const std::string& path, const ModelHeader& h, const std::vecto
   out.commit();
 }
 
+namespace {
+void write_common_attrs(h5::File& f, const ModelHeader& h) {
+  f.set_attr("kind", h.kind);
+  f.set_attr("input", h.input);
+  f.set_attr("input-dim", h.input_dim);
+  f.set_attr("hidden", h.hidden);
+  f.set_attr("buckets", h.buckets);
+  f.set_attr("num-classes", int(h.classes.size()));
+  f.set_attr("encoder", h.encoder);
+  f.set_attr("encoder-params", h.encoder_params);
+  f.set_attr("config", h.config);
+  f.set_attr("training-summary", h.training_summary);
+  f.set_attr_u64("seed", h.seed);
+  f.set_attr_u64("round", h.round);
+  f.set_attr("fingerprint", h.fingerprint);
+}
+}  // namespace
+
+void write_torchscript_model(const std::string& path, const ModelHeader& h, const TorchScriptPayload& p) {
+  if (h.kind != "torchscript") throw UsageError(cat(path, ": write_torchscript_model got a ", h.kind, " header"));
+  param_layout(h, path);
+  if (p.vocab.size() != size_t(h.input_dim))
+    throw UsageError(cat(path, ": vocabulary of ", p.vocab.size(), " tokens but input dim ", h.input_dim));
+  if (p.module.empty()) throw UsageError(cat(path, ": empty TorchScript module"));
+  AtomicOutput out(path);
+  {
+    auto f = h5::File::create(out.temp_path());
+    h5::set_format(f, kModelFormat, kModelFormatVersion);
+    write_common_attrs(f, h);
+    f.set_attr("max-length", h.max_length);
+    f.set_attr("lowercase", h.lowercase ? 1 : 0);
+    f.set_attr("module-checksum", bytes_checksum(p.module));
+    f.set_attr("vocab-checksum", vocab_checksum(p.vocab));
+    auto cd = create_untimed(f, "classes", h5::Type::kStr, h.classes.size(), 0);
+    cd.write_strings(0, h.classes.size(), h.classes.data());
+    auto vd = create_untimed(f, "vocab", h5::Type::kStr, p.vocab.size(), 0);
+    vd.write_strings(0, p.vocab.size(), p.vocab.data());
+    auto md = create_untimed(f, "module", h5::Type::kU8, p.module.size(), 0);
+    md.write(0, p.module.size(), reinterpret_cast<const uint8_t*>(p.module.data()));
+    f.close();
+  }
+  out.commit();
+}
+
+TorchScriptPayload read_torchscript_payload(const std::string& path, ModelHeader* header) {
+  auto f = h5::File::open(path);
+  ModelHeader h = read_header(f);
+  if (h.kind != "torchscript")
+    throw InputError(cat(path, ": a ", h.kind, " model, not a torchscript model (make one with trawl-import-model)"));
+  TorchScriptPayload p;
+  auto vd = h5::Dataset::open(f, "vocab");
+  vd.expect(h5::Type::kStr, 1);
+  vd.expect_rows(uint64_t(h.input_dim), "the vocabulary (attribute 'input-dim')");
+  vd.read_strings(0, vd.rows(), p.vocab);
+  const std::string vwant = f.attr_str("vocab-checksum"), vgot = vocab_checksum(p.vocab);
+  if (vwant != vgot)
+    throw InputError(cat(path, ": dataset 'vocab' has checksum ", vgot, " but attribute 'vocab-checksum' says ", vwant,
+                         " (the file is damaged)"));
+  auto md = h5::Dataset::open(f, "module");
+  md.expect(h5::Type::kU8, 1);
+  auto bytes = md.read_all<uint8_t>();
+  p.module.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const std::string want = f.attr_str("module-checksum"), got = bytes_checksum(p.module);
+  if (want != got)
+    throw InputError(cat(path, ": dataset 'module' has checksum ", got, " but attribute 'module-checksum' says ", want,
+                         " (the file is damaged)"));
+  if (header) *header = std::move(h);
+  return p;
+}
+
+void set_torchscript_loader(TorchScriptLoader loader) { torchscript_loader() = loader; }
+
+void Model::predict_texts(const std::vector<std::string>&, float*) const {
+  throw UsageError(cat("predict_texts: this ", header().kind, " model reads '", header().input, "', not text"));
+}
+
 ModelHeader read_model_header(const std::string& path) {
   auto f = h5::File::open(path);
   return read_header(f);
@@ -410,6 +538,10 @@ std::vector<Param> read_model_params(const std::string& path, ModelHeader* heade
   auto f = h5::File::open(path);
   ModelHeader h = read_header(f);
   auto params = param_layout(h, path);
+  if (h.kind == "torchscript") {
+    f.close();
+    read_torchscript_payload(path, nullptr);  // validates vocabulary and module checksum
+  }
   for (auto& p : params) {
     auto d = h5::Dataset::open(f, p.name);
     d.expect(h5::Type::kF32, int(p.shape.size()), p.shape.size() > 1 ? p.shape[1] : 0);
@@ -424,6 +556,7 @@ std::vector<Param> read_model_params(const std::string& path, ModelHeader* heade
 }
 
 std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> params, int threads) {
+  if (h.kind == "torchscript") throw UsageError("make_model: a torchscript model is loaded with Model::load");
   if (h.kind == "logreg" && h.input != "embedding") return std::make_unique<SparseLogreg>(h, std::move(params), threads);
   return std::make_unique<EigenModel>(h, std::move(params), threads);
 }
@@ -440,6 +573,12 @@ int Model::embedding_dim() const {
 }
 
 std::unique_ptr<Model> Model::load(const std::string& path, int threads) {
+  if (read_model_header(path).kind == "torchscript") {
+    if (!torchscript_loader())
+      throw UsageError(cat(path, ": a torchscript model; this program cannot run TorchScript (trawl-score and "
+                                 "trawl-train can; was trawl built without LibTorch?)"));
+    return torchscript_loader()(path, threads);
+  }
   ModelHeader h;
   auto params = read_model_params(path, &h);
   return make_model(h, std::move(params), threads);
@@ -457,6 +596,7 @@ bool model_is_complete(const std::string& path) {
 
 void check_compatible(const ModelHeader& m, const std::string& encoder, const std::string& encoder_params, int dim,
                       const std::string& what) {
+  if (m.input == "text") return;  // reads the text itself: any encoder's shards will do
   if (m.encoder != encoder || m.encoder_params != encoder_params)
     throw InputError(cat(what, ": embedded with encoder '", encoder, "' (", encoder_params, ") but the ", m.kind,
                          " model was trained on encoder '", m.encoder, "' (", m.encoder_params,

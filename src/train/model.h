@@ -10,20 +10,26 @@
 namespace trawl::train {
 
 constexpr const char* kModelFormat = "model";
-// v2 (this build writes it): adds the `buckets` attribute and the logreg inputs "tokens" and
-// "tokens+embedding" (with an `idf` parameter). v1 files (logreg/mlp over embeddings, embbag)
-// read unchanged.
-constexpr int kModelFormatVersion = 2;
+// v2: adds the `buckets` attribute and the logreg inputs "tokens" and "tokens+embedding" (with
+// an `idf` parameter). v3 (this build writes it): adds the kind "torchscript" (input "text": a
+// user's TorchScript classifier with its WordPiece vocabulary, see TorchScriptPayload). v1 and
+// v2 files read unchanged; the other kinds are still written as v2, so older builds read them.
+constexpr int kModelFormatVersion = 3;
+constexpr int kModelFormatVersionClassic = 2;  // what write_model writes (logreg, mlp, embbag)
 
 struct ModelHeader {
-  std::string kind;                  // "logreg" | "mlp" | "embbag"
+  std::string kind;                  // "logreg" | "mlp" | "embbag" | "torchscript"
   std::string input;                 // "embedding" (stored shard vectors) | "tokens" (shard token ids) |
-                                     // "tokens+embedding" (logreg: both, concatenated)
+                                     // "tokens+embedding" (logreg: both, concatenated) |
+                                     // "text" (torchscript: the shard's text, WordPiece-tokenised)
   int buckets = 0;                   // logreg over tokens: token ids folded into this many tf-idf columns
   std::vector<std::string> classes;  // class names, index = output column
   int input_dim = 0;                 // embedding dim, or the number of hashed token buckets; logreg over
                                      // tokens: buckets (+ embedding dim for tokens+embedding)
-  int hidden = 0;                    // mlp/embbag hidden (feature) width; logreg: 0
+  int hidden = 0;                    // mlp/embbag hidden (feature) width; logreg, torchscript: 0
+                                     // (torchscript: input_dim = the vocabulary's size)
+  int max_length = 0;                // torchscript: ids per text ([CLS] ... [SEP]), truncating
+  bool lowercase = true;             // torchscript: WordPiece lower-cases (uncased vocabulary)
   std::string encoder, encoder_params;  // the shards' encoder identity the model was trained on
   std::string config;                // resolved training configuration
   std::string training_summary;      // e.g. "examples=100 steps=100 final_loss=0.12 seconds=0.4"
@@ -56,8 +62,11 @@ class Model {
   /// input == "tokens+embedding": both (X n × (input_dim − buckets)).
   virtual void predict_mixed(const uint64_t* offsets, const uint32_t* ids, const float* X, size_t n,
                              float* probs) const;
-  bool reads_tokens() const { return header().input != "embedding"; }
-  bool reads_embedding() const { return header().input != "tokens"; }
+  /// input == "text" (torchscript): probs n × C for n = texts.size().
+  virtual void predict_texts(const std::vector<std::string>& texts, float* probs) const;
+  bool reads_tokens() const { return header().input == "tokens" || header().input == "tokens+embedding"; }
+  bool reads_embedding() const { return header().input == "embedding" || header().input == "tokens+embedding"; }
+  bool reads_text() const { return header().input == "text"; }
   /// The embedding dim the model reads (0 when it reads none).
   int embedding_dim() const;
 };
@@ -98,6 +107,26 @@ std::vector<Param> read_model_params(const std::string& path, ModelHeader* heade
 
 /// An in-memory model over given parameters (what Model::load builds after reading the file).
 std::unique_ptr<Model> make_model(const ModelHeader& h, std::vector<Param> params, int threads = 1);
+
+/// A TorchScript classifier as stored in a model file of kind "torchscript" (format v3):
+/// dataset `module` u8[bytes] (the torch.jit.save archive, Fletcher-32 per chunk), dataset
+/// `vocab` str[V] (WordPiece vocabulary in id order), attributes `max-length`, `lowercase` and
+/// `module-checksum` ("crc32:xxxxxxxx/size:N" of the module bytes) and `vocab-checksum` (of the
+/// tokens, one per line), both checked on read. No
+/// parameter datasets: param_layout() of such a header is empty.
+struct TorchScriptPayload {
+  std::string module;              // the archive's bytes
+  std::vector<std::string> vocab;  // tokens in id order (size = header input_dim)
+};
+void write_torchscript_model(const std::string& path, const ModelHeader& h, const TorchScriptPayload& p);
+/// Reads and checks the header and payload (InputError naming the file for a wrong kind, a
+/// vocabulary size other than input-dim, or a module whose checksum does not match).
+TorchScriptPayload read_torchscript_payload(const std::string& path, ModelHeader* header);
+
+/// Model::load hands kind "torchscript" to this loader (set by the LibTorch part,
+/// byo::register_torchscript_models); without one it is a UsageError.
+using TorchScriptLoader = std::unique_ptr<Model> (*)(const std::string& path, int threads);
+void set_torchscript_loader(TorchScriptLoader loader);
 
 /// True when path opens as a valid model file of a version this build reads (never throws).
 bool model_is_complete(const std::string& path);

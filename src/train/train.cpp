@@ -264,7 +264,8 @@ std::string input_of(const TrainOptions& o) {
   }
   if (o.model == "mlp") return "embedding";
   if (o.model == "embbag") return "tokens";
-  throw UsageError(cat("--model: '", o.model, "' is not one of logreg, mlp, embbag"));
+  if (o.model == "torchscript") return "text";
+  throw UsageError(cat("--model: '", o.model, "' is not one of logreg, mlp, embbag, torchscript"));
 }
 
 void validate(const TrainOptions& o) {
@@ -274,7 +275,13 @@ void validate(const TrainOptions& o) {
     if (!(o.tol > 0) || !std::isfinite(o.tol)) throw UsageError(cat("--tol: ", o.tol, " must be a positive number"));
     if (o.feature_buckets < 1) throw UsageError(cat("--feature-buckets: ", o.feature_buckets, " must be at least 1"));
   }
-  if (o.model != "logreg" && o.hidden < 1) throw UsageError(cat("--hidden: ", o.hidden, " must be at least 1"));
+  if (o.model == "torchscript") {
+    if (o.init.empty()) throw UsageError("--model torchscript: --init FILE is required (a model file from trawl-import-model)");
+    if (!(o.warmup >= 0 && o.warmup < 1)) throw UsageError(cat("--warmup: ", o.warmup, " must be in [0, 1)"));
+  } else if (!o.init.empty() || o.freeze_encoder) {
+    throw UsageError(cat("--init/--freeze-encoder apply to --model torchscript, not ", o.model));
+  }
+  if (o.model != "logreg" && o.model != "torchscript" && o.hidden < 1) throw UsageError(cat("--hidden: ", o.hidden, " must be at least 1"));
   if (o.model == "embbag" && o.buckets < 1) throw UsageError(cat("--buckets: ", o.buckets, " must be at least 1"));
   if (o.epochs < 1) throw UsageError(cat("--epochs: ", o.epochs, " must be at least 1"));
   if (o.min_steps < 0) throw UsageError(cat("--min-steps: ", o.min_steps, " must not be negative"));
@@ -374,7 +381,7 @@ ModelHeader make_header(const TrainData& d, const TrainOptions& o) {
   h.hidden = o.model == "logreg" ? 0 : o.hidden;
   h.seed = o.seed;
   h.round = o.round;
-  h.format_version = kModelFormatVersion;
+  h.format_version = kModelFormatVersionClassic;
   return h;
 }
 

@@ -35,7 +35,12 @@
 namespace trawl::train {
 
 struct TrainOptions {
-  std::string model = "logreg";  // logreg | mlp | embbag
+  std::string model = "logreg";  // logreg | mlp | embbag | torchscript (byo/classifier.h)
+  // torchscript: fine-tune the module of a trawl-import-model file (lr default there: 5e-5)
+  std::string init;              // the torchscript model file to start from
+  bool freeze_encoder = false;   // train only parameters whose name starts with head_prefix
+  std::string head_prefix = "classifier";
+  double warmup = 0.1;           // fraction of steps of linear warm-up (then linear decay to 0)
   // logreg: a convex L2 logistic regression solved to convergence (train/linear.h), no learning rate
   std::string features = "tokens";  // tokens (sparse tf-idf of the hashed token ids) | embedding | tokens+embedding
   double C = 1.0;                // inverse L2 strength (scikit-learn's C)
@@ -76,6 +81,8 @@ struct TrainData {
   // input "tokens": CSR rows
   std::vector<uint64_t> token_offsets{0};
   std::vector<uint32_t> token_ids;
+  // input "text" (torchscript)
+  std::vector<std::string> text;
   // logreg over tokens: idf per bucket (feature_buckets entries; empty: all 1)
   std::vector<float> idf;
   /// Where example i came from, for error messages (default "uid <u>").

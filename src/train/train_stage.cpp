@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "byo/classifier.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -74,6 +75,25 @@ bool oof_is_current(const std::string& path, const std::string& fp) {
   }
 }
 
+byo::FineTuneOptions finetune_options(const TrainOptions& t) {
+  byo::FineTuneOptions f;
+  f.epochs = t.epochs;
+  f.min_steps = t.min_steps;
+  f.batch_size = t.batch_size;
+  f.lr = t.lr;
+  f.weight_decay = t.weight_decay;
+  f.warmup = t.warmup;
+  f.freeze_encoder = t.freeze_encoder;
+  f.head_prefix = t.head_prefix;
+  f.class_weighting = t.class_weighting;
+  f.allow_missing_classes = t.allow_missing_classes;
+  f.seed = t.seed;
+  f.round = t.round;
+  f.threads = t.threads;
+  f.progress = t.progress;
+  return f;
+}
+
 // Rank 0: trains a model per fold and writes the out-of-fold scores file.
 void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string& input, const ModelHeader& full,
                const std::string& fp, const std::string& labels_checksum) {
@@ -93,9 +113,10 @@ void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string
       if (fold[i] == f) held.push_back(i);
       dst.y.push_back(d.y[i]);
       dst.uid.push_back(d.uid[i]);
-      if (input != "tokens")
+      if (input == "text") dst.text.push_back(d.text[i]);
+      else if (input != "tokens")
         dst.x.insert(dst.x.end(), d.x.begin() + long(i) * d.dim, d.x.begin() + long(i + 1) * d.dim);
-      if (input != "embedding") {
+      if (input != "embedding" && input != "text") {
         dst.token_ids.insert(dst.token_ids.end(), d.token_ids.begin() + long(d.token_offsets[i]),
                              d.token_ids.begin() + long(d.token_offsets[i + 1]));
         dst.token_offsets.push_back(dst.token_ids.size());
@@ -110,9 +131,19 @@ void write_oof(const TrainData& d, const TrainStageOptions& o, const std::string
                   "with weight (loss weight 0)");
         break;
       }
+    std::vector<float> p(te.size() * size_t(C));
+    if (input == "text") {
+      ModelHeader ih;
+      auto payload = read_torchscript_payload(o.train.init, &ih);
+      auto fo = finetune_options(to);
+      auto r = byo::finetune(o.train.init, tr.text, tr.y, tr.classes, fo, cat(o.labels, " (out-of-fold training, fold ", f, ")"));
+      p = byo::predict_with(r.module, ih, payload.vocab, te.text, o.train.threads);
+      for (size_t h = 0; h < held.size(); ++h)
+        std::copy(p.begin() + long(h) * C, p.begin() + long(h + 1) * C, probs.begin() + long(held[h]) * C);
+      continue;
+    }
     TrainResult r = train_model(tr, to, cat(o.labels, " (out-of-fold training, fold ", f, ")"));
     auto m = make_model(make_header(tr, to), r.params, o.train.threads);
-    std::vector<float> p(te.size() * size_t(C));
     if (input == "embedding")
       m->predict(te.x.data(), te.size(), p.data());
     else if (input == "tokens")
@@ -186,14 +217,17 @@ std::string train_fingerprint(const TrainStageOptions& o, const std::string& lab
   if (t.model == "logreg")
     s << "features=" << t.features << "\nC=" << num(t.C) << "\ntol=" << num(t.tol) << "\nfeature-buckets="
       << t.feature_buckets << "\nvocab=" << (t.vocab.empty() ? std::string("none") : vocab_identity(t.vocab)) << "\n";
-  if (t.model != "logreg") s << "hidden=" << t.hidden << "\n";
+  if (t.model != "logreg" && t.model != "torchscript") s << "hidden=" << t.hidden << "\n";
   if (t.model == "embbag") s << "buckets=" << t.buckets << "\n";
+  if (t.model == "torchscript")
+    s << "init=" << checksum_file(t.init).str() << "\nfreeze-encoder=" << (t.freeze_encoder ? 1 : 0)
+      << "\nhead-prefix=" << t.head_prefix << "\nwarmup=" << num(t.warmup) << "\n";
   s << "epochs=" << t.epochs << "\nmin-steps=" << t.min_steps << "\nbatch-size=" << t.batch_size << "\nlr=" << num(t.lr)
     << "\nweight-decay=" << num(t.weight_decay) << "\nseed=" << t.seed << "\nround=" << t.round
     << "\nallow-missing-classes=" << (t.allow_missing_classes ? 1 : 0) << "\nclasses=";
   for (size_t i = 0; i < o.classes.size(); ++i) s << (i ? "," : "") << o.classes[i];
   s << "\nlabels=" << labels_checksum << "\nsubpool=" << subpool_checksum << "\nencoder=" << encoder << "\nencoder-params="
-    << encoder_params << "\ndim=" << dim << "\nmodel-format=" << kModelFormatVersion << "\n";
+    << encoder_params << "\ndim=" << dim << "\nmodel-format=" << (t.model == "torchscript" ? kModelFormatVersion : kModelFormatVersionClassic) << "\n";
   return s.str();
 }
 
@@ -215,7 +249,18 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
 
   if (o.oof_folds < 0 || o.oof_folds == 1)
     throw UsageError(cat("--oof-folds ", o.oof_folds, ": expected 0 (none) or at least 2 folds"));
-  labels::LabelSet ls = labels::read_labels_tsv(o.labels, o.classes);
+  std::vector<std::string> want_classes = o.classes;
+  if (input == "text") {
+    if (!path_exists(o.train.init)) throw IoError(cat(o.train.init, ": model file not found (--init)"));
+    auto ih = read_model_header(o.train.init);
+    if (ih.kind != "torchscript")
+      throw InputError(cat(o.train.init, ": a ", ih.kind, " model; --init takes a torchscript model file (from "
+                           "trawl-import-model or an earlier trawl-train --model torchscript)"));
+    if (want_classes.empty()) want_classes = ih.classes;
+    else if (want_classes != ih.classes)
+      throw UsageError(cat("--classes differ from the classes of ", o.train.init, " (the module's outputs)"));
+  }
+  labels::LabelSet ls = labels::read_labels_tsv(o.labels, want_classes);
   if (ls.items.empty()) throw InputError(cat(o.labels, ": no labelled items (expected rows 'uid<TAB>label' after the header)"));
   if (uint64_t(o.oof_folds) > ls.items.size())
     throw UsageError(cat("--oof-folds ", o.oof_folds, ": more folds than the ", ls.items.size(), " labelled items of ",
@@ -285,8 +330,9 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   {
     ScopedTimer t("gather labelled");
     rows = pool::fetch_rows(comm, p, from_pool, [&](uint64_t u) { return cat(o.labels, ":", line_of(u)); },
-                            (input != "tokens" ? io::ShardReader::kEmbedding : 0u) |
-                                (input != "embedding" ? io::ShardReader::kTokens : 0u));
+                            input == "text" ? io::ShardReader::kText
+                                            : (input != "tokens" ? io::ShardReader::kEmbedding : 0u) |
+                                                  (input != "embedding" ? io::ShardReader::kTokens : 0u));
   }
   if (rows.size() != from_pool.size())
     throw InputError(cat(o.labels, ": ", from_pool.size() - rows.size(), " labelled uids were not found in the pool ", o.pool));
@@ -301,7 +347,12 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
     for (auto& it : ls.items) {
       d.y.push_back(it.cls);
       d.uid.push_back(it.uid);
-      if (input == "embedding") {
+      if (input == "text") {
+        long r = rows.find(it.uid);
+        TRAWL_ASSERT_MSG(r >= 0, "uid ", it.uid, " was not gathered");
+        d.text.push_back(rows.text[size_t(r)]);
+        in_sub.push_back(0);
+      } else if (input == "embedding") {
         auto s = sub.emb.find(it.uid);
         if (s != sub.emb.end()) {
           d.x.insert(d.x.end(), s->second.begin(), s->second.end());
@@ -334,14 +385,35 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
       auto v = embed::read_vocab(o.train.vocab);
       d.idf = linear::bucket_idf(v.id, v.df, v.n_docs, uint32_t(o.train.feature_buckets));
     }
-    TrainResult r = train_model(d, o.train, o.labels);
-    ModelHeader h = make_header(d, o.train);
-    h.encoder = p.encoder;
-    h.encoder_params = p.params;
-    h.config = o.config;
-    h.training_summary = r.summary(d.classes);
-    h.fingerprint = fp;
-    {
+    TrainResult r;
+    ModelHeader h;
+    if (input == "text") {
+      auto payload = read_torchscript_payload(o.train.init, &h);
+      auto fr = byo::finetune(o.train.init, d.text, d.y, d.classes, finetune_options(o.train), o.labels);
+      payload.module = std::move(fr.module);
+      h.config = o.config;
+      h.training_summary = fr.summary(d.classes);
+      h.fingerprint = fp;
+      h.seed = o.train.seed;
+      h.round = o.train.round;
+      r.counts = fr.counts;
+      r.weights = fr.weights;
+      r.steps = fr.steps;
+      r.final_loss = fr.final_loss;
+      r.train_accuracy = fr.train_accuracy;
+      r.minority = fr.minority;
+      r.minority_f1 = fr.minority_f1;
+      r.seconds = fr.seconds;
+      ScopedTimer t("write model");
+      write_torchscript_model(o.output, h, payload);
+    } else {
+      r = train_model(d, o.train, o.labels);
+      h = make_header(d, o.train);
+      h.encoder = p.encoder;
+      h.encoder_params = p.params;
+      h.config = o.config;
+      h.training_summary = r.summary(d.classes);
+      h.fingerprint = fp;
       ScopedTimer t("write model");
       write_model(o.output, h, r.params);
     }

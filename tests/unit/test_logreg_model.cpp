@@ -59,7 +59,7 @@ TEST(LogregModel, FileScoresAsTheSolver) {
       const std::string path = dir / cat("m", C, feats, ".h5");
       write_model(path, h, r.params);
       auto m = Model::load(path, 2);
-      EXPECT_EQ(m->header().format_version, kModelFormatVersion);
+      EXPECT_EQ(m->header().format_version, kModelFormatVersionClassic);
       EXPECT_EQ(m->feature_dim(), 0);
       EXPECT_EQ(m->embedding_dim(), feats == "tokens" ? 0 : 8);
       std::vector<float> p(d.size() * size_t(C));

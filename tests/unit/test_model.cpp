@@ -175,7 +175,7 @@ TEST(ModelFile, RoundTripHeaderAndPredictions) {
     EXPECT_EQ(hh.seed, 7u);
     EXPECT_EQ(hh.round, 3u);
     EXPECT_EQ(hh.fingerprint, "fp");
-    EXPECT_EQ(hh.format_version, kModelFormatVersion);
+    EXPECT_EQ(hh.format_version, kModelFormatVersionClassic);
     EXPECT_FALSE(hh.trawl_version.empty());
     ModelHeader h2;
     auto ps2 = read_model_params(path, &h2);
