@@ -10,7 +10,7 @@ PKGS=(
   libtorch-dev libopenblas0-pthread
   libutf8proc-dev zlib1g-dev
   libgtest-dev googletest
-  python3-numpy python3-h5py python3-hnswlib python3-sklearn python3-scipy
+  python3-numpy python3-h5py python3-hnswlib python3-sklearn python3-scipy python3-torch
   gnuplot-nox
 )
 missing=()
