@@ -24,6 +24,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "embed_torch/torchscript_encoder.h"
+#include "embed_torch/torch_messages.h"
 #include "embed_torch/wordpiece.h"
 
 namespace trawl::byo {
@@ -32,26 +33,6 @@ using embed::WordPiece;
 
 namespace {
 
-std::string short_what(const std::exception& e) {
-  std::string w;
-  if (auto c = dynamic_cast<const c10::Error*>(&e)) w = c->what_without_backtrace();
-  else w = e.what();
-  while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
-  // TorchScript errors end with the actual error line ("RuntimeError: ..."): keep that.
-  if (w.find("Traceback of TorchScript") != std::string::npos) {
-    log::debug("TorchScript error: ", w);
-    auto nl = w.rfind('\n');
-    if (nl != std::string::npos) w = w.substr(nl + 1) + " (--log-level debug shows the TorchScript traceback)";
-  }
-  if (w.size() > 2000) w = w.substr(0, 2000) + " ...";
-  return w;
-}
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += cat(i ? ", " : "", t.size(i));
-  return s + "]";
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -84,7 +65,7 @@ torch::jit::Module load_bytes(const std::string& bytes, const std::string& what)
   } catch (const std::exception& e) {
     throw InputError(cat(what, ": cannot load as a TorchScript module (expected a file written by torch.jit.save of "
                                "torch.jit.script or torch.jit.trace): ",
-                         short_what(e)));
+                         embed::torch_error_text(e)));
   }
 }
 
@@ -117,7 +98,7 @@ at::Tensor logits_of(torch::jit::Module& m, const at::Tensor& ids, const at::Ten
   try {
     r = m.forward({ids, mask});
   } catch (const std::exception& e) {
-    throw InputError(cat(what, ": forward failed on input_ids of shape ", shape_str(ids), ": ", short_what(e)));
+    throw InputError(cat(what, ": forward failed on input_ids of shape ", embed::tensor_shape(ids), ": ", embed::torch_error_text(e)));
   }
   if (!r.isTensor())
     throw InputError(cat(what, ": forward returned a ", r.tagKind(), "; expected a tensor of logits [batch, classes]"));
@@ -128,7 +109,7 @@ at::Tensor logits_of(torch::jit::Module& m, const at::Tensor& ids, const at::Ten
     if (t.dim() == 2 && t.size(0) == ids.size(0))
       throw InputError(cat(what, ": forward returns ", t.size(1), " logits per text but ", C,
                            " classes were given; the classes must name the module's outputs in order"));
-    throw InputError(cat(what, ": forward returned shape ", shape_str(t), " for input_ids ", shape_str(ids),
+    throw InputError(cat(what, ": forward returned shape ", embed::tensor_shape(t), " for input_ids ", embed::tensor_shape(ids),
                          "; expected logits [", ids.size(0), ", ", C, "]"));
   }
   return t;

@@ -15,6 +15,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "embed/encoder.h"
+#include "embed_torch/torch_messages.h"
 #include "embed_torch/wordpiece.h"
 
 namespace trawl::embed {
@@ -45,27 +46,6 @@ std::string hex32(uint32_t v) {
   return buf;
 }
 
-std::string short_what(const std::exception& e) {
-  std::string w;
-  if (auto c = dynamic_cast<const c10::Error*>(&e)) w = c->what_without_backtrace();
-  else w = e.what();
-  while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
-  // Errors raised inside TorchScript code carry a two-part traceback and end with the actual
-  // error ("RuntimeError: index out of range in self"): keep that line, log the rest.
-  if (w.find("Traceback of TorchScript") != std::string::npos) {
-    log::debug("TorchScript error: ", w);
-    auto nl = w.rfind('\n');
-    if (nl != std::string::npos) w = w.substr(nl + 1) + " (--log-level debug shows the TorchScript traceback)";
-  }
-  if (w.size() > 2000) w = w.substr(0, 2000) + " ...";
-  return w;
-}
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += cat(i ? "," : "", t.size(i));
-  return s + "]";
-}
 
 class TorchScriptEncoder final : public Encoder {
  public:
@@ -116,7 +96,7 @@ TorchScriptEncoder::TorchScriptEncoder(const TorchScriptEncoderOptions& o)
     throw InputError(cat(o_.model_path,
                          ": cannot load as a TorchScript module (expected a file written by "
                          "torch.jit.save, e.g. of torch.jit.trace(model, ...)): ",
-                         short_what(e)));
+                         embed::torch_error_text(e)));
   }
   module_.eval();
   auto fwd = module_.find_method("forward");
@@ -157,15 +137,15 @@ TorchScriptEncoder::TorchScriptEncoder(const TorchScriptEncoderOptions& o)
     if (out.dim() == 3) {
       output_kind_ = "[B,L,H] token states, mean-pooled over the attention mask";
       if (out.size(0) != 1 || out.size(1) != 3)
-        throw InputError(cat(o_.model_path, ": forward returned token states of shape ", shape_str(out),
+        throw InputError(cat(o_.model_path, ": forward returned token states of shape ", embed::tensor_shape(out),
                              " for input [1,3]; expected [1,3,H]"));
     } else if (out.dim() == 2) {
       output_kind_ = "[B,H] sentence vectors";
       if (out.size(0) != 1)
-        throw InputError(cat(o_.model_path, ": forward returned shape ", shape_str(out),
+        throw InputError(cat(o_.model_path, ": forward returned shape ", embed::tensor_shape(out),
                              " for a batch of 1; expected [1,H]"));
     } else {
-      throw InputError(cat(o_.model_path, ": forward returned a tensor of shape ", shape_str(out),
+      throw InputError(cat(o_.model_path, ": forward returned a tensor of shape ", embed::tensor_shape(out),
                            "; expected [B,L,H] token states or [B,H] sentence vectors"));
     }
   }
@@ -233,8 +213,8 @@ at::Tensor TorchScriptEncoder::forward(const at::Tensor& ids, const at::Tensor& 
   try {
     result = module_.forward(inputs);
   } catch (const std::exception& e) {
-    throw InputError(cat(o_.model_path, ": forward failed on input_ids of shape ", shape_str(ids), ": ",
-                         short_what(e)));
+    throw InputError(cat(o_.model_path, ": forward failed on input_ids of shape ", embed::tensor_shape(ids), ": ",
+                         embed::torch_error_text(e)));
   }
   at::Tensor t = pick_output(result, 0);
   if (t.is_complex() || !t.is_floating_point())
@@ -269,8 +249,8 @@ void TorchScriptEncoder::run_batch(const std::vector<const std::vector<int64_t>*
   bool ok = tokens ? (t.size(0) == b && t.size(1) == len && t.size(2) == h)
                    : (t.dim() == 2 && t.size(0) == b && t.size(1) == h);
   if (!ok)
-    throw InputError(cat(o_.model_path, ": forward returned shape ", shape_str(t), " for input_ids ",
-                         shape_str(ids), "; expected [", b, ",", len, ",", h, "] or [", b, ",", h,
+    throw InputError(cat(o_.model_path, ": forward returned shape ", embed::tensor_shape(t), " for input_ids ",
+                         embed::tensor_shape(ids), "; expected [", b, ",", len, ",", h, "] or [", b, ",", h,
                          "] (the probe at load time gave dimension ", h, ")"));
   const float* pt = t.data_ptr<float>();
   std::vector<double> acc(static_cast<size_t>(h));

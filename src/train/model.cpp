@@ -418,41 +418,6 @@ std::vector<Param> param_layout(const ModelHeader& h, const std::string& what) {
   return {{"bag.weight", {d, H}, {}}, {"output.weight", {C, H}, {}}, {"output.bias", {C}, {}}};
 }
 
-void write_model(const std::string& path, const ModelHeader& h, const std::vector<Param>& params) {
-  check_params(h, params, path);
-  for (auto& p : params)
-    for (size_t i = 0; i < p.values.size(); ++i)
-      if (!std::isfinite(p.values[i]))
-        throw InputError(cat(path, ": parameter '", p.name, "' value ", i, " is ", p.values[i], " (training diverged?)"));
-  if (h.kind == "torchscript") throw UsageError(cat(path, ": torchscript models are written by write_torchscript_model"));
-  AtomicOutput out(path);
-  {
-    auto f = h5::File::create(out.temp_path());
-    h5::set_format(f, kModelFormat, kModelFormatVersionClassic);
-    f.set_attr("kind", h.kind);
-    f.set_attr("input", h.input);
-    f.set_attr("input-dim", h.input_dim);
-    f.set_attr("hidden", h.hidden);
-    f.set_attr("buckets", h.buckets);
-    f.set_attr("num-classes", int(h.classes.size()));
-    f.set_attr("encoder", h.encoder);
-    f.set_attr("encoder-params", h.encoder_params);
-    f.set_attr("config", h.config);
-    f.set_attr("training-summary", h.training_summary);
-    f.set_attr_u64("seed", h.seed);
-    f.set_attr_u64("round", h.round);
-    f.set_attr("fingerprint", h.fingerprint);
-    auto cd = create_untimed(f, "classes", h5::Type::kStr, h.classes.size(), 0);
-    cd.write_strings(0, h.classes.size(), h.classes.data());
-    for (auto& p : params) {
-      auto d = create_untimed(f, p.name, h5::Type::kF32, p.shape[0], p.shape.size() > 1 ? p.shape[1] : 0);
-      d.write(0, p.shape[0], p.values.data());
-    }
-    f.close();
-  }
-  out.commit();
-}
-
 namespace {
 void write_common_attrs(h5::File& f, const ModelHeader& h) {
   f.set_attr("kind", h.kind);
@@ -470,6 +435,30 @@ void write_common_attrs(h5::File& f, const ModelHeader& h) {
   f.set_attr("fingerprint", h.fingerprint);
 }
 }  // namespace
+
+void write_model(const std::string& path, const ModelHeader& h, const std::vector<Param>& params) {
+  check_params(h, params, path);
+  for (auto& p : params)
+    for (size_t i = 0; i < p.values.size(); ++i)
+      if (!std::isfinite(p.values[i]))
+        throw InputError(cat(path, ": parameter '", p.name, "' value ", i, " is ", p.values[i], " (training diverged?)"));
+  if (h.kind == "torchscript") throw UsageError(cat(path, ": torchscript models are written by write_torchscript_model"));
+  AtomicOutput out(path);
+  {
+    auto f = h5::File::create(out.temp_path());
+    h5::set_format(f, kModelFormat, kModelFormatVersionClassic);
+    write_common_attrs(f, h);
+    auto cd = create_untimed(f, "classes", h5::Type::kStr, h.classes.size(), 0);
+    cd.write_strings(0, h.classes.size(), h.classes.data());
+    for (auto& p : params) {
+      auto d = create_untimed(f, p.name, h5::Type::kF32, p.shape[0], p.shape.size() > 1 ? p.shape[1] : 0);
+      d.write(0, p.shape[0], p.values.data());
+    }
+    f.close();
+  }
+  out.commit();
+}
+
 
 void write_torchscript_model(const std::string& path, const ModelHeader& h, const TorchScriptPayload& p) {
   if (h.kind != "torchscript") throw UsageError(cat(path, ": write_torchscript_model got a ", h.kind, " header"));
