@@ -1,4 +1,4 @@
-// trawl-libs: trawl_score trawl_pool trawl_io
+// trawl-libs: trawl_stage_score trawl_pool trawl_io
 // Scoring throughput of trawl-score with a logistic-regression model over real shards: rows/s
 // and GB/s of embeddings read, as a fraction of this machine's memory read bandwidth (a
 // STREAM-like multi-accumulator sum over a large array, measured in the same run). Shards are
@@ -28,7 +28,7 @@
 #include "core/rng.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 #include "train/model.h"
 #include "bench_util.h"
 
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
       if (comm.root() && is_directory(out))
         for (auto& f : list_files(out, "shard-", ".scores.h5")) remove_file(f);
       comm.barrier();
-      score::ScoreOptions o;
+      stages::ScoreOptions o;
       o.model = join_path(dir, "model.h5");
       o.pool = pool;
       o.output = out;
@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
       o.block_rows = block;
       o.threads = threads;
       double t0 = now();
-      score::run_score(comm, o);
+      stages::run_score(comm, o);
       comm.barrier();
       best = std::min(best, comm.max(now() - t0));
     }

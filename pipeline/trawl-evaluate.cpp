@@ -1,4 +1,4 @@
-// trawl-libs: trawl_evaluate trawl_cli
+// trawl-libs: trawl_stage_evaluate trawl_cli
 // trawl-evaluate: calibration, precision and expansion of one class (twitter-labor §8).
 #include <sstream>
 
@@ -6,13 +6,14 @@
 #include "core/error.h"
 #include "mpi/run.h"
 #include "score/evaluate.h"
+#include "stages/evaluate_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-evaluate", [&](mpi::Comm& comm) {
-    score::EvaluateOptions o;
+    stages::EvaluateOptions o;
     std::string top;
     cli::Cli c("trawl-evaluate", "evaluate",
                "evaluate one class the twitter-labor way from its labelled rank-bucket sample: --cutoffs is "
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
       o.top.push_back(v);
     }
     o.config = c.resolved_config();
-    score::run_evaluate(comm, o);
+    stages::run_evaluate(comm, o);
     return 0;
   });
 }

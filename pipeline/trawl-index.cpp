@@ -1,7 +1,8 @@
-// trawl-libs: trawl_index trawl_io trawl_cli
+// trawl-libs: trawl_stage_index trawl_io trawl_cli
 // trawl-index: build one HNSW index (hnswlib, cosine) per shard of a pool.
 #include "cli/options.h"
-#include "index/index_stage.h"
+#include "core/memory.h"
+#include "stages/index_stage.h"
 #include "mpi/run.h"
 
 using namespace trawl;
@@ -9,7 +10,7 @@ namespace po = cli::po;
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-index", [&](mpi::Comm& comm) {
-    index::IndexOptions o;
+    stages::IndexOptions o;
     std::string max_memory;
     cli::Cli c("trawl-index", "index",
                "build one HNSW index (hnswlib, cosine distance, labels = uids) per shard of a pool, into "
@@ -32,11 +33,11 @@ int main(int argc, char** argv) {
         ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(16384), "embedding rows read per block")
         ("force", po::bool_switch(&o.force), "rebuild indexes even when they exist and match their shard");
     if (!c.parse(argc, argv)) return 0;
-    if (!max_memory.empty()) o.max_memory = index::parse_bytes(max_memory, "--max-memory");
+    if (!max_memory.empty()) o.max_memory = parse_bytes(max_memory, "--max-memory");
     o.shard_id = c.common().shard_id;
     o.num_shards = c.common().num_shards;
     o.threads = c.common().threads;
     o.config = c.resolved_config();
-    return index::run_index(comm, o);
+    return stages::run_index(comm, o);
   });
 }

@@ -1,16 +1,16 @@
-// trawl-libs: trawl_score trawl_cli
+// trawl-libs: trawl_stage_score trawl_cli
 // trawl-score: class probabilities of a pool's items (or a subpool's) and the per-class top N and
 // rank-point samples found by distributed selection.
 #include "cli/options.h"
 #include "mpi/run.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-score", [&](mpi::Comm& comm) {
-    score::ScoreOptions o;
+    stages::ScoreOptions o;
     bool no_text = false;
     cli::Cli c("trawl-score", "score",
                "score items with a trained model. Pool mode (--pool): every shard gets "
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     o.num_shards = c.common().num_shards;
     o.threads = c.common().threads;
     o.config = c.resolved_config();
-    score::run_score(comm, o);
+    stages::run_score(comm, o);
     return 0;
   });
 }

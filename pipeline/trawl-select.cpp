@@ -5,7 +5,7 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "mpi/run.h"
-#include "strategy/select_stage.h"
+#include "stages/select_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;

@@ -1,4 +1,4 @@
-// trawl-libs: trawl_train trawl_cli
+// trawl-libs: trawl_stage_train trawl_cli
 // trawl-train: one round's classifier (logreg, mlp, embbag, or a fine-tuned TorchScript
 // classifier) from the labelled set.
 #include <sstream>
@@ -7,14 +7,14 @@
 #include "core/error.h"
 #include "mpi/run.h"
 #include "train/model.h"
-#include "train/train_stage.h"
+#include "stages/train_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-train", [&](mpi::Comm& comm) {
-    train::TrainStageOptions o;
+    stages::TrainStageOptions o;
     auto& t = o.train;
     std::string classes;
     cli::Cli c("trawl-train", "train",
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       if (!c.given("batch-size")) t.batch_size = 16;
     }
     o.config = c.resolved_config();
-    train::run_train(comm, o);
+    stages::run_train(comm, o);
     return 0;
   });
 }

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/memory.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -31,27 +32,6 @@ namespace {
 using train::linear::Csr;
 
 using mpi::collective;  // a step that may fail on some ranks: every rank learns (mpi/run.h)
-
-/// MemAvailable of /proc/meminfo in bytes (0 when unknown).
-uint64_t mem_available() {
-  std::ifstream f("/proc/meminfo");
-  std::string k;
-  uint64_t v;
-  std::string unit;
-  while (f >> k >> v >> unit)
-    if (k == "MemAvailable:") return v * 1024;
-  return 0;
-}
-
-int ranks_on_node(const mpi::Comm& comm) {
-  if (comm.size() == 1) return 1;
-  MPI_Comm local;
-  TRAWL_MPI_CHECK(MPI_Comm_split_type(comm.raw(), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local));
-  int n = 1;
-  TRAWL_MPI_CHECK(MPI_Comm_size(local, &n));
-  TRAWL_MPI_CHECK(MPI_Comm_free(&local));
-  return n;
-}
 
 std::string gib(double bytes) {
   char buf[32];
@@ -158,7 +138,7 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   const uint64_t sparse_est = uint64_t(double(vocab.tokens) * o.sample * share * 8.0 +
                                        double(vocab.n_docs) * o.sample * share * 8.0);
   const uint64_t block_est = o.block_rows * uint64_t(o.svd.dim + o.svd.oversample) * 8 + V * 12;
-  const int local_ranks = ranks_on_node(comm);
+  const int local_ranks = mpi::ranks_on_node(comm);
   uint64_t limit = uint64_t(o.memory_limit_gb * double(1ULL << 30));
   if (limit == 0) limit = mem_available() / uint64_t(std::max(local_ranks, 1));
   const uint64_t need = dense + sparse_est + block_est;

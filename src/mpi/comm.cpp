@@ -242,4 +242,14 @@ WorkSplit work_split(const Comm& comm, int shard_id, int num_shards) {
   return w;
 }
 
+int ranks_on_node(const Comm& comm) {
+  if (comm.size() == 1) return 1;
+  MPI_Comm node;
+  TRAWL_MPI_CHECK(MPI_Comm_split_type(comm.raw(), MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &node));
+  int n = 1;
+  TRAWL_MPI_CHECK(MPI_Comm_size(node, &n));
+  TRAWL_MPI_CHECK(MPI_Comm_free(&node));
+  return n;
+}
+
 }  // namespace trawl::mpi

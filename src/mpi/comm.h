@@ -151,4 +151,8 @@ struct WorkSplit {
 };
 WorkSplit work_split(const Comm& comm, int shard_id, int num_shards);
 
+/// Collective: how many ranks of comm share this rank's node (1 without MPI); a memory check
+/// divides the node's memory by it.
+int ranks_on_node(const Comm& comm);
+
 }  // namespace trawl::mpi

@@ -16,6 +16,7 @@
 //    the count above −c_b / a_b. The counts are histograms over the sorted roots, summed across
 //    ranks: the pool's scores are streamed once, never gathered.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -49,35 +50,49 @@ struct Calibration {
 /// negative label).
 Calibration calibrate(const std::vector<double>& s, const std::vector<int>& y, uint64_t B, uint64_t seed);
 
+/// Counts of values above sorted thresholds, summed over the ranks (count_above streams with it).
+// hist[k] = the number of values v with exactly k thresholds below v (lower_bound(t, v) == k),
+// so counts[k] = Σ_{j > k} hist[j]. Scores are probabilities: a table over 2^16 equal buckets of
+// [0, 1] gives each bucket the range of thresholds inside it, so most values need no search at
+// all and the rest search only their bucket's few thresholds (values outside [0, 1] search all).
+class AboveCounter {
+ public:
+  static constexpr int kBuckets = 1 << 16;
+  explicit AboveCounter(const std::vector<double>& t) : t_(t), hist_(t.size() + 1, 0), first_(kBuckets + 1) {
+    for (int j = 0; j <= kBuckets; ++j)
+      first_[size_t(j)] = uint32_t(std::lower_bound(t_.begin(), t_.end(), double(j) / kBuckets) - t_.begin());
+  }
+  void add(double v) { hist_[index(v)]++; }
+  void add(const float* v, size_t n, size_t stride) {
+    for (size_t i = 0; i < n; ++i) hist_[index(double(v[i * stride]))]++;
+  }
+  std::vector<uint64_t> finish(const mpi::Comm& comm) {
+    comm.allreduce_inplace(hist_, MPI_SUM);
+    std::vector<uint64_t> out(t_.size(), 0);
+    uint64_t acc = 0;
+    for (size_t k = t_.size(); k-- > 0;) {
+      acc += hist_[k + 1];
+      out[k] = acc;
+    }
+    return out;
+  }
+
+ private:
+  size_t index(double v) const {
+    if (!(v >= 0.0 && v < 1.0)) return size_t(std::lower_bound(t_.begin(), t_.end(), v) - t_.begin());
+    const size_t j = size_t(v * kBuckets);  // v in [j/NB, (j+1)/NB): lower_bound(t, v) in [first[j], first[j+1]]
+    size_t lo = first_[j], hi = first_[j + 1];
+    if (hi - lo > 16) return size_t(std::lower_bound(t_.begin() + long(lo), t_.begin() + long(hi), v) - t_.begin());
+    while (lo < hi && t_[lo] < v) ++lo;  // a bucket usually holds a few thresholds at most
+    return lo;
+  }
+  const std::vector<double>& t_;
+  std::vector<uint64_t> hist_;
+  std::vector<uint32_t> first_;
+};
+
 /// Collective: for sorted thresholds t (ascending), counts[k] = the number of the given scores
 /// (over all ranks) strictly greater than t[k]. Each rank passes its own scores.
 std::vector<uint64_t> count_above(const mpi::Comm& comm, const std::vector<double>& t, const std::vector<float>& scores);
-
-struct EvaluateOptions {
-  std::string cutoffs;   // cutoffs-<class>.tsv (bucket rank uid id score [text]) or top-<class>.tsv
-  std::string labels;    // TSV uid, label: labels of (some of) those rows
-  std::string cls;       // the class whose score column is evaluated
-  std::string positive;  // the label value that counts as positive (default: cls)
-  std::string scores;    // directory of shard-*.scores.h5 (the pool), for the expansion numerator
-  std::string output;    // directory: evaluate-<class>.tsv, calibration-<class>.tsv, calibration-<class>.svg
-  uint64_t bootstrap = 10000, seed = 42;
-  std::vector<uint64_t> top;  // extra T for precision at top T
-  std::string config;
-};
-
-struct EvaluateSummary {
-  uint64_t labelled = 0, positives = 0;
-  double precision_top20 = 0, t95 = 0, precision_t95 = 0;
-  std::vector<std::pair<uint64_t, double>> precision_top;  // (T, precision), for o.top
-  double root = 0;            // calibrated(s) = 0.5
-  uint64_t expansion = 0;     // E
-  double expansion_se = 0;
-  uint64_t pool_items = 0;
-  std::string summary_path;
-};
-
-/// Collective. Reads the inputs (InputError naming file and line), evaluates and writes the
-/// outputs atomically from rank 0.
-EvaluateSummary run_evaluate(const mpi::Comm& comm, const EvaluateOptions& o);
 
 }  // namespace trawl::score

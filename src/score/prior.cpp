@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "score/score_stage.h"
+#include "formats/scores.h"
 
 namespace trawl::score {
 

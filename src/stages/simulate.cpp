@@ -20,11 +20,11 @@
 #include "labels/journal.h"
 #include "labels/labels.h"
 #include "pool/pool.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 #include "stages/retrieve_stage.h"
 #include "stages/simulate_parts.h"
-#include "strategy/select_stage.h"
-#include "train/train_stage.h"
+#include "stages/select_stage.h"
+#include "stages/train_stage.h"
 
 namespace trawl::stages {
 
@@ -187,7 +187,7 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
       for (auto& [u, l] : lab) m.subpool_target += l == sum.target;
     }
     // 2. train
-    train::TrainStageOptions to;
+    stages::TrainStageOptions to;
     to.pool = o.pool, to.labels = lp, to.output = join_path(rd, "model.h5");
     to.subpool = whole_pool || o.method == "random" ? "" : subpool;
     to.classes = classes;
@@ -201,16 +201,16 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
       to.oof_folds = int(std::min<uint64_t>(5, labelled.size()));
     to.config = o.config;
     t0 = clock::now();
-    train::run_train(comm, to);
+    stages::run_train(comm, to);
     m.train_seconds = secs(t0);
     // 3. score and select
     t0 = clock::now();
     const std::string pool_scores = join_path(rd, "pool-scores");
     auto score_pool = [&](uint64_t top_n) {
-      score::ScoreOptions so;
+      stages::ScoreOptions so;
       so.model = to.output, so.pool = o.pool, so.output = pool_scores, so.top_n = top_n, so.cutoffs = false;
       so.text = false, so.threads = o.threads, so.config = o.config, so.features = needs_features && whole_pool;
-      score::run_score(comm, so);
+      stages::run_score(comm, so);
     };
     std::vector<uint64_t> q;
     std::vector<std::string> prob_files;  // noisy mode: where the new items' probabilities are
@@ -226,10 +226,10 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
         se.scores = pool_scores;
         for (auto& f : list_files(pool_scores, "shard-", ".scores.h5")) prob_files.push_back(f);
       } else {
-        score::ScoreOptions so;
+        stages::ScoreOptions so;
         so.model = to.output, so.subpool = subpool, so.output = rd, so.features = needs_features;
         so.threads = o.threads, so.config = o.config;
-        score::run_score(comm, so);
+        stages::run_score(comm, so);
         se.scores = join_path(rd, "subpool.scores.h5");
         prob_files.push_back(se.scores);
       }
@@ -246,7 +246,7 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
           labels::write_long_table(se.annotations, labels::effective_votes(upto));
         }
         comm.barrier();
-        se.labelled_scores = train::oof_scores_path(to.output);
+        se.labelled_scores = stages::oof_scores_path(to.output);
       }
       auto sel = run_select(comm, se);
       m.select_seconds += secs(t0);
@@ -273,7 +273,7 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
       if (noisy) {
         if (comm.root()) {
           annotate(journal, q, answers, classes, o, r + 1);
-          std::vector<std::string> probs = {train::oof_scores_path(to.output)};
+          std::vector<std::string> probs = {stages::oof_scores_path(to.output)};
           probs.insert(probs.end(), prob_files.begin(), prob_files.end());
           std::string how = "majority consensus (no item has two labels yet)";
           if (!write_crowdlab_consensus(journal, next, probs, classes, seed, &how)) write_consensus(journal, next, seed);
@@ -298,7 +298,7 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
           if (present.count(classes[c])) train_prior[c] = 1.0 / double(present.size());
       }
       auto ev = evaluate_test(comm, p, pool_scores, labelled, sh.split.uid, train_prior, o.prior_correction == "em",
-                              to.oof_folds > 0 ? train::oof_scores_path(to.output) : std::string());
+                              to.oof_folds > 0 ? stages::oof_scores_path(to.output) : std::string());
       for (auto& ce : ev.classes) {
         RoundMetrics::PerClass pc;
         pc.cls = ce.cls, pc.support = ce.support, pc.precision = ce.decision.precision(), pc.recall = ce.decision.recall();

@@ -10,7 +10,7 @@
 #include "core/rng.h"
 #include "labels/journal.h"
 #include "labels/labels.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 #include "stages/simulate_parts.h"
 #include "strategy/activelab.h"
 

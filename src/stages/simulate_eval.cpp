@@ -14,7 +14,7 @@
 #include "io/shard.h"
 #include "labels/labels.h"
 #include "score/prior.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 #include "stages/simulate_parts.h"
 
 namespace trawl::stages::sim {

@@ -19,7 +19,7 @@
 #include "pool/pool.h"
 #include "io/h5.h"
 #include "strategy/explore.h"
-#include "strategy/select_stage.h"
+#include "stages/select_stage.h"
 #include "strategy/strategy.h"
 #include "support/testutil.h"
 #include "text/tokenize.h"

@@ -1,4 +1,4 @@
-// trawl-libs: trawl_score trawl_formats trawl_pool trawl_io
+// trawl-libs: trawl_stage_score trawl_formats trawl_pool trawl_io
 // The trawl-score stage over real shards (io::ShardWriter) and model files (train::write_model),
 // at 1..4 ranks:
 //  * probabilities and features against an independent double-precision implementation of the
@@ -23,13 +23,14 @@
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 #include "score/topn.h"
 #include "support/testutil.h"
 #include "train/model.h"
 
 using namespace trawl;
 using namespace trawl::score;
+using namespace trawl::stages;
 using namespace trawl::formats;
 
 namespace {

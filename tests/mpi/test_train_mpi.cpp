@@ -1,4 +1,4 @@
-// trawl-libs: trawl_train
+// trawl-libs: trawl_stage_train
 // The trawl-train stage under MPI (run at 1..4 ranks): the model file written by all ranks of
 // the job is byte-identical to the one a single process writes from the same shards, for every
 // model kind, with and without a subpool; errors found on rank 0 reach every rank (no hang).
@@ -14,10 +14,11 @@
 #include "io/shard.h"
 #include "support/testutil.h"
 #include "train/model.h"
-#include "train/train_stage.h"
+#include "stages/train_stage.h"
 
 using namespace trawl;
 using namespace trawl::train;
+using namespace trawl::stages;
 
 namespace {
 

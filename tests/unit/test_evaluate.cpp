@@ -1,4 +1,4 @@
-// trawl-libs: trawl_evaluate
+// trawl-libs: trawl_stage_evaluate
 // trawl-evaluate (twitter-labor §8): the logistic fit against a hand-derived optimum and against
 // scikit-learn's unpenalised LogisticRegression (Debian's /usr/bin/python3), the calibration's
 // bootstrap, thresholds counted against brute force, precision and T95 on a hand-checked sample,
@@ -15,10 +15,12 @@
 #include "core/rng.h"
 #include "mpi/comm.h"
 #include "score/evaluate.h"
+#include "stages/evaluate_stage.h"
 #include "support/testutil.h"
 
 using namespace trawl;
 using namespace trawl::score;
+using namespace trawl::stages;
 
 namespace {
 

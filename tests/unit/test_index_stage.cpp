@@ -1,4 +1,4 @@
-// trawl-libs: trawl_index trawl_io
+// trawl-libs: trawl_stage_index trawl_io
 // The trawl-index stage over real shards written with io::ShardWriter: indexes exist, search
 // like exact search over the shard's vectors, are skipped when up to date and rebuilt when
 // their shard changed, and the memory check fails before any work.
@@ -13,7 +13,8 @@
 #include "core/fs.h"
 #include "core/rng.h"
 #include "index/hnsw_index.h"
-#include "index/index_stage.h"
+#include "core/memory.h"
+#include "stages/index_stage.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
 #include "support/testutil.h"
@@ -122,8 +123,8 @@ ino_t inode(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-index::IndexOptions options(const std::string& pool) {
-  index::IndexOptions o;
+stages::IndexOptions options(const std::string& pool) {
+  stages::IndexOptions o;
   o.pool = pool;
   o.params.M = 16;
   o.params.ef_construction = 100;
@@ -133,9 +134,9 @@ index::IndexOptions options(const std::string& pool) {
   return o;
 }
 
-index::IndexSummary run(const mpi::Comm& comm, const index::IndexOptions& o) {
-  index::IndexSummary s;
-  EXPECT_EQ(index::run_index(comm, o, &s), 0);
+stages::IndexSummary run(const mpi::Comm& comm, const stages::IndexOptions& o) {
+  stages::IndexSummary s;
+  EXPECT_EQ(stages::run_index(comm, o, &s), 0);
   s.built = comm.sum(s.built);  // totals over ranks: the test holds at any rank count
   s.skipped = comm.sum(s.skipped);
   s.rows = comm.sum(s.rows);
@@ -271,7 +272,7 @@ TEST(IndexStage, FailsFastWhenTheIndexWouldNotFitInMemory) {
   o.max_memory = 100000;  // 100 kB: far below what 300 vectors need
   {
     try {
-      index::run_index(comm, o);
+      stages::run_index(comm, o);
       FAIL() << "no error";
     } catch (const UsageError& e) {
       std::string w = e.what();
@@ -283,8 +284,8 @@ TEST(IndexStage, FailsFastWhenTheIndexWouldNotFitInMemory) {
   }
   // The estimate it compares against is what the build takes (within 2x of the file size).
   o.max_memory = index::estimate_memory(300, kDim, 16, 2) + 300 * 8 + 100 * kDim * 4;
-  index::IndexSummary s;
-  EXPECT_NO_THROW(index::run_index(comm, o, &s));
+  stages::IndexSummary s;
+  EXPECT_NO_THROW(stages::run_index(comm, o, &s));
   EXPECT_EQ(s.built, 1u);
 }
 
@@ -296,7 +297,7 @@ TEST(IndexStage, BadEmbeddingsNameTheShardAndLeaveNoIndex) {
   make_dirs(pool);
   write_shard(pool, 4, 200, 1, /*nan_row=*/true);
   try {
-    index::run_index(comm, options(pool));
+    stages::run_index(comm, options(pool));
     FAIL() << "no error";
   } catch (const InputError& e) {
     std::string w = e.what();
@@ -308,20 +309,20 @@ TEST(IndexStage, BadEmbeddingsNameTheShardAndLeaveNoIndex) {
   // Bad options are usage errors.
   auto o = options(pool);
   o.params.M = 1;
-  EXPECT_THROW(index::run_index(comm, o), UsageError);
+  EXPECT_THROW(stages::run_index(comm, o), UsageError);
   o = options(d / "nonexistent");
-  EXPECT_THROW(index::run_index(comm, o), IoError);
+  EXPECT_THROW(stages::run_index(comm, o), IoError);
 }
 
 TEST(IndexStage, ParseBytes) {
-  EXPECT_EQ(index::parse_bytes("1000"), 1000u);
-  EXPECT_EQ(index::parse_bytes("64K"), 65536u);
-  EXPECT_EQ(index::parse_bytes("1.5G"), 1536ull << 20);
-  EXPECT_EQ(index::parse_bytes("2TB"), 2ull << 40);
-  EXPECT_EQ(index::parse_bytes("512m"), 512ull << 20);
-  for (const char* bad : {"", "G", "-1G", "12X", "1e30", "abc"}) EXPECT_THROW(index::parse_bytes(bad), UsageError) << bad;
-  EXPECT_GT(index::available_memory(1), 0u);
-  EXPECT_LE(index::available_memory(4), index::available_memory(1) / 4 + 1);
+  EXPECT_EQ(parse_bytes("1000"), 1000u);
+  EXPECT_EQ(parse_bytes("64K"), 65536u);
+  EXPECT_EQ(parse_bytes("1.5G"), 1536ull << 20);
+  EXPECT_EQ(parse_bytes("2TB"), 2ull << 40);
+  EXPECT_EQ(parse_bytes("512m"), 512ull << 20);
+  for (const char* bad : {"", "G", "-1G", "12X", "1e30", "abc"}) EXPECT_THROW(parse_bytes(bad), UsageError) << bad;
+  EXPECT_GT(available_memory(1), 0u);
+  EXPECT_LE(available_memory(4), available_memory(1) / 4 + 1);
 }
 
 TEST(IndexStage, TheBinaryRunsWithTheShippedConfig) {

@@ -17,7 +17,7 @@
 #include "io/h5.h"
 #include "mpi/comm.h"
 #include "strategy/activelab.h"
-#include "strategy/select_stage.h"
+#include "stages/select_stage.h"
 #include "support/testutil.h"
 
 using namespace trawl;

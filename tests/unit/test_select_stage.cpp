@@ -18,7 +18,7 @@
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
-#include "strategy/select_stage.h"
+#include "stages/select_stage.h"
 #include "strategy/strategy.h"
 #include "support/explore_fixture.h"
 #include "support/testutil.h"

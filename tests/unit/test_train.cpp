@@ -1,4 +1,4 @@
-// trawl-libs: trawl_train
+// trawl-libs: trawl_stage_train
 // Training (src/train/train.h) and the trawl-train stage (src/train/train_stage.h): the step
 // rule, class weights, known solution directions, class weighting on imbalanced data,
 // determinism, the saved model against the trainer's own statistics, embbag on a token task,
@@ -17,10 +17,11 @@
 #include "support/testutil.h"
 #include "train/model.h"
 #include "train/train.h"
-#include "train/train_stage.h"
+#include "stages/train_stage.h"
 
 using namespace trawl;
 using namespace trawl::train;
+using namespace trawl::stages;
 
 namespace {
 

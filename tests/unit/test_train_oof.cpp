@@ -1,4 +1,4 @@
-// trawl-libs: trawl_train trawl_score trawl_stage_select
+// trawl-libs: trawl_stage_train trawl_stage_score trawl_stage_select
 // trawl-train --oof-folds: <output>.oof.scores.h5 in the scores layout (read_scores_info and
 // trawl-select --strategy activelab accept it); every row equals a model trained by hand on the
 // other folds and differs from the full model's in-sample probabilities; folds keyed by
@@ -16,15 +16,16 @@
 #include "core/rng.h"
 #include "io/h5.h"
 #include "io/shard.h"
-#include "score/score_stage.h"
-#include "strategy/select_stage.h"
+#include "stages/score_stage.h"
+#include "stages/select_stage.h"
 #include "support/testutil.h"
 #include "train/model.h"
 #include "train/train.h"
-#include "train/train_stage.h"
+#include "stages/train_stage.h"
 
 using namespace trawl;
 using namespace trawl::train;
+using namespace trawl::stages;
 
 namespace {
 

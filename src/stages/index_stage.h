@@ -18,7 +18,9 @@
 #include "index/hnsw_index.h"
 #include "mpi/comm.h"
 
-namespace trawl::index {
+namespace trawl::stages {
+
+using index::HnswParams;
 
 struct IndexOptions {
   std::string pool;     // directory of shard-*.h5
@@ -36,16 +38,8 @@ struct IndexSummary {
   uint64_t built = 0, skipped = 0, rows = 0, bytes_out = 0;  // this rank's share
 };
 
-/// Parses a byte count: "123", "64K", "1.5G", "2T" (powers of 1024). Throws UsageError
-/// naming `option`.
-uint64_t parse_bytes(const std::string& s, const std::string& option = "--max-memory");
-
-/// Bytes this process may use: the smaller of MemAvailable and the cgroup (v1 or v2) limit minus
-/// usage, divided by `ranks_on_node`. 0 when nothing can be read.
-uint64_t available_memory(int ranks_on_node = 1);
-
 /// Collective over comm. Returns kExitOk; throws UsageError/InputError/IoError (the main maps
 /// them to exit codes). *summary, if given, receives this rank's counts.
 int run_index(const mpi::Comm& comm, const IndexOptions& o, IndexSummary* summary = nullptr);
 
-}  // namespace trawl::index
+}  // namespace trawl::stages

@@ -1,4 +1,4 @@
-#include "strategy/select_stage.h"
+#include "stages/select_stage.h"
 
 #include "formats/scores.h"
 

@@ -37,7 +37,7 @@
 #include "mpi/comm.h"
 #include "train/train.h"
 
-namespace trawl::train {
+namespace trawl::stages {
 
 struct TrainStageOptions {
   std::string pool;                  // directory of shard-*.h5
@@ -45,7 +45,7 @@ struct TrainStageOptions {
   std::string output;                // the model file
   std::string subpool;               // optional subpool.h5 (trawl-retrieve) as a source of embeddings
   std::vector<std::string> classes;  // fixes the class list (default: the labels' classes)
-  TrainOptions train;
+  train::TrainOptions train;
   int oof_folds = 0;                 // K > 0: also <output>.oof.scores.h5 (see above)
   std::string config;                // resolved configuration stored in the model
 };
@@ -77,4 +77,4 @@ std::string train_fingerprint(const TrainStageOptions& o, const std::string& lab
                               const std::string& subpool_checksum, const std::string& encoder,
                               const std::string& encoder_params, int dim);
 
-}  // namespace trawl::train
+}  // namespace trawl::stages

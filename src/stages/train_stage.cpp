@@ -1,5 +1,5 @@
 // The trawl-train stage (contract in train/train_stage.h). No torch headers here.
-#include "train/train_stage.h"
+#include "stages/train_stage.h"
 
 #include <algorithm>
 #include <chrono>
@@ -25,7 +25,9 @@
 #include "pool/pool.h"
 #include "train/linear.h"
 
-namespace trawl::train {
+namespace trawl::stages {
+
+using namespace trawl::train;  // the classifiers this stage trains
 
 namespace {
 
@@ -450,4 +452,4 @@ TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   return sum;
 }
 
-}  // namespace trawl::train
+}  // namespace trawl::stages

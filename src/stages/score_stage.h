@@ -18,7 +18,7 @@
 #include "formats/scores.h"  // the scores file: formats::ScoresReader, ScoresWriter, scores_file_name
 #include "mpi/comm.h"
 
-namespace trawl::score {
+namespace trawl::stages {
 
 struct ScoreOptions {
   std::string model;    // model file from trawl-train (optional with select_only)
@@ -51,4 +51,4 @@ struct ScoreSummary {
 /// Collective. Runs the stage as described at the top of this file.
 ScoreSummary run_score(const mpi::Comm& comm, const ScoreOptions& o);
 
-}  // namespace trawl::score
+}  // namespace trawl::stages

@@ -1,4 +1,4 @@
-#include "score/score_stage.h"
+#include "stages/score_stage.h"
 
 #include "labels/labels.h"
 #include "score/prior.h"
@@ -29,7 +29,9 @@
 #include "byo/classifier.h"
 #include "train/model.h"
 
-namespace trawl::score {
+namespace trawl::stages {
+
+using namespace trawl::score;  // top N, metrics and the pool prior
 
 namespace h5 = io::h5;
 
@@ -614,4 +616,4 @@ ScoreSummary run_score(const mpi::Comm& comm, const ScoreOptions& o) {
   return run_pool(comm, o);
 }
 
-}  // namespace trawl::score
+}  // namespace trawl::stages
