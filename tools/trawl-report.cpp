@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tsv.h"
+#include "formats/metrics.h"
 #include "mpi/run.h"
 
 extern char** environ;
@@ -77,15 +78,17 @@ struct Run {
 
 void check_version(const Run& r) {
   auto get = [&](const char* k) { auto it = r.meta.find(k); return it == r.meta.end() ? std::string() : it->second; };
-  if (get("trawl-format") != "simulate-metrics")
-    throw InputError(at(r.file, 0, "not a trawl-simulate metrics file (no '# trawl-format: simulate-metrics' line)"));
+  if (get("trawl-format") != formats::kSimulateMetricsFormat)
+    throw InputError(at(r.file, 0, cat("not a trawl-simulate metrics file (no '# trawl-format: ", formats::kSimulateMetricsFormat,
+                                       "' line)")));
   const std::string v = get("trawl-format-version");
   if (v == "1")
     throw InputError(at(r.file, 0, "trawl-format-version 1: version-1 metrics measured F1 on the unlabelled rest "
                                    "of the pool, not on a held-out test split, and cannot be compared with version "
                                    "2; rerun this simulation with the current trawl-simulate"));
-  if (v != "2")
-    throw InputError(at(r.file, 0, cat("trawl-format-version '", v, "' is not supported (trawl-report reads 2)")));
+  if (v != std::to_string(formats::kSimulateMetricsVersion))
+    throw InputError(at(r.file, 0, cat("trawl-format-version '", v, "' is not supported (trawl-report reads ",
+                                       formats::kSimulateMetricsVersion, ")")));
   for (const char* k : {"target", "method", "strategy", "model", "seed"})
     if (get(k).empty()) throw InputError(at(r.file, 0, cat("no '# ", k, ": ...' line before the header")));
 }

@@ -17,43 +17,10 @@ namespace trawl::labels {
 
 namespace {
 
-std::string read_whole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(cat(path, ": cannot open"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError(cat(path, ": read error"));
-  return ss.str();
-}
 
 
-bool digits_u64(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (errno == ERANGE || *end != '\0') return false;
-  *out = v;
-  return true;
-}
 
 // Lines of a text file with their numbers (CR stripped, the last line may lack its newline).
-std::vector<std::pair<uint64_t, std::string>> lines_of(const std::string& data) {
-  std::vector<std::pair<uint64_t, std::string>> out;
-  size_t a = 0;
-  uint64_t n = 0;
-  while (a < data.size()) {
-    size_t b = data.find('\n', a);
-    if (b == std::string::npos) b = data.size();
-    std::string l = data.substr(a, b - a);
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-    out.emplace_back(++n, std::move(l));
-    a = b + 1;
-  }
-  return out;
-}
 
 std::string xml_escape(const std::string& s) {
   std::string o;
@@ -85,12 +52,12 @@ class Collector {
     if (!v) throw InputError(cat(where, ": no ", key));
     uint64_t u = 0;
     if (v->is_number() && v->as_u64(&u)) return check_uid(u, where);
-    if (v->is_string() && digits_u64(v->str, &u)) return check_uid(u, where);
+    if (v->is_string() && tsv::parse_u64(v->str, &u)) return check_uid(u, where);
     throw InputError(cat(where, ": ", key, " ", v->brief(), " is not an unsigned 64-bit integer"));
   }
   uint64_t uid_text(const std::string& s, const std::string& where, const char* key) const {
     uint64_t u = 0;
-    if (!digits_u64(s, &u)) throw InputError(cat(where, ": ", key, " '", s, "' is not an unsigned 64-bit integer"));
+    if (!tsv::parse_u64(s, &u)) throw InputError(cat(where, ": ", key, " '", s, "' is not an unsigned 64-bit integer"));
     return check_uid(u, where);
   }
   void add(uint64_t uid, std::string cls, std::string annotator, std::string label, std::string time,
@@ -161,7 +128,7 @@ void import_tsv(const std::string& path, const std::string& data, Collector& c) 
   int ci = -1, cc = -1, ca = -1, cl = -1, ct = -1;
   size_t ncols = 0;
   bool header = false;
-  for (auto& [n, line] : lines_of(data)) {
+  for (auto& [n, line] : tsv::numbered_lines(data)) {
     if (line.empty() || line[0] == '#') continue;
     auto f = tsv::split(line);
     const std::string where = cat(path, ":", n);
@@ -193,7 +160,7 @@ void import_tsv(const std::string& path, const std::string& data, Collector& c) 
 // as one JSON object (an InputError naming the line otherwise) and counted as an item.
 template <class F>
 void for_each_object_line(const std::string& path, const std::string& data, Collector& c, F f) {
-  for (auto& [n, line] : lines_of(data)) {
+  for (auto& [n, line] : tsv::numbered_lines(data)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = cat(path, ":", n);
     json::Value v = json::parse(line, path, n);
@@ -381,60 +348,6 @@ void import_prodigy(const std::string& path, const std::string& data, Collector&
 
 }  // namespace
 
-std::vector<QueueItem> read_queue(const std::string& path) {
-  const std::string data = read_whole(path);
-  std::vector<QueueItem> q;
-  bool format_seen = false, header = false;
-  int col[8];
-  const char* names[8] = {"uid", "id", "text", "class", "score", "rank", "source", "round"};
-  size_t ncols = 0;
-  std::set<uint64_t> seen;
-  for (auto& [n, line] : lines_of(data)) {
-    if (line.empty()) continue;
-    if (line[0] == '#') {
-      const std::string fk = "# trawl-format: ", vk = "# trawl-format-version: ";
-      if (line.compare(0, fk.size(), fk) == 0) {
-        if (line.substr(fk.size()) != "queue")
-          throw InputError(at(path, long(n), cat("trawl-format '", line.substr(fk.size()), "', expected a queue (trawl-select)")));
-        format_seen = true;
-      } else if (line.compare(0, vk.size(), vk) == 0) {
-        uint64_t v = 0;
-        if (!digits_u64(line.substr(vk.size()), &v) || v == 0 || v > 1)
-          throw InputError(at(path, long(n), cat("queue version '", line.substr(vk.size()), "' is not supported (this trawl reads 1)")));
-      }
-      continue;
-    }
-    auto f = tsv::split(line);
-    if (!header) {
-      if (!format_seen) throw InputError(at(path, long(n), "not a queue: no '# trawl-format: queue' line before the header"));
-      for (int k = 0; k < 8; ++k) {
-        auto it = std::find(f.begin(), f.end(), names[k]);
-        if (it == f.end()) throw InputError(at(path, long(n), cat("the queue header has no column '", names[k], "'")));
-        col[k] = int(it - f.begin());
-      }
-      ncols = f.size();
-      header = true;
-      continue;
-    }
-    if (f.size() != ncols) throw InputError(at(path, long(n), cat("expected ", ncols, " tab-separated fields, found ", f.size())));
-    QueueItem it;
-    it.line = n;
-    if (!digits_u64(f[col[0]], &it.uid)) throw InputError(at(path, long(n), cat("uid '", f[col[0]], "' is not an unsigned 64-bit integer")));
-    if (!seen.insert(it.uid).second) throw InputError(at(path, long(n), cat("uid ", it.uid, " is queued twice")));
-    it.id = unescape_field(f[col[1]]);
-    it.text = unescape_field(f[col[2]]);
-    it.cls = unescape_field(f[col[3]]);
-    char* end = nullptr;
-    it.score = std::strtod(f[col[4]].c_str(), &end);
-    if (f[col[4]].empty() || *end != '\0') throw InputError(at(path, long(n), cat("score '", f[col[4]], "' is not a number")));
-    if (!digits_u64(f[col[5]], &it.rank)) throw InputError(at(path, long(n), cat("rank '", f[col[5]], "' is not an unsigned integer")));
-    it.source = unescape_field(f[col[6]]);
-    if (!digits_u64(f[col[7]], &it.round)) throw InputError(at(path, long(n), cat("round '", f[col[7]], "' is not an unsigned integer")));
-    q.push_back(std::move(it));
-  }
-  if (!header) throw InputError(cat(path, ": no queue header (uid id text class score rank source round)"));
-  return q;
-}
 
 const std::vector<std::string>& export_formats() {
   static const std::vector<std::string> f = {"tsv", "jsonl", "label-studio", "labelbox", "prodigy"};
@@ -512,7 +425,7 @@ ImportResult import_annotations(const std::string& path, const ImportOptions& o)
   const auto& fm = import_formats();
   if (std::find(fm.begin(), fm.end(), o.format) == fm.end())
     throw UsageError(cat("--format '", o.format, "': expected tsv, jsonl, label-studio, labelbox or prodigy"));
-  const std::string data = read_whole(path);
+  const std::string data = tsv::read_file(path);
   Collector c(path, o);
   if (o.format == "tsv") import_tsv(path, data, c);
   else if (o.format == "jsonl") import_jsonl(path, data, c);

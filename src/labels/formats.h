@@ -12,23 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "formats/queue.h"
 #include "labels/journal.h"
 
 namespace trawl::labels {
 
-struct QueueItem {
-  uint64_t uid = 0;
-  std::string id, text, cls;
-  double score = 0;
-  uint64_t rank = 0;
-  std::string source;
-  uint64_t round = 0;
-  uint64_t line = 0;
-};
-
-/// Reads trawl-select's queue.tsv (comment lines with `# trawl-format: queue`, version <= 1,
-/// then the header uid id text class score rank source round; id/text/class/source unescaped).
-std::vector<QueueItem> read_queue(const std::string& path);
+// The queue file (trawl-select's queue.tsv) has its home in formats/queue.h.
+using formats::QueueItem;
+using formats::read_queue;
 
 /// The export formats: tsv, jsonl, label-studio, labelbox, prodigy.
 const std::vector<std::string>& export_formats();

@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "io/block_stream.h"
 #include "io/shard.h"
 #include "mpi/report.h"
 
@@ -74,33 +75,33 @@ uint64_t build_one(const IndexOptions& o, const Plan& p, Progress& prog) {
   HnswParams params = o.params;
   params.seed = key(o.params.seed, hash_str(basename(p.shard)));  // keyed by shard, never by rank
   HnswIndex idx(p.dim, p.rows, params);
-  io::ShardReader r(p.shard);
-  if (r.rows() != p.rows || r.meta().dim != p.dim)
-    throw InputError(cat(p.shard, ": the shard changed while trawl-index ran (rows ", r.rows(), ", was ", p.rows, ")"));
-  std::vector<uint64_t> uids;
-  {
-    ScopedTimer t("read");
-    uids = r.read_uids();
-  }
-  if (uids.size() != p.rows) throw InputError(cat(p.shard, ": ", uids.size(), " uids for ", p.rows, " rows"));
-  const uint64_t block = std::max<uint64_t>(1, o.block_rows);
-  std::vector<float> buf(std::min(block, std::max<uint64_t>(p.rows, 1)) * size_t(p.dim));
-  for (uint64_t b = 0; b < p.rows; b += block) {
-    uint64_t e = std::min(p.rows, b + block);
+  uint64_t seen = 0;
+  auto check = [&](const io::ShardReader& r) {
+    if (r.rows() != p.rows || r.meta().dim != p.dim)
+      throw InputError(cat(p.shard, ": the shard changed while trawl-index ran (rows ", r.rows(), ", was ", p.rows, ")"));
+  };
+  // The stream's thread reads block i+1 while block i is inserted.
+  io::ShardStream stream({p.shard}, io::ShardReader::kUid | io::ShardReader::kEmbedding, o.block_rows, check, {p.rows});
+  for (;;) {
+    const io::ShardBlock* b;
     {
       ScopedTimer t("read");
-      r.read_embeddings(b, e, buf.data());
+      b = stream.next();
     }
+    if (!b) break;
+    const uint64_t n = b->size();
+    seen += n;
     {
       ScopedTimer t("build");
       try {
-        idx.add(buf.data(), uids.data() + b, e - b, o.threads);
+        idx.add(b->embedding.data(), b->uid.data(), n, o.threads);
       } catch (const InputError& err) {
         throw InputError(cat(p.shard, ": ", err.what()));
       }
     }
-    prog.add(e - b);
+    prog.add(n);
   }
+  if (seen != p.rows) throw InputError(cat(p.shard, ": ", seen, " rows read, expected ", p.rows));
   IndexInfo info;
   info.shard = basename(p.shard);
   info.shard_checksum = p.checksum;

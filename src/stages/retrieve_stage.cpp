@@ -17,12 +17,14 @@
 #include "core/timer.h"
 #include "index/hnsw_index.h"
 #include "io/h5.h"
+#include "io/block_stream.h"
 #include "io/shard.h"
 #include "labels/labels.h"
 #include "pool/pool.h"
 #include "mpi/report.h"
 #include "retrieve/anchors.h"
 #include "retrieve/exact.h"
+#include "formats/round.h"
 #include "formats/subpool.h"
 #include "retrieve/subpool.h"
 #include "retrieve/topk.h"
@@ -36,10 +38,6 @@ using retrieve::RowMatrixXf;
 
 namespace {
 
-constexpr const char* kPartFormat = "retrieve-part";
-constexpr int kPartVersion = 1;
-constexpr const char* kSealsFormat = "seals-state";
-constexpr int kSealsVersion = 1;
 
 using pool::check_shard;
 using pool::fetch_rows;
@@ -73,18 +71,12 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     retrieve::ExactOptions eo;
     eo.threads = o.threads;
     retrieve::ExactScanner sc(queries.data(), int(queries.rows()), p.dim, K, &excluded, eo);
-    std::vector<float> emb;
-    io::ShardBlock blk;
-    for (auto& s : shards) {
-      io::ShardReader r(s);
-      for (uint64_t b = 0; b < r.rows(); b += o.block_rows) {
-        uint64_t e = std::min(r.rows(), b + o.block_rows);
-        r.read(b, e, blk, io::ShardReader::kUid);
-        emb.resize((e - b) * size_t(p.dim));
-        r.read_embeddings(b, e, emb.data());
-        sc.scan(emb.data(), blk.uid.data(), e - b);
-        prog.add(e - b);
-      }
+    // Reads overlap the scan: the stream's thread reads the next block (of this shard or the
+    // next) while this one is searched.
+    io::ShardStream stream(shards, io::ShardReader::kUid | io::ShardReader::kEmbedding, o.block_rows, {}, rows);
+    while (const io::ShardBlock* b = stream.next()) {
+      sc.scan(b->embedding.data(), b->uid.data(), b->size());
+      prog.add(b->size());
     }
     acc = sc.result();
     *scanned = sc.items_scanned();
@@ -138,18 +130,6 @@ void write_anchors_tsv(const std::string& path, const retrieve::AnchorSet& a, co
 }
 
 using Meta = formats::RoundMeta;  // what a round records about itself
-void put_meta(io::h5::File& f, const Meta& m) { formats::put_round_meta(f, m); }
-Meta get_meta(const io::h5::File& f) { return formats::get_round_meta(f); }
-
-void write_u64(io::h5::File& f, const std::string& name, const std::vector<uint64_t>& v) {
-  auto d = io::h5::Dataset::create(f, name, io::h5::Type::kU64, std::max<uint64_t>(1, std::min<uint64_t>(v.size(), 65536)));
-  if (!v.empty()) d.append(v);
-}
-std::vector<uint64_t> read_u64(const io::h5::File& f, const std::string& name) {
-  auto d = io::h5::Dataset::open(f, name);
-  d.expect(io::h5::Type::kU64, 1);
-  return d.read_all<uint64_t>();
-}
 
 struct SubpoolRow {
   uint64_t uid;
@@ -182,35 +162,6 @@ void write_subpool(const std::string& path, const Meta& m, const std::vector<Sub
   formats::write_subpool(path, info, u, s, c, e);
 }
 
-// ---- SEALS state ---------------------------------------------------------------------------
-
-struct SealsState {
-  std::vector<uint64_t> searched;  // labelled uids already used as queries (sorted)
-  std::vector<uint64_t> pool;      // cumulative union of retrieved neighbours (sorted)
-};
-
-SealsState read_seals(const std::string& path) {
-  SealsState s;
-  if (path.empty()) return s;
-  auto f = io::h5::File::open(path);
-  io::h5::check_format(f, kSealsFormat, kSealsVersion);
-  s.searched = read_u64(f, "searched");
-  s.pool = read_u64(f, "union");
-  return s;
-}
-void write_seals(const std::string& path, const SealsState& s, const Meta& m) {
-  AtomicOutput out(path);
-  {
-    auto f = io::h5::File::create(out.temp_path());
-    io::h5::set_format(f, kSealsFormat, kSealsVersion);
-    put_meta(f, m);
-    write_u64(f, "searched", s.searched);
-    write_u64(f, "union", s.pool);
-    f.close();
-  }
-  out.commit();
-}
-
 std::vector<uint64_t> set_union(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   std::vector<uint64_t> o;
   std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(o));
@@ -240,7 +191,7 @@ RetrieveSummary finish(const mpi::Comm& comm, const Pool& p, const Meta& m, cons
     s.candidates = cands.size();
     for (auto& c : retrieve::top_m(std::move(cands), m.M)) rows.push_back({c.uid, c.score, c.count});
   } else if (m.method == "seals") {
-    SealsState st = read_seals(seals_in);
+    formats::SealsState st = formats::read_seals_state(seals_in);
     std::vector<uint64_t> found;
     for (auto& l : part.lists.lists)
       for (auto& n : l) found.push_back(n.uid);
@@ -250,7 +201,7 @@ RetrieveSummary finish(const mpi::Comm& comm, const Pool& p, const Meta& m, cons
     st.pool = set_minus(set_union(st.pool, found), labelled);
     st.searched = set_union(st.searched, queries);
     for (auto u : st.pool) rows.push_back({u, std::nan(""), 0});
-    if (comm.root()) write_seals(join_path(out_dir, "seals-state.h5"), st, m);
+    if (comm.root()) formats::write_seals_state(join_path(out_dir, "seals-state.h5"), st, m);
   } else if (m.method == "randsub" || m.method == "random") {
     s.candidates = part.sample.size();
     for (auto& x : part.sample) rows.push_back({x.uid, std::nan(""), 0});
@@ -355,7 +306,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
     } else {
       std::string prev = o.state;
       if (!prev.empty() && !path_exists(prev)) throw IoError(cat("--state ", prev, ": no such SEALS state file"));
-      SealsState st = read_seals(prev);
+      formats::SealsState st = formats::read_seals_state(prev);
       queries_uid = set_minus(labelled, st.searched);
       q.resize(Eigen::Index(queries_uid.size()), p.dim);
       for (size_t i = 0; i < queries_uid.size(); ++i) {
@@ -388,35 +339,23 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
     s.part_path = part_path(o.output, o.shard_id, o.num_shards);
     if (comm.root()) {
       make_dirs(join_path(o.output, "parts"));
-      AtomicOutput out(s.part_path);
-      {
-        auto f = io::h5::File::create(out.temp_path());
-        io::h5::set_format(f, kPartFormat, kPartVersion);
-        put_meta(f, m);
-        f.set_attr("part", o.shard_id);
-        f.set_attr("parts", o.num_shards);
-        f.set_attr("state", o.state);
-        f.set_attr_u64("anchors", part.lists.n_anchors());
-        auto fl = retrieve::flatten(part.lists);
-        write_u64(f, "query_uid", queries_uid);
-        write_u64(f, "labelled_uid", labelled);
-        write_u64(f, "uid", fl.uid);
-        auto da = io::h5::Dataset::create(f, "anchor", io::h5::Type::kU32, std::max<uint64_t>(1, std::min<uint64_t>(fl.size(), 65536)));
-        auto dd = io::h5::Dataset::create(f, "dist", io::h5::Type::kF32, std::max<uint64_t>(1, std::min<uint64_t>(fl.size(), 65536)));
-        if (fl.size()) {
-          da.append(fl.anchor);
-          dd.append(fl.dist);
-        }
-        std::vector<uint64_t> pr, pu;
-        for (auto& x : part.sample) {
-          pr.push_back(x.priority);
-          pu.push_back(x.uid);
-        }
-        write_u64(f, "sample_priority", pr);
-        write_u64(f, "sample_uid", pu);
-        f.close();
+      formats::RetrievePart rp;
+      rp.meta = m;
+      rp.part = o.shard_id;
+      rp.parts = o.num_shards;
+      rp.state = o.state;
+      rp.anchors = part.lists.n_anchors();
+      rp.query_uid = queries_uid;
+      rp.labelled_uid = labelled;
+      auto fl = retrieve::flatten(part.lists);
+      rp.uid = std::move(fl.uid);
+      rp.anchor = std::move(fl.anchor);
+      rp.dist = std::move(fl.dist);
+      for (auto& x : part.sample) {
+        rp.sample_priority.push_back(x.priority);
+        rp.sample_uid.push_back(x.uid);
       }
-      out.commit();
+      formats::write_retrieve_part(s.part_path, rp);
     }
     comm.barrier();
     log::info("wrote ", s.part_path, " (task ", o.shard_id, " of ", o.num_shards, "); run trawl-merge when all tasks are done");
@@ -447,18 +386,17 @@ RetrieveSummary run_merge(const mpi::Comm& comm, const std::string& round_dir, c
   std::vector<bool> have;
   Partial all;
   for (size_t i = 0; i < files.size(); ++i) {
-    auto f = io::h5::File::open(files[i]);
-    io::h5::check_format(f, kPartFormat, kPartVersion);
-    Meta m = get_meta(f);
-    int id = int(f.attr_i64("part")), parts = int(f.attr_i64("parts"));
-    uint64_t n_anchors = f.attr_u64("anchors");
+    formats::RetrievePart rp = formats::read_retrieve_part(files[i]);
+    const Meta& m = rp.meta;
+    const int id = rp.part, parts = rp.parts;
+    const uint64_t n_anchors = rp.anchors;
     if (i == 0) {
       m0 = m;
       n = parts;
       have.assign(size_t(n), false);
-      labelled = read_u64(f, "labelled_uid");
-      queries = read_u64(f, "query_uid");
-      state = f.attr_str("state");
+      labelled = rp.labelled_uid;
+      queries = rp.query_uid;
+      state = rp.state;
       all.lists = AnchorLists(m.K, n_anchors);
     } else if (parts != n || m.round != m0.round || m.seed != m0.seed || m.method != m0.method || m.K != m0.K ||
                m.M != m0.M || m.labels != m0.labels || n_anchors != all.lists.n_anchors()) {
@@ -468,16 +406,13 @@ RetrieveSummary run_merge(const mpi::Comm& comm, const std::string& round_dir, c
     if (id < 0 || id >= n || have[size_t(id)]) throw InputError(cat(files[i], ": part ", id, " is out of range or repeated"));
     have[size_t(id)] = true;
     retrieve::FlatLists fl;
-    fl.uid = read_u64(f, "uid");
-    auto da = io::h5::Dataset::open(f, "anchor");
-    auto dd = io::h5::Dataset::open(f, "dist");
-    fl.anchor = da.read_all<uint32_t>();
-    fl.dist = dd.read_all<float>();
+    fl.uid = std::move(rp.uid);
+    fl.anchor = std::move(rp.anchor);
+    fl.dist = std::move(rp.dist);
     auto lists = retrieve::unflatten(m.K, n_anchors, fl, files[i].c_str());
     all.lists = retrieve::merge_lists(all.lists, lists);
-    auto pr = read_u64(f, "sample_priority"), pu = read_u64(f, "sample_uid");
     std::vector<retrieve::Prioritised> smp;
-    for (size_t k = 0; k < pu.size(); ++k) smp.push_back({pr[k], pu[k]});
+    for (size_t k = 0; k < rp.sample_uid.size(); ++k) smp.push_back({rp.sample_priority[k], rp.sample_uid[k]});
     all.sample = retrieve::merge_smallest(all.sample, smp, m.M);
   }
   std::string missing;

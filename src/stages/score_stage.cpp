@@ -21,6 +21,7 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "formats/subpool.h"
+#include "io/block_stream.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/report.h"
@@ -44,12 +45,6 @@ using formats::scores_file_name;
 namespace {
 
 // ---- scoring blocks --------------------------------------------------------------------------------
-
-// The HDF5 library is not thread-safe: every HDF5 call of the scoring loop holds this lock.
-std::mutex& h5_lock() {
-  static std::mutex m;
-  return m;
-}
 
 struct Block {
   uint64_t begin = 0, n = 0;
@@ -76,25 +71,26 @@ using ReadFn = std::function<void(uint64_t begin, uint64_t end, Block&)>;       
 using WriteFn = std::function<void(const Block&, const float*, const float*)>;  // called under the HDF5 lock
 using FeedFn = std::function<void(const Block&, const float*)>;                 // no HDF5
 
-// Streams rows [0, rows) in blocks: a helper thread reads block i+1 while this thread predicts
-// block i, then writes it. Blocks start at multiples of block_rows, whatever the rank count.
+// Streams rows [0, rows) through the one block stream (io/block_stream.h): its helper thread
+// reads block i+1 while this thread predicts block i, then writes it. Blocks start at multiples
+// of block_rows, whatever the rank count.
 void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint64_t block_rows, const ReadFn& read,
                   const WriteFn& write, const FeedFn& feed, Progress& prog) {
-  Block cur, nxt;
   std::vector<float> probs, feats;
-  auto locked_read = [&](uint64_t b, Block& blk) {
-    ScopedTimer t("read");
-    std::lock_guard<std::mutex> g(h5_lock());
-    blk.begin = b;
-    blk.n = std::min(rows, b + block_rows) - b;
-    read(b, b + blk.n, blk);
-  };
-  if (rows == 0) return;
-  locked_read(0, cur);
+  io::BlockStream<Block> stream(io::block_tasks({rows}, block_rows), [&](const io::BlockTask& t, Block& blk) {
+    ScopedTimer timer("read");
+    blk.begin = t.begin;
+    blk.n = t.rows();
+    read(t.begin, t.end, blk);
+  });
   for (;;) {
-    const uint64_t next = cur.begin + cur.n;
-    std::future<void> ahead;
-    if (next < rows) ahead = std::async(std::launch::async, [&, next] { locked_read(next, nxt); });
+    Block* next;
+    {
+      ScopedTimer t("wait for read");
+      next = stream.next();
+    }
+    if (!next) break;
+    Block& cur = *next;
     {
       ScopedTimer t("predict");
       probs.resize(cur.n * size_t(s.C));
@@ -120,7 +116,7 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
       }
     {
       ScopedTimer t("write");
-      std::lock_guard<std::mutex> g(h5_lock());
+      std::lock_guard<std::mutex> g(io::hdf5_lock());
       write(cur, probs.data(), s.features ? feats.data() : nullptr);
     }
     if (feed) {
@@ -128,12 +124,6 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
       feed(cur, probs.data());
     }
     prog.add(cur.n);
-    if (!ahead.valid()) break;
-    {
-      ScopedTimer t("wait for read");
-      ahead.get();
-    }
-    std::swap(cur, nxt);
   }
 }
 
@@ -549,7 +539,7 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     score_blocks(s, sp.shard, sp.rows, o.block_rows, read,
                  [&](const Block& b, const float* pr, const float* ft) { w.write(b.begin, b.n, b.uid.data(), pr, ft); }, feed, prog);
     {
-      std::lock_guard<std::mutex> g(h5_lock());
+      std::lock_guard<std::mutex> g(io::hdf5_lock());
       w.commit();
     }
     ++sum.shards_scored;

@@ -59,13 +59,15 @@
 #include <string>
 #include <vector>
 
+#include "formats/queue.h"
 #include "mpi/comm.h"
 #include "strategy/explore.h"
 
 namespace trawl::stages {
 
-constexpr const char* kQueueFormat = "queue";
-constexpr int kQueueFormatVersion = 1;
+using formats::kQueueFormat;
+using formats::kQueueFormatVersion;
+using formats::QueueRow;
 
 struct SelectOptions {
   std::string scores;                // file or directory
@@ -92,12 +94,6 @@ struct SelectOptions {
   std::string config;
 };
 
-struct QueueRow {
-  uint64_t uid = 0;
-  std::string id, text, cls;
-  double score = 0;
-  std::string source;
-};
 
 /// exploit-explore: a chosen motif, as written to <output>/motifs.tsv.
 struct ChosenMotif {

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "formats/metrics.h"
 #include "io/shard.h"
 #include "labels/labels.h"
 #include "score/prior.h"
@@ -290,7 +291,8 @@ TestEval evaluate_test(const mpi::Comm& comm, const pool::Pool& p, const std::st
 void write_metrics(const std::string& path, const std::string& classes_path, const SimulateOptions& o,
                    const SimulateSummary& s) {
   auto header = [&](std::ostream& f) {
-    f << "# trawl-format: simulate-metrics\n# trawl-format-version: 2\n# target: " << s.target << "\n# method: "
+    f << "# trawl-format: " << formats::kSimulateMetricsFormat << "\n# trawl-format-version: "
+      << formats::kSimulateMetricsVersion << "\n# target: " << s.target << "\n# method: "
       << o.method << "\n# strategy: " << (o.method == "random" ? std::string("random") : o.strategy) << "\n# model: "
       << o.model << (o.model == "logreg" ? "-" + o.features : std::string()) << "\n# seed: " << s.seed
       << "\n# prior-correction: " << o.prior_correction << "\n# pool: " << s.pool_items << " items, " << s.pool_target

@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "io/block_stream.h"
 #include "io/shard.h"
 #include "text/tokenize.h"
 
@@ -319,12 +320,13 @@ std::vector<std::vector<Match>> sample_matches(const mpi::Comm& comm, const pool
   for (size_t m = 0; m < M; ++m) mkeys[m] = motif_key(motifs[m]);
   if (M > 0 && K > 0) {
     const auto split = mpi::work_split(comm, 0, 0);
-    io::ShardBlock blk;
-    for (uint64_t s : split.items(p.shards.size())) {
-      io::ShardReader r(p.shards[s]);
-      pool::check_shard(p, r);
-      for (uint64_t b0 = 0; b0 < r.rows(); b0 += o.block_rows) {
-        r.read(b0, std::min(r.rows(), b0 + o.block_rows), blk, io::ShardReader::kUid | io::ShardReader::kTokens);
+    std::vector<std::string> mine;
+    for (uint64_t s : split.items(p.shards.size())) mine.push_back(p.shards[s]);
+    io::ShardStream stream(mine, io::ShardReader::kUid | io::ShardReader::kTokens, o.block_rows,
+                           [&](const io::ShardReader& r) { pool::check_shard(p, r); });
+    while (const io::ShardBlock* next = stream.next()) {
+      const io::ShardBlock& blk = *next;
+      {
         for (size_t i = 0; i < blk.size(); ++i) {
           const uint32_t* t = blk.token_ids.data() + blk.token_offsets[i];
           const size_t nu = text::unigram_count(blk.token_offsets[i + 1] - blk.token_offsets[i]);
@@ -442,12 +444,13 @@ ExploreResult explore(const mpi::Comm& comm, const pool::Pool& p, std::vector<ui
     uint64_t my_rows = 0;
     for (auto s : my_shards) my_rows += io::ShardReader(p.shards[s]).rows();
     Progress prog("exploration: counting motifs", my_rows, "docs");
-    io::ShardBlock blk;
-    for (auto s : my_shards) {
-      io::ShardReader r(p.shards[s]);
-      pool::check_shard(p, r);
-      for (uint64_t b0 = 0; b0 < r.rows(); b0 += o.block_rows) {
-        r.read(b0, std::min(r.rows(), b0 + o.block_rows), blk, io::ShardReader::kUid | io::ShardReader::kTokens);
+    std::vector<std::string> mine;
+    for (auto s : my_shards) mine.push_back(p.shards[s]);
+    io::ShardStream stream(mine, io::ShardReader::kUid | io::ShardReader::kTokens, o.block_rows,
+                           [&](const io::ShardReader& r) { pool::check_shard(p, r); });
+    while (const io::ShardBlock* next = stream.next()) {
+      const io::ShardBlock& blk = *next;
+      {
         uint64_t docs = 0;
 #pragma omp parallel for schedule(dynamic, 256) reduction(+ : docs)
         for (long i = 0; i < long(blk.size()); ++i) {

@@ -1,6 +1,6 @@
 // trawl-libs: trawl_formats trawl_io
-// The formats layer (src/formats): the scores and subpool files through their one writer and
-// one reader — round trips, and bad files refused with the file, dataset, row and value named.
+// The formats layer (src/formats): scores, subpool, round parts, SEALS state and queue files
+// through their one writer and one reader — round trips, and bad files refused naming the file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "formats/queue.h"
+#include "formats/round.h"
 #include "formats/scores.h"
 #include "formats/subpool.h"
 #include "io/h5.h"
@@ -172,4 +174,104 @@ TEST(SubpoolFile, RoundTripAndShapeChecks) {
   // Not a subpool.
   msg = error_of([&] { formats::SubpoolReader x(d / "none.h5"); });
   EXPECT_NE(msg.find("none.h5"), std::string::npos) << msg;
+}
+
+TEST(RoundFiles, RetrievePartAndSealsStateRoundTripAndRefusals) {
+  test::TempDir d("formats");
+  formats::RetrievePart p;
+  p.meta.method = "anchoral";
+  p.meta.backend = "exact";
+  p.meta.pool = "pool";
+  p.meta.labels = "labels.tsv";
+  p.meta.round = 3;
+  p.meta.seed = 7;
+  p.meta.M = 100;
+  p.meta.K = 2;
+  p.meta.A = 1;
+  p.meta.dim = 4;
+  p.part = 1;
+  p.parts = 3;
+  p.state = "prev/seals-state.h5";
+  p.anchors = 2;
+  p.query_uid = {10, 11};
+  p.labelled_uid = {10, 11, 12};
+  p.uid = {5, 6, 7};
+  p.anchor = {0, 0, 1};
+  p.dist = {0.1f, 0.2f, 0.05f};
+  p.sample_priority = {99, 100};
+  p.sample_uid = {8, 9};
+  const std::string path = d / "part-1-of-3.h5";
+  formats::write_retrieve_part(path, p);
+  auto q = formats::read_retrieve_part(path);
+  EXPECT_EQ(q.meta.method, "anchoral");
+  EXPECT_EQ(q.meta.round, 3u);
+  EXPECT_EQ(q.meta.K, 2);
+  EXPECT_EQ(q.part, 1);
+  EXPECT_EQ(q.parts, 3);
+  EXPECT_EQ(q.state, p.state);
+  EXPECT_EQ(q.anchors, 2u);
+  EXPECT_EQ(q.query_uid, p.query_uid);
+  EXPECT_EQ(q.labelled_uid, p.labelled_uid);
+  EXPECT_EQ(q.uid, p.uid);
+  EXPECT_EQ(q.anchor, p.anchor);
+  EXPECT_EQ(q.dist, p.dist);
+  EXPECT_EQ(q.sample_priority, p.sample_priority);
+  EXPECT_EQ(q.sample_uid, p.sample_uid);
+
+  // Columns of different lengths (a hand-made file), another format, a newer version.
+  {
+    auto f = h5::File::open(path, h5::File::kReadWrite);
+    auto dd = h5::Dataset::open(f, "dist");
+    dd.append(std::vector<float>{0.3f});
+    f.close();
+  }
+  std::string e = error_of([&] { formats::read_retrieve_part(path); });
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("dist 4"), std::string::npos) << e;
+  formats::SealsState s{{1, 2}, {3, 4, 5}};
+  const std::string sp = d / "seals-state.h5";
+  formats::write_seals_state(sp, s, p.meta);
+  auto t = formats::read_seals_state(sp);
+  EXPECT_EQ(t.searched, s.searched);
+  EXPECT_EQ(t.pool, s.pool);
+  EXPECT_TRUE(formats::read_seals_state("").pool.empty());  // the first round
+  e = error_of([&] { formats::read_retrieve_part(sp); });
+  EXPECT_NE(e.find("seals-state"), std::string::npos) << e;
+  {
+    auto f = h5::File::open(sp, h5::File::kReadWrite);
+    f.set_attr("trawl-format-version", int64_t(formats::kSealsVersion + 1));
+    f.close();
+  }
+  e = error_of([&] { formats::read_seals_state(sp); });
+  EXPECT_NE(e.find(sp), std::string::npos) << e;
+}
+
+TEST(QueueFile, RoundTripAndRefusals) {
+  test::TempDir d("formats");
+  std::vector<formats::QueueRow> rows = {{42, "id\tone", "text with\nnewline", "pos", 0.125, "explore:a b"},
+                                         {7, "id2", "", "", -0.5, "least-confidence"}};
+  const std::string p = d / "queue.tsv";
+  formats::write_queue(p, rows, 4, "seed = 1\nstrategy = x\n");
+  auto q = formats::read_queue(p);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].uid, 42u);
+  EXPECT_EQ(q[0].id, "id\tone");
+  EXPECT_EQ(q[0].text, "text with\nnewline");
+  EXPECT_EQ(q[0].cls, "pos");
+  EXPECT_EQ(q[0].score, 0.125);
+  EXPECT_EQ(q[0].rank, 1u);
+  EXPECT_EQ(q[0].source, "explore:a b");
+  EXPECT_EQ(q[1].rank, 2u);
+  EXPECT_EQ(q[1].round, 4u);
+  EXPECT_NE(test::read_file(p).find("# config: seed = 1\n# config: strategy = x\n"), std::string::npos);
+  // A newer version, a uid queued twice.
+  std::string text = test::read_file(p);
+  const std::string v1 = cat("# trawl-format-version: ", formats::kQueueFormatVersion, "\n");
+  test::write_file(d / "v2.tsv", text.replace(text.find(v1), v1.size(), "# trawl-format-version: 2\n"));
+  std::string e = error_of([&] { formats::read_queue(d / "v2.tsv"); });
+  EXPECT_NE(e.find(d / "v2.tsv"), std::string::npos) << e;
+  EXPECT_NE(e.find("version '2'"), std::string::npos) << e;
+  test::write_file(d / "twice.tsv", test::read_file(p) + "42\tx\ty\tpos\t0.1\t3\tsrc\t4\n");
+  e = error_of([&] { formats::read_queue(d / "twice.tsv"); });
+  EXPECT_NE(e.find("uid 42 is queued twice"), std::string::npos) << e;
 }

@@ -20,6 +20,7 @@
 #include "core/rng.h"
 #include "retrieve/anchors.h"
 #include "strategy/strategy.h"
+#include "strategy/streamable.h"
 #include "support/testutil.h"
 
 using namespace trawl;
@@ -514,3 +515,57 @@ TEST(StrategyErrors, BadInputs) {
 }
 
 }  // namespace
+
+// The streaming contract trawl-select relies on: the candidates of each block, gathered, then
+// picked, give the same batch (same uids, same order) as picking over all items at once —
+// for every streamable strategy, any block split, and ties in the probabilities.
+TEST(Streamable, CandidatesOfBlocksThenPickEqualsPickOverAll) {
+  const int C = 3;
+  const size_t n = 2000;
+  Rng rng(5);
+  RowMatrixXf P(n, C);
+  std::vector<uint64_t> uids(n);
+  for (size_t i = 0; i < n; ++i) {
+    uids[i] = 1000 + 7 * i;
+    float a = float(rng.below(50)) / 50.f, b = float(rng.below(50)) / 50.f * (1 - a);  // coarse: many ties
+    P(long(i), 0) = a;
+    P(long(i), 1) = b;
+    P(long(i), 2) = 1 - a - b;
+  }
+  for (std::string name : {"random", "least-confidence", "margin", "entropy", "threshold"})
+    for (bool split : {true, false})
+      for (size_t block : {size_t(1), size_t(7), size_t(256), n}) {
+        StreamableOptions o;
+        o.name = name;
+        o.batch = 25;
+        o.ctx = {9, 2};
+        o.cls = 1;
+        o.threshold = 0.3;
+        o.split = split;
+        auto st = make_streamable(o);
+        std::vector<uint64_t> cu;
+        std::vector<float> cp;
+        for (size_t b0 = 0; b0 < n; b0 += block) {
+          const size_t m = std::min(n, b0 + block) - b0;
+          std::vector<uint64_t> bu(uids.begin() + long(b0), uids.begin() + long(b0 + m));
+          for (size_t i : st->candidates(P.middleRows(long(b0), long(m)), bu)) {
+            cu.push_back(bu[i]);
+            for (int c = 0; c < C; ++c) cp.push_back(P(long(b0 + i), c));
+          }
+        }
+        Eigen::Map<const RowMatrixXf> CP(cp.data(), long(cu.size()), C);
+        std::vector<uint64_t> streamed, whole;
+        for (size_t i : st->pick(CP, cu)) streamed.push_back(cu[i]);
+        for (size_t i : st->pick(P, uids)) whole.push_back(uids[i]);
+        ASSERT_EQ(whole.size(), 25u) << name;
+        EXPECT_EQ(streamed, whole) << name << " split " << split << " block " << block;
+        // The reported score is the strategy's ranking quantity.
+        const size_t first = size_t(std::find(uids.begin(), uids.end(), whole[0]) - uids.begin());
+        if (name == "margin") EXPECT_EQ(st->score(&P(long(first), 0), C, whole[0]), margin(&P(long(first), 0), C));
+        if (name == "random") EXPECT_EQ(st->score(&P(long(first), 0), C, whole[0]), random_score(whole[0], o.ctx));
+      }
+  StreamableOptions bad;
+  bad.name = "badge";
+  EXPECT_FALSE(is_streamable("badge"));
+  EXPECT_THROW(make_streamable(bad), UsageError);
+}
