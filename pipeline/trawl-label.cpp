@@ -1,19 +1,12 @@
-// trawl-libs: trawl_label_formats trawl_labels trawl_io trawl_cli
+// trawl-libs: trawl_stage_label trawl_cli
 // trawl-label: the label round-trip — export a queue to an annotation tool, import the tool's
 // annotations into the append-only journal, build the consensus labels TSV, show a journal.
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <sstream>
 
 #include "cli/options.h"
-#include "core/error.h"
-#include "core/fs.h"
-#include "core/log.h"
-#include "labels/formats.h"
-#include "labels/journal.h"
-#include "labels/labels.h"
 #include "mpi/run.h"
+#include "stages/label_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
@@ -26,10 +19,6 @@ std::vector<std::string> split_commas(const std::string& s) {
   for (std::string x; std::getline(ss, x, ',');)
     if (!x.empty()) out.push_back(x);
   return out;
-}
-
-void need(const std::string& value, const char* option, const std::string& mode) {
-  if (value.empty()) throw UsageError(cat("--mode ", mode, " needs --", option));
 }
 
 }  // namespace
@@ -76,89 +65,26 @@ int main(int argc, char** argv) {
         ("queued-class", po::value<std::string>(&queued_class)->default_value(""),
          "consensus: only the records queued for this class");
     if (!c.parse(argc, argv)) return 0;
-    (void)comm;
-    const auto cls = split_commas(classes);
-    if (mode == "export") {
-      need(queue, "queue", mode);
-      need(output, "output", mode);
-      auto q = labels::read_queue(queue);
-      labels::ExportOptions eo{format, cls};
-      std::string text = labels::export_queue(q, eo);
-      write_text_atomic(output, text);
-      if (format == "label-studio") {
-        if (cls.empty()) log::warn("no --classes: the Label Studio labelling config is not written");
-        else write_text_atomic(output + ".config.xml", labels::label_studio_config(cls));
-      }
-      log::info("exported ", q.size(), " queued items to ", output, " (", format, ")");
-    } else if (mode == "import") {
-      need(input, "input", mode);
-      need(journal, "journal", mode);
-      std::vector<labels::QueueItem> q;
-      labels::ImportOptions io;
-      io.format = format;
-      io.classes = cls;
-      if (!queue.empty()) {
-        q = labels::read_queue(queue);
-        io.queue = &q;
-      }
-      io.annotator = annotator;
-      io.has_round = c.given("round");
-      io.round = round;
-      io.negative_label = negative;
-      io.source = source;
-      auto r = labels::import_annotations(input, io);
-      if (!pool.empty()) labels::check_pool(r, pool);
-      uint64_t present = 0;
-      labels::append_journal(journal, r.records, &present);
-      uint64_t skipped = 0;
-      for (auto& [why, n] : r.skipped) {
-        log::warn(input, ": skipped ", n, " ", why);
-        skipped += n;
-      }
-      std::cerr << "trawl-label: imported " << r.records.size() - present << " annotations from " << r.items
-                << " records of " << input << " into " << journal << "; skipped " << skipped
-                << (present ? cat(", ", present, " already in the journal") : std::string()) << "\n";
-    } else if (mode == "consensus") {
-      need(journal, "journal", mode);
-      need(output, "output", mode);
-      auto j = labels::read_journal(journal);
-      auto votes = labels::effective_votes(j.records, queued_class);
-      labels::ConsensusOptions co{rule, seed, keep_single};
-      auto res = labels::consensus(votes, co);
-      auto rows = labels::label_rows(res, journal);
-      if (rows.empty()) throw InputError(cat(journal, ": no item has a consensus label (", res.items, " items, ",
-                                             res.dropped_single, " with one label, ", res.dropped_tied, " tied)"));
-      labels::write_labels_tsv(output, rows);
-      if (!long_output.empty()) labels::write_long_table(long_output, votes);
-      std::cerr << "trawl-label: " << rule << " consensus of " << votes.size() << " votes on " << res.items << " items: "
-                << rows.size() << " labelled";
-      if (rule == "plurality")
-        std::cerr << ", dropped " << res.dropped_single << " with one label and " << res.dropped_tied << " without a strict plurality";
-      else
-        std::cerr << ", " << res.random_ties << " ties settled by the seeded draw";
-      std::cerr << "\n";
-    } else if (mode == "show") {
-      need(journal, "journal", mode);
-      auto j = labels::read_journal(journal);
-      std::map<std::string, uint64_t> by_annotator, by_label, by_source;
-      std::map<uint64_t, uint64_t> by_round;
-      std::map<uint64_t, int> items;
-      for (auto& r : j.records) {
-        ++by_annotator[r.annotator];
-        ++by_label[r.label];
-        ++by_source[r.source];
-        ++by_round[r.round];
-        ++items[r.uid];
-      }
-      std::cout << "journal\t" << journal << "\nrecords\t" << j.records.size() << "\nitems\t" << items.size()
-                << "\ntorn_tail_bytes\t" << j.torn_bytes << "\n";
-      for (auto& [k, n] : by_round) std::cout << "round\t" << k << "\t" << n << "\n";
-      for (auto& [k, n] : by_annotator) std::cout << "annotator\t" << labels::escape_field(k) << "\t" << n << "\n";
-      for (auto& [k, n] : by_label) std::cout << "label\t" << labels::escape_field(k) << "\t" << n << "\n";
-      for (auto& [k, n] : by_source) std::cout << "source\t" << labels::escape_field(k) << "\t" << n << "\n";
-    } else {
-      throw UsageError(cat("--mode '", mode, "': expected export, import, consensus or show"));
-    }
+    stages::LabelOptions o;
+    o.mode = mode;
+    o.format = format;
+    o.journal = journal;
+    o.queue = queue;
+    o.pool = pool;
+    o.input = input;
+    o.output = output;
+    o.long_output = long_output;
+    o.classes = split_commas(classes);
+    o.annotator = annotator;
+    o.rule = rule;
+    o.negative = negative;
+    o.queued_class = queued_class;
+    o.source = source;
+    o.round = round;
+    o.has_round = c.given("round");
+    o.seed = seed;
+    o.keep_single = keep_single;
+    stages::run_label(comm, o, std::cout);
     return 0;
   });
 }

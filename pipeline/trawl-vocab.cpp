@@ -1,9 +1,10 @@
-// trawl-libs: trawl_embed trawl_cli
+// trawl-libs: trawl_stage_vocab trawl_cli
 // trawl-vocab: document frequencies of token ids over the pool's text chunks, for the hash
 // encoder's idf weights (trawl-embed --idf) and keyword lift.
 #include "cli/options.h"
 #include "core/error.h"
 #include "embed/vocab.h"
+#include "stages/vocab_stage.h"
 #include "mpi/run.h"
 
 using namespace trawl;
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
         throw UsageError("--merge-parts takes no --input/--input-list (the parts record their chunk list)");
       if (c.common().num_shards > 0) throw UsageError("--merge-parts is not run as an array task (no --num-shards)");
       int rc = 0;
-      if (comm.root()) embed::merge_vocab_parts(merge_dir, o.output, o.min_df, o.config, o.force);
+      if (comm.root()) stages::run_vocab_merge(merge_dir, o.output, o.min_df, o.config, o.force);
       comm.barrier();
       return rc;
     }
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     o.reader.format = text::parse_format(format);
     o.shard_id = c.common().shard_id;
     o.num_shards = c.common().num_shards;
-    embed::count_vocab(comm, o);
+    stages::run_vocab(comm, o);
     return 0;
   });
 }

@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: the local count, the all-to-all exchange, the gather and the
+// part merge share the record type and the open-addressing tables defined here.
 // trawl-vocab: a distributed document-frequency count of token ids over the pool's chunks.
 //
 // Each process counts its share of the chunk list (mpi::work_split) into an open-addressing
@@ -212,6 +214,22 @@ struct Rec {
   uint64_t tf;
 };
 
+/// The records of `counts` (anything with for_each(id, df, tf) over `total` ids) with
+/// df >= min_df, sorted by id; *dropped counts the others.
+template <class Counts>
+std::vector<Rec> sorted_records(const Counts& counts, uint64_t total, uint64_t min_df, uint64_t* dropped) {
+  std::vector<Rec> out;
+  uint64_t kept = 0;
+  counts.for_each([&](uint32_t, uint64_t df, uint64_t) { kept += df >= min_df; });
+  out.reserve(kept);
+  counts.for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
+    if (df >= min_df) out.push_back(Rec{id, 0, df, tf});
+  });
+  if (dropped) *dropped = total - kept;
+  std::sort(out.begin(), out.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
+  return out;
+}
+
 /// id -> (df, tf), open addressing with linear probing; a slot holds the key and both counts
 /// (24 bytes, one cache line per probe); load <= 0.7.
 /// Each table hashes with its own seed: iterating one table and inserting into another with
@@ -261,16 +279,7 @@ class IdCounts {
   }
   /// The ids with df >= min_df, sorted by id; *dropped counts the others.
   std::vector<Rec> sorted(uint64_t min_df = 1, uint64_t* dropped = nullptr) const {
-    std::vector<Rec> out;
-    uint64_t kept = 0;
-    for_each([&](uint32_t, uint64_t df, uint64_t) { kept += df >= min_df; });
-    out.reserve(kept);
-    for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
-      if (df >= min_df) out.push_back(Rec{id, 0, df, tf});
-    });
-    if (dropped) *dropped = size_ - kept;
-    std::sort(out.begin(), out.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
-    return out;
+    return sorted_records(*this, size_, min_df, dropped);
   }
 
  private:
@@ -335,16 +344,7 @@ class ShardedCounts {
   }
   std::vector<Rec> sorted(uint64_t min_df, uint64_t* dropped) const {
     if (tables_.size() == 1) return tables_[0].sorted(min_df, dropped);
-    std::vector<Rec> out;
-    uint64_t kept = 0;
-    for_each([&](uint32_t, uint64_t df, uint64_t) { kept += df >= min_df; });
-    out.reserve(kept);
-    for_each([&](uint32_t id, uint64_t df, uint64_t tf) {
-      if (df >= min_df) out.push_back(Rec{id, 0, df, tf});
-    });
-    if (dropped) *dropped = size() - kept;
-    std::sort(out.begin(), out.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
-    return out;
+    return sorted_records(*this, size(), min_df, dropped);
   }
 
  private:
@@ -442,16 +442,20 @@ std::vector<Rec> exchange(const mpi::Comm& comm, ShardedCounts& local, uint64_t 
 
 /// Gathers every rank's sorted, disjoint records to rank 0 in id-range rounds; rank 0 fills
 /// v.id/df/tf in id order.
+void append_records(Vocab& v, const std::vector<Rec>& recs) {
+  v.id.reserve(v.id.size() + recs.size());
+  v.df.reserve(v.df.size() + recs.size());
+  v.tf.reserve(v.tf.size() + recs.size());
+  for (const Rec& r : recs) {
+    v.id.push_back(r.id);
+    v.df.push_back(r.df);
+    v.tf.push_back(r.tf);
+  }
+}
+
 void gather_to_root(const mpi::Comm& comm, const std::vector<Rec>& mine, uint64_t max_bytes, Vocab& v) {
   if (comm.size() == 1) {
-    v.id.reserve(mine.size());
-    v.df.reserve(mine.size());
-    v.tf.reserve(mine.size());
-    for (const Rec& r : mine) {
-      v.id.push_back(r.id);
-      v.df.push_back(r.df);
-      v.tf.push_back(r.tf);
-    }
+    append_records(v, mine);
     return;
   }
   uint64_t total = comm.sum<uint64_t>(mine.size() * sizeof(Rec));
@@ -474,11 +478,7 @@ void gather_to_root(const mpi::Comm& comm, const std::vector<Rec>& mine, uint64_
     std::vector<Rec> all;
     for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
     std::sort(all.begin(), all.end(), [](const Rec& a, const Rec& b) { return a.id < b.id; });
-    for (const Rec& r : all) {
-      v.id.push_back(r.id);
-      v.df.push_back(r.df);
-      v.tf.push_back(r.tf);
-    }
+    append_records(v, all);
   }
 }
 
@@ -587,240 +587,68 @@ void count_chunks(const VocabOptions& o, const std::vector<uint64_t>& mine, Loca
   progress.finish();
 }
 
-/// Rank 0 checks that every input is a readable file and the output location is writable,
-/// before any counting.
-void check_inputs_and_output(const VocabOptions& o, const std::string& out_dir) {
-  if (o.inputs.empty()) throw UsageError("trawl-vocab: no input files (--input or --input-list)");
-  for (size_t i = 0; i < o.inputs.size(); ++i) {
-    const auto& p = o.inputs[i];
-    if (!path_exists(p)) throw IoError(cat(p, ": input file ", i, " of ", o.inputs.size(), " does not exist"));
-    if (is_directory(p)) throw IoError(cat(p, ": input file ", i, " is a directory, expected a text chunk"));
-    if (::access(p.c_str(), R_OK) != 0) throw IoError(cat(p, ": input file ", i, " is not readable"));
-  }
-  check_writable_dir(out_dir);
-}
-
-/// The existing output may be reused when it validates and was counted over the same chunk
-/// list (and, for a vocab, the same min_df).
-bool reusable(const std::string& path, const VocabOptions& o, bool part) {
-  if (!path_exists(path)) return false;
-  try {
-    Vocab v = read_vocab(path, part);
-    if (part != (v.format == kVocabPartFormat)) return false;
-    if (v.input_file != o.inputs) return false;
-    if (part) return v.shard_id == o.shard_id && v.num_shards == o.num_shards;
-    return v.min_df == o.min_df;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-VocabStats stats_of(const Vocab& v, const std::string& path) {
-  VocabStats s;
-  s.docs = v.n_docs;
-  s.bad_rows = v.bad_rows;
-  s.tokens = v.tokens;
-  s.kept_ids = v.size();
-  s.pruned_ids = v.pruned_ids;
-  s.output = path;
-  return s;
-}
-
 }  // namespace
 
-VocabStats count_vocab(const mpi::Comm& comm, const VocabOptions& o) {
-  const bool part = o.num_shards > 0;
-  if (o.min_df < 1) throw UsageError(cat("--min-df ", o.min_df, ": must be at least 1"));
-  if (o.output.empty()) throw UsageError("trawl-vocab: --output is required");
-  const mpi::WorkSplit split = mpi::work_split(comm, o.shard_id, o.num_shards);
-  const std::string parts_dir = o.parts_dir.empty() ? o.output + ".parts" : o.parts_dir;
-  const std::string out_path = part ? join_path(parts_dir, vocab_part_name(o.shard_id, o.num_shards)) : o.output;
-
-  // Up-front checks on rank 0 (the same error on every rank), and the skip decision.
-  int skip = 0;
-  collective(comm, [&] {
-    if (!comm.root()) return;
-    check_inputs_and_output(o, part ? parts_dir : parent_dir(o.output));
-    if (!o.force && reusable(out_path, o, part)) skip = 1;
-  });
-  comm.bcast_value(skip);
-  if (skip) {
-    VocabStats s;
-    collective(comm, [&] {
-      if (comm.root()) s = stats_of(read_vocab(out_path, part), out_path);
-    });
-    std::vector<uint64_t> nums{s.docs, s.bad_rows, s.tokens, s.kept_ids, s.pruned_ids};
-    comm.bcast(nums);
-    s.docs = nums[0], s.bad_rows = nums[1], s.tokens = nums[2], s.kept_ids = nums[3], s.pruned_ids = nums[4];
-    s.skipped = true;
-    s.output = out_path;
-    log::info("vocab: ", out_path, " exists and validates for the same inputs; skipping (--force recounts)");
-    return s;
-  }
-
-  // Count this process's chunks.
+ReducedCounts count_and_reduce(const mpi::Comm& comm, const VocabOptions& o, const std::vector<uint64_t>& mine,
+                               uint64_t min_df) {
   LocalCount lc(omp_get_max_threads());
-  double t_count = 0;
-  collective(comm, [&] {
+  ReducedCounts rc;
+  mpi::collective(comm, [&] {
     ScopedTimer t("vocab count");
-    count_chunks(o, split.items(o.inputs.size()), lc);
-    t_count = t.stop();
+    count_chunks(o, mine, lc);
+    rc.count_seconds = t.stop();
   });
-  mpi::report_total(comm, "vocab: documents counted", double(lc.docs), "docs", t_count);
-
-  VocabStats s;
-  s.docs = comm.sum(lc.docs);
-  s.bad_rows = comm.sum(lc.bad_rows);
-  s.tokens = comm.sum(lc.tokens);
-  {
-    auto bads = comm.gather_strings(lc.first_bad);
-    if (comm.root() && s.bad_rows > 0) {
-      std::string example;
-      for (auto& b : bads)
-        if (!b.empty()) { example = b; break; }
-      log::warn("vocab: skipped ", s.bad_rows, " bad input row(s), not counted as documents (first: ", example,
-                "); trawl-embed fails or rejects them");
-    }
-  }
+  rc.local_docs = lc.docs;
+  rc.docs = comm.sum(lc.docs);
+  rc.bad_rows = comm.sum(lc.bad_rows);
+  rc.tokens = comm.sum(lc.tokens);
+  for (auto& b : comm.gather_strings(lc.first_bad))
+    if (!b.empty() && rc.first_bad.empty()) rc.first_bad = b;
   // Checksums of the inputs, by chunk index, to rank 0.
   std::string mine_ck;
   for (auto& [c, ck] : lc.checksums) mine_ck += cat(c, "\t", ck, "\n");
   auto cks = comm.gather_strings(mine_ck);
-
-  // Reduce: owner ranks sum, prune (not in array mode: the merge prunes), gather to rank 0.
-  const uint64_t min_df = part ? 1 : o.min_df;
+  // Reduce: owner ranks sum and prune, then rank 0 gathers the survivors.
   std::vector<Rec> owned;
   uint64_t pruned = 0;
   {
     ScopedTimer t("vocab reduce");
-    owned = exchange(comm, lc.counts, o.max_message_bytes, min_df, &pruned, &s.exchange_rounds);
+    owned = exchange(comm, lc.counts, o.max_message_bytes, min_df, &pruned, &rc.exchange_rounds);
   }
-  s.pruned_ids = comm.sum<uint64_t>(pruned);
-  s.kept_ids = comm.sum<uint64_t>(owned.size());
-  Vocab v;
-  gather_to_root(comm, owned, o.max_message_bytes, v);
-  std::vector<Rec>().swap(owned);
-
-  collective(comm, [&] {
-    if (!comm.root()) return;
-    ScopedTimer t("vocab write");
-    v.format = part ? kVocabPartFormat : kVocabFormat;
-    v.n_docs = s.docs;
-    v.min_df = min_df;
-    v.pruned_ids = s.pruned_ids;
-    v.tokens = s.tokens;
-    v.bad_rows = s.bad_rows;
-    v.config = o.config;
-    v.shard_id = part ? o.shard_id : 0;
-    v.num_shards = part ? o.num_shards : 0;
-    v.input_file = o.inputs;
-    v.input_checksum.assign(o.inputs.size(), std::string());
+  rc.pruned_ids = comm.sum<uint64_t>(pruned);
+  rc.kept_ids = comm.sum<uint64_t>(owned.size());
+  gather_to_root(comm, owned, o.max_message_bytes, rc.counts);
+  if (comm.root()) {
+    rc.counts.input_checksum.assign(o.inputs.size(), std::string());
     for (auto& block : cks) {
       std::istringstream in(block);
       std::string line;
       while (std::getline(in, line)) {
         auto tab = line.find('\t');
         uint64_t c = std::stoull(line.substr(0, tab));
-        TRAWL_ASSERT(c < v.input_checksum.size());
-        v.input_checksum[c] = line.substr(tab + 1);
+        TRAWL_ASSERT(c < rc.counts.input_checksum.size());
+        rc.counts.input_checksum[c] = line.substr(tab + 1);
       }
     }
-    if (part) make_dirs(parts_dir);
-    write_vocab(out_path, v);
-    log::info("vocab: wrote ", out_path, ": ", v.size(), " ids with df >= ", min_df, " (", s.pruned_ids,
-              " dropped) over ", s.docs, " documents");
-  });
-  s.output = out_path;
-  mpi::report_timers(comm);
-  return s;
+  }
+  return rc;
 }
 
-VocabStats merge_vocab_parts(const std::string& dir, const std::string& output, uint64_t min_df,
-                             const std::string& config, bool force) {
-  if (min_df < 1) throw UsageError(cat("--min-df ", min_df, ": must be at least 1"));
-  if (!is_directory(dir)) throw IoError(cat(dir, ": --merge-parts directory does not exist"));
-  auto files = list_files(dir, "part-", ".h5");
-  if (files.empty()) throw InputError(cat(dir, ": no part-<i>-of-<N>.h5 files to merge"));
-  check_writable_dir(parent_dir(output));
-
-  IdCounts sum(3);
-  Vocab out;
-  int n_parts = -1;
-  std::vector<int> seen;
-  for (const auto& f : files) {
-    int i = -1, n = -1;
-    char tail = 0;
-    if (std::sscanf(basename(f).c_str(), "part-%d-of-%d.h%c", &i, &n, &tail) != 3)
-      throw InputError(cat(f, ": not a part file name (expected part-<i>-of-<N>.h5)"));
-    Vocab p = read_vocab(f, true);
-    if (p.format != kVocabPartFormat)
-      throw InputError(cat(f, ": trawl-format = '", p.format, "', expected '", kVocabPartFormat, "'"));
-    if (p.shard_id != i || p.num_shards != n)
-      throw InputError(cat(f, ": holds part ", p.shard_id, " of ", p.num_shards, ", but its name says ", i, " of ", n));
-    if (n_parts < 0) {
-      n_parts = n;
-      seen.assign(n, 0);
-      out.input_file = p.input_file;
-      out.input_checksum.assign(p.input_file.size(), std::string());
-      out.config = p.config;
-    } else if (n != n_parts) {
-      throw InputError(cat(f, ": part of a ", n, "-task array, but ", files.front(), " is of a ", n_parts,
-                           "-task array; remove the parts of the other run"));
-    }
-    if (p.input_file != out.input_file)
-      throw InputError(cat(f, ": counted another chunk list (", p.input_file.size(), " files) than ",
-                           files.front(), " (", out.input_file.size(), " files)"));
-    seen[i]++;
-    for (size_t c = 0; c < p.input_checksum.size(); ++c) {
-      if (p.input_checksum[c].empty()) continue;
-      if (!out.input_checksum[c].empty())
-        throw InputError(cat(f, ": chunk ", c, " (", p.input_file[c], ") was also counted by another part"));
-      out.input_checksum[c] = p.input_checksum[c];
-    }
-    out.n_docs += p.n_docs;
-    out.tokens += p.tokens;
-    out.bad_rows += p.bad_rows;
-    for (size_t k = 0; k < p.size(); ++k) sum.add(p.id[k], p.df[k], p.tf[k]);
-  }
-  std::string missing;
-  for (int i = 0; i < n_parts; ++i)
-    if (!seen[i]) missing += (missing.empty() ? "" : ", ") + vocab_part_name(i, n_parts);
-  if (!missing.empty())
-    throw InputError(cat(dir, ": missing ", missing, " (rerun those array tasks)"));
-  for (size_t c = 0; c < out.input_checksum.size(); ++c)
-    if (out.input_checksum[c].empty())
-      throw InputError(cat(dir, ": no part counted chunk ", c, " (", out.input_file[c], ")"));
-
-  if (!force && path_exists(output)) {
-    try {
-      Vocab old = read_vocab(output);
-      if (old.input_file == out.input_file && old.input_checksum == out.input_checksum && old.min_df == min_df) {
-        log::info("vocab: ", output, " exists and validates for the same inputs; skipping (--force rewrites)");
-        VocabStats s = stats_of(old, output);
-        s.skipped = true;
-        return s;
-      }
-    } catch (const std::exception&) {
-    }
-  }
-
-  auto recs = sum.sorted(min_df, &out.pruned_ids);
-  sum.release();
-  out.min_df = min_df;
-  out.id.reserve(recs.size());
-  out.df.reserve(recs.size());
-  out.tf.reserve(recs.size());
-  for (const Rec& r : recs) {
-    out.id.push_back(r.id);
-    out.df.push_back(r.df);
-    out.tf.push_back(r.tf);
-  }
-  if (!config.empty()) out.config += cat("# merged by trawl-vocab --merge-parts\n", config);
-  out.format = kVocabFormat;
-  write_vocab(output, out);
-  log::info("vocab: merged ", files.size(), " parts into ", output, ": ", out.size(), " ids with df >= ", min_df,
-            " (", out.pruned_ids, " dropped) over ", out.n_docs, " documents");
-  return stats_of(out, output);
+struct PartSum::Impl {
+  IdCounts sum{3};
+};
+PartSum::PartSum() : impl_(new Impl) {}
+PartSum::~PartSum() { delete impl_; }
+void PartSum::add(const Vocab& part) {
+  for (size_t k = 0; k < part.size(); ++k) impl_->sum.add(part.id[k], part.df[k], part.tf[k]);
+}
+void PartSum::finish(uint64_t min_df, Vocab& out) {
+  auto recs = impl_->sum.sorted(min_df, &out.pruned_ids);
+  impl_->sum.release();
+  out.id.clear();
+  out.df.clear();
+  out.tf.clear();
+  append_records(out, recs);
 }
 
 }  // namespace trawl::embed

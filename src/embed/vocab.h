@@ -94,13 +94,6 @@ struct VocabOptions {
   uint64_t max_message_bytes = 512ULL << 20;   // per rank and exchange round (tests lower it)
 };
 
-struct VocabStats {
-  uint64_t docs = 0, bad_rows = 0, tokens = 0;
-  uint64_t kept_ids = 0, pruned_ids = 0;
-  uint64_t exchange_rounds = 0;  // all-to-all rounds used by the reduction
-  bool skipped = false;          // the output existed and validated
-  std::string output;            // the file written (vocab or part)
-};
 
 /// "part-3-of-8.h5"
 std::string vocab_part_name(int shard_id, int num_shards);
@@ -109,24 +102,40 @@ std::string vocab_part_name(int shard_id, int num_shards);
 /// surrounding spaces trimmed. IoError if it cannot be read, InputError if it names no file.
 std::vector<std::string> read_chunk_list(const std::string& list_file);
 
-/// Collective over comm. Counts per-document distinct token ids (text::text_to_ids) over this
-/// process's share of the chunks (mpi::work_split), reduces across ranks and writes the vocab
-/// (or, with num_shards > 0, this task's part file) from rank 0. Bad rows are skipped, counted
-/// and reported as a warning. Every rank returns the same stats, or throws the same family of
-/// error (IoError naming a missing input, InputError for unreadable data, UsageError); nothing
-/// is left behind on failure. An output that exists and validates for the same chunk list
-/// (and min_df; for parts, the same shard) is kept (stats.skipped) unless o.force.
-/// Memory per rank: its local counts (24 bytes a distinct id, at load <= 0.7) plus the ids
-/// it owns after the exchange; rank 0 also holds the final vocab.
-VocabStats count_vocab(const mpi::Comm& comm, const VocabOptions& o);
+/// What counting and reducing gives (count_and_reduce). Totals are over all ranks and on
+/// every rank; `counts` is filled on rank 0 only: the kept ids ascending with df and tf, and
+/// input_checksum[c] for every chunk c of o.inputs that was counted ("" for the others).
+struct ReducedCounts {
+  uint64_t docs = 0, bad_rows = 0, tokens = 0, kept_ids = 0, pruned_ids = 0, exchange_rounds = 0;
+  uint64_t local_docs = 0;   // this rank's documents
+  double count_seconds = 0;  // this rank's counting time
+  std::string first_bad;     // "file:line: reason" of a bad row, when there is one
+  Vocab counts;
+};
 
-/// Merges all part-<i>-of-<N>.h5 files of dir (all N present, one chunk list, every chunk
-/// counted by exactly one part) into the vocab file output, pruning ids with df < min_df. The
-/// result equals the vocab an MPI run over the same chunk list and min_df writes (same
-/// datasets and count attributes). The stored config is part 0's followed by `config`.
-/// Not collective: call it on one process. Skips (stats.skipped) when output already holds
-/// the same merge, unless force. Memory: the union of the parts' ids, one part at a time.
-VocabStats merge_vocab_parts(const std::string& dir, const std::string& output, uint64_t min_df,
-                             const std::string& config, bool force = false);
+/// Collective over comm. Counts per-document distinct token ids (text::text_to_ids) of the
+/// chunks `mine` (indices into o.inputs; o.reader, o.batch_rows) on this process, exchanges
+/// the counts so each id is summed by one owner rank (o.max_message_bytes per round), drops
+/// ids with df < min_df and gathers the rest to rank 0. Bad rows are skipped and counted.
+/// Reading errors reach every rank (mpi::collective). Memory per rank: its local counts (24
+/// bytes a distinct id, at load <= 0.7) plus the ids it owns after the exchange.
+ReducedCounts count_and_reduce(const mpi::Comm& comm, const VocabOptions& o, const std::vector<uint64_t>& mine,
+                               uint64_t min_df);
+
+/// Sums vocabulary parts one at a time (memory: the union of their ids) into id/df/tf.
+class PartSum {
+ public:
+  PartSum();
+  ~PartSum();
+  PartSum(const PartSum&) = delete;
+  PartSum& operator=(const PartSum&) = delete;
+  void add(const Vocab& part);
+  /// out.id/df/tf = the ids with summed df >= min_df, ascending; out.pruned_ids = the others.
+  void finish(uint64_t min_df, Vocab& out);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
 
 }  // namespace trawl::embed

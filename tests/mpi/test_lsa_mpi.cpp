@@ -1,4 +1,4 @@
-// trawl-libs: trawl_embed
+// trawl-libs: trawl_stage_vocab
 // The LSA fit at 1..4 ranks: the distributed randomized SVD and the whole trawl-fit stage give
 // bitwise the same result as one process holding every block (MPI_COMM_SELF), including ranks
 // that hold no chunk; the encoder file is then the same, so is every embedding.
@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "embed/lsa.h"
 #include "embed/vocab.h"
+#include "stages/vocab_stage.h"
 #include "mpi/comm.h"
 #include "support/testutil.h"
 
@@ -99,7 +100,7 @@ TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
     vo.inputs = files;
     vo.output = dir / "vocab.h5";
     vo.min_df = 2;
-    embed::count_vocab(comm, vo);
+    stages::run_vocab(comm, vo);
     embed::FitOptions fo;
     fo.inputs = files;
     fo.vocab_path = dir / "vocab.h5";

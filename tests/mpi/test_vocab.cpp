@@ -1,4 +1,4 @@
-// trawl-libs: trawl_embed
+// trawl-libs: trawl_stage_vocab
 // trawl-vocab's distributed document-frequency count (run at 1..4 ranks) against a brute-force
 // count over the same documents on one process; rank-count independence; min-df pruning;
 // array-mode parts + merge; bad inputs and foreign files.
@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "embed/vocab.h"
+#include "stages/vocab_stage.h"
 #include "io/h5.h"
 #include "mpi/comm.h"
 #include "support/testutil.h"
@@ -178,7 +179,7 @@ TEST(Vocab, CountsEqualBruteForce) {
   for (uint64_t msg : {uint64_t(512ULL << 20), uint64_t(240)}) {  // one round; many small rounds
     auto o = options(p, d / cat("v", msg, ".h5"), 1);
     o.max_message_bytes = msg;
-    auto s = embed::count_vocab(comm, o);
+    auto s = stages::run_vocab(comm, o);
     EXPECT_FALSE(s.skipped);
     EXPECT_EQ(s.docs, ref.docs);
     EXPECT_EQ(s.bad_rows, p.bad_rows);
@@ -226,7 +227,7 @@ TEST(Vocab, MinDfPrunesAndRankCountDoesNotMatter) {
   for (uint64_t min_df : {2, 3, 1000}) {
     auto o = options(p, d / cat("world", min_df, ".h5"), min_df);
     o.max_message_bytes = 1000;
-    auto s = embed::count_vocab(comm, o);
+    auto s = stages::run_vocab(comm, o);
     auto v = embed::read_vocab(o.output);
     std::vector<uint32_t> ids;
     std::vector<uint64_t> dfs;
@@ -259,7 +260,7 @@ TEST(Vocab, MinDfPrunesAndRankCountDoesNotMatter) {
         omp_set_num_threads(threads);
         auto o1 = o;
         o1.output = d / cat("one", min_df, "-", threads, ".h5");
-        embed::count_vocab(one, o1);
+        stages::run_vocab(one, o1);
         expect_same_counts(embed::read_vocab(o1.output), v,
                            cat("1 rank, ", threads, " threads vs ", comm.size(), " ranks"));
       }
@@ -274,7 +275,7 @@ TEST(Vocab, ArrayPartsMergeEqualsMpiRun) {
   test::TempDir d("vocab");
   Pool p = make_pool(comm, d.path());
   auto o = options(p, d / "mpi.h5", 2);
-  embed::count_vocab(comm, o);
+  stages::run_vocab(comm, o);
   auto mpi_v = embed::read_vocab(o.output);
 
   for (int n : {1, 3, 7}) {  // 7 tasks for 5 chunks: some tasks count nothing
@@ -284,7 +285,7 @@ TEST(Vocab, ArrayPartsMergeEqualsMpiRun) {
     oa.max_message_bytes = 500;
     for (int i = 0; i < n; ++i) {
       oa.shard_id = i;
-      auto s = embed::count_vocab(comm, oa);
+      auto s = stages::run_vocab(comm, oa);
       EXPECT_EQ(s.output, oa.parts_dir + "/" + embed::vocab_part_name(i, n));
       EXPECT_EQ(s.pruned_ids, 0u);  // parts are not pruned
       auto part = embed::read_vocab(s.output, true);
@@ -293,14 +294,14 @@ TEST(Vocab, ArrayPartsMergeEqualsMpiRun) {
       EXPECT_EQ(part.num_shards, n);
     }
     if (comm.root()) {
-      auto s = embed::merge_vocab_parts(oa.parts_dir, oa.output, 2, "merge = yes\n");
+      auto s = stages::run_vocab_merge(oa.parts_dir, oa.output, 2, "merge = yes\n");
       EXPECT_FALSE(s.skipped);
       expect_same_counts(embed::read_vocab(oa.output), mpi_v, cat("merge of ", n, " parts vs MPI run"));
       // A part file is not a vocab.
       auto w = expect_throw<InputError>([&] { embed::read_vocab(oa.parts_dir + "/" + embed::vocab_part_name(0, n)); });
       EXPECT_NE(w.find("merge-parts"), std::string::npos) << w;
       // Merging again finds the output complete and skips it.
-      EXPECT_TRUE(embed::merge_vocab_parts(oa.parts_dir, oa.output, 2, "").skipped);
+      EXPECT_TRUE(stages::run_vocab_merge(oa.parts_dir, oa.output, 2, "").skipped);
     }
     comm.barrier();
   }
@@ -308,14 +309,14 @@ TEST(Vocab, ArrayPartsMergeEqualsMpiRun) {
   // A missing part is named; so is a part of another array size.
   if (comm.root()) {
     remove_file(d / "parts3/part-1-of-3.h5");
-    auto w = expect_throw<InputError>([&] { embed::merge_vocab_parts(d / "parts3", d / "x.h5", 2, ""); });
+    auto w = expect_throw<InputError>([&] { stages::run_vocab_merge(d / "parts3", d / "x.h5", 2, ""); });
     EXPECT_NE(w.find("part-1-of-3.h5"), std::string::npos) << w;
     EXPECT_FALSE(path_exists(d / "x.h5"));
     std::string cp = "cp '" + d / "parts7/part-1-of-7.h5" + "' '" + d / "parts3/part-1-of-7.h5" + "'";
     ASSERT_EQ(std::system(cp.c_str()), 0);
-    w = expect_throw<InputError>([&] { embed::merge_vocab_parts(d / "parts3", d / "x.h5", 2, ""); });
+    w = expect_throw<InputError>([&] { stages::run_vocab_merge(d / "parts3", d / "x.h5", 2, ""); });
     EXPECT_NE(w.find("7"), std::string::npos) << w;
-    expect_throw<IoError>([&] { embed::merge_vocab_parts(d / "no-such-dir", d / "x.h5", 2, ""); });
+    expect_throw<IoError>([&] { stages::run_vocab_merge(d / "no-such-dir", d / "x.h5", 2, ""); });
   }
   comm.barrier();
 }
@@ -325,17 +326,17 @@ TEST(Vocab, ExistingOutputIsSkippedUnlessForced) {
   test::TempDir d("vocab");
   Pool p = make_pool(comm, d.path());
   auto o = options(p, d / "v.h5", 2);
-  auto s1 = embed::count_vocab(comm, o);
+  auto s1 = stages::run_vocab(comm, o);
   EXPECT_FALSE(s1.skipped);
-  auto s2 = embed::count_vocab(comm, o);
+  auto s2 = stages::run_vocab(comm, o);
   EXPECT_TRUE(s2.skipped);
   EXPECT_EQ(s2.docs, s1.docs);
   EXPECT_EQ(s2.kept_ids, s1.kept_ids);
   o.force = true;
-  EXPECT_FALSE(embed::count_vocab(comm, o).skipped);
+  EXPECT_FALSE(stages::run_vocab(comm, o).skipped);
   o.force = false;
   o.min_df = 3;  // another min-df: not the same output
-  EXPECT_FALSE(embed::count_vocab(comm, o).skipped);
+  EXPECT_FALSE(stages::run_vocab(comm, o).skipped);
   EXPECT_EQ(embed::read_vocab(o.output).min_df, 3u);
   // No temporaries are left next to the output.
   if (comm.root()) { EXPECT_TRUE(list_files(d.path(), "v.h5.tmp", "").empty()); }
@@ -348,7 +349,7 @@ TEST(Vocab, MissingInputIsAnIoErrorNamingItOnEveryRank) {
   Pool p = make_pool(comm, d.path());
   auto o = options(p, d / "v.h5", 2);
   o.inputs.insert(o.inputs.begin() + 2, d / "missing-chunk.tsv");
-  auto w = expect_throw<IoError>([&] { embed::count_vocab(comm, o); });
+  auto w = expect_throw<IoError>([&] { stages::run_vocab(comm, o); });
   EXPECT_NE(w.find("missing-chunk.tsv"), std::string::npos) << w;
   if (comm.root()) { EXPECT_FALSE(path_exists(o.output)); }
   comm.barrier();
@@ -357,16 +358,16 @@ TEST(Vocab, MissingInputIsAnIoErrorNamingItOnEveryRank) {
   comm.barrier();
   o.inputs = p.files;
   o.inputs.push_back(d / "notext.tsv");
-  w = expect_throw<InputError>([&] { embed::count_vocab(comm, o); });
+  w = expect_throw<InputError>([&] { stages::run_vocab(comm, o); });
   EXPECT_NE(w.find("text"), std::string::npos) << w;
   if (comm.root()) { EXPECT_FALSE(path_exists(o.output)); }
   // Bad options.
   o.inputs = p.files;
   o.min_df = 0;
-  expect_throw<UsageError>([&] { embed::count_vocab(comm, o); });
+  expect_throw<UsageError>([&] { stages::run_vocab(comm, o); });
   o.min_df = 2;
   o.inputs.clear();
-  expect_throw<UsageError>([&] { embed::count_vocab(comm, o); });
+  expect_throw<UsageError>([&] { stages::run_vocab(comm, o); });
   comm.barrier();
 }
 
