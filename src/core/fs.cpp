@@ -59,9 +59,26 @@ void make_dirs(const std::string& dir) {
     i = j + 1;
   }
 }
+namespace {
+
+// This machine's name as temporary names carry it (no '/' or '.').
+std::string this_host() {
+  char h[256] = {0};
+  if (::gethostname(h, sizeof h - 1) != 0 || !h[0]) return "localhost";
+  std::string s(h);
+  for (char& c : s)
+    if (c == '/' || c == '.') c = '_';  // the name is parsed by '.' below
+  return s;
+}
+
+}  // namespace
+
 void check_writable_dir(const std::string& dir) {
   make_dirs(dir);
-  std::string probe = join_path(dir, cat(".trawl-write-probe.", ::getpid()));
+  // Named like a temporary (".tmp.<host>.<pid>."), so a probe a killed process left behind is
+  // swept like its other temporaries — here, on the rerun's own check.
+  remove_stale_temporaries(dir);
+  std::string probe = join_path(dir, cat(".trawl-write-probe.tmp.", this_host(), ".", ::getpid(), ".0"));
   int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
   if (fd < 0) throw IoError(cat(dir, ": output directory is not writable: ", std::strerror(errno)));
   ::close(fd);
@@ -84,14 +101,6 @@ std::vector<std::string> list_files(const std::string& dir, const std::string& p
 }
 namespace {
 
-std::string this_host() {
-  char h[256] = {0};
-  if (::gethostname(h, sizeof h - 1) != 0 || !h[0]) return "localhost";
-  std::string s(h);
-  for (char& c : s)
-    if (c == '/' || c == '.') c = '_';  // the name is parsed by '.' below
-  return s;
-}
 
 // "<final>.tmp.<host>.<pid>.<random>" -> host and pid (false for other names, e.g. the older
 // "<final>.tmp.<pid>.<random>" without a host).

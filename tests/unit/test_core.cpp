@@ -116,6 +116,27 @@ TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
   EXPECT_TRUE(path_exists(live));
 }
 
+// A write probe a killed process left (found by fault.kill_rerun.vocab: a SIGKILL between the
+// probe's creation and removal) is swept by the next check of that directory; the check leaves
+// nothing of its own.
+TEST(Fs, WriteProbeOfAKilledProcessIsSweptByTheNextCheck) {
+  test::TempDir d("core");
+  char host[256] = {0};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::string h(host);
+  for (char& c : h)
+    if (c == '.' || c == '/') c = '_';
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  const std::string left = d / cat(".trawl-write-probe.tmp.", h, ".", child, ".0");
+  test::write_file(left, "");
+  check_writable_dir(d.path());
+  EXPECT_FALSE(path_exists(left));
+  EXPECT_TRUE(list_files(d.path(), ".trawl", "").empty());
+}
+
 TEST(Fs, ChecksumMatchesZlibCrcOfKnownString) {
   test::TempDir d("core");
   test::write_file(d / "a", "123456789");
