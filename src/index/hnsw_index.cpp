@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: hnswlib.h defines non-inline functions, so this must stay the
+// only translation unit that includes it — the index, its file format and its checks.
 #include "index/hnsw_index.h"
 
 #include <hnswlib/hnswlib.h>

@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: TSV, CSV and JSONL share the buffer, the record scanner, the
+// gzip path and the id/limit checks below; split by format they would each need them.
 // Streaming chunk readers. The file is read through one growable buffer (4 MiB to start);
 // a record is parsed in place when it is complete in the buffer, and only the id, text and
 // label columns are copied out. Nothing but the buffer and the set of ids seen so far grows
@@ -671,17 +673,25 @@ struct ChunkReader::Impl {
     ids.prefetch(IdSet::hash(std::string_view(p, static_cast<size_t>(q - p))));
   }
 
-  Status next_tsv(Row& row, BadRow& bad) {
-    std::string_view line;
-    uint64_t start;
+  // The next line that `keep` accepts (the others are skipped): kRow with line and start set,
+  // kEnd at the end of the file, or a bad row for a line over max_line_bytes.
+  template <class Keep>
+  Status next_kept_line(std::string_view& line, uint64_t& start, BadRow& bad, Keep keep) {
     for (;;) {
       LineKind k = next_line(line, start);
       if (k == LineKind::kEof) return Status::kEnd;
       if (k == LineKind::kTooLong)
         return bad_row(bad, next_row++, start, cat("line longer than max_line_bytes (", opt.max_line_bytes, " bytes)"),
                        too_long_raw);
-      if (!line.empty()) break;
+      if (keep(line)) return Status::kRow;
     }
+  }
+
+  Status next_tsv(Row& row, BadRow& bad) {
+    std::string_view line;
+    uint64_t start;
+    if (Status st = next_kept_line(line, start, bad, [](std::string_view l) { return !l.empty(); }); st != Status::kRow)
+      return st;
     uint64_t r = next_row++;
     const char* p = line.data();
     const char* e = p + line.size();
@@ -756,16 +766,8 @@ struct ChunkReader::Impl {
   Status next_jsonl(Row& row, BadRow& bad) {
     std::string_view line;
     uint64_t start;
-    for (;;) {
-      LineKind k = next_line(line, start);
-      if (k == LineKind::kEof) return Status::kEnd;
-      if (k == LineKind::kTooLong)
-        return bad_row(bad, next_row++, start, cat("line longer than max_line_bytes (", opt.max_line_bytes, " bytes)"),
-                       too_long_raw);
-      size_t i = 0;
-      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-      if (i < line.size()) break;
-    }
+    auto non_blank = [](std::string_view l) { return l.find_first_not_of(" \t\r") != std::string_view::npos; };
+    if (Status st = next_kept_line(line, start, bad, non_blank); st != Status::kRow) return st;
     uint64_t r = next_row++;
     size_t err_pos = 0;
     if (!json::parse_object(line, keys, nkeys, jf, jerr, err_pos))
