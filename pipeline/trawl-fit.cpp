@@ -1,6 +1,8 @@
 // trawl-libs: trawl_embed trawl_cli
 // trawl-fit: fits the pool-adapted LSA encoder (TF-IDF of the vocab's top ids, randomized
 // truncated SVD across MPI ranks) that trawl-embed --encoder lsa uses.
+#include <malloc.h>
+
 #include "cli/options.h"
 #include "core/error.h"
 #include "embed/lsa.h"
@@ -11,6 +13,11 @@ using namespace trawl;
 namespace po = cli::po;
 
 int main(int argc, char** argv) {
+  // The fit allocates and frees matrices of V × k doubles (~140 MiB) between its steps: keep
+  // freed memory in the heap, so each does not page-fault fresh memory again.
+  // (M_MMAP_THRESHOLD is capped at 32 MiB: no mmap at all instead.)
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return mpi::run_main(argc, argv, "trawl-fit", [&](mpi::Comm& comm) {
     embed::FitOptions o;
     std::vector<std::string> inputs;
@@ -42,7 +49,7 @@ int main(int argc, char** argv) {
         ("sample", po::value<double>(&o.sample)->default_value(1.0),
          "fit on a keyed uniform sample of this fraction of the rows (by uid and --seed)")
         ("seed", po::value<uint64_t>(&o.svd.seed)->default_value(o.svd.seed), "seed of the Gaussian test matrix and the sample")
-        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(8192),
+        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(o.block_rows),
          "rows per reduction block (the unit summed in a fixed order; part of the result's identity)")
         ("memory-limit", po::value<double>(&o.memory_limit_gb)->default_value(0),
          "GiB per rank the fit may use; 0: MemAvailable / ranks on the node. Checked before reading")

@@ -157,7 +157,9 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   const uint64_t dense = svd_dense_bytes(V, o.svd.dim, o.svd.oversample, comm.root());
   const uint64_t sparse_est = uint64_t(double(vocab.tokens) * o.sample * share * 8.0 +
                                        double(vocab.n_docs) * o.sample * share * 8.0);
-  const uint64_t block_est = o.block_rows * uint64_t(o.svd.dim + o.svd.oversample) * 8 + V * 12;
+  // The pass's working set besides the dense matrices: A Z of 4,096 rows (double) and the
+  // per-column bookkeeping.
+  const uint64_t block_est = 4096 * uint64_t(svd_padded_columns(o.svd.dim, o.svd.oversample, V)) * 8 + V * 24;
   const int local_ranks = ranks_on_node(comm);
   uint64_t limit = uint64_t(o.memory_limit_gb * double(1ULL << 30));
   if (limit == 0) limit = mem_available() / uint64_t(std::max(local_ranks, 1));
