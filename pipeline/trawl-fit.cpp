@@ -3,6 +3,8 @@
 // truncated SVD across MPI ranks) that trawl-embed --encoder lsa uses.
 #include <malloc.h>
 
+#include <cstdlib>
+
 #include "cli/options.h"
 #include "core/error.h"
 #include "embed/lsa.h"
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
     embed::FitOptions o;
     std::vector<std::string> inputs;
     std::string input_list, format = "auto";
+    bool no_checkpoint = false;
     cli::Cli c("trawl-fit", "fit",
                "fit the pool-adapted LSA encoder: the sublinear TF-IDF rows of the pool's text over the "
                "--max-features most frequent token ids of a trawl-vocab file, and their top --dim right "
@@ -53,7 +56,10 @@ int main(int argc, char** argv) {
          "rows per reduction block (the unit summed in a fixed order; part of the result's identity)")
         ("memory-limit", po::value<double>(&o.memory_limit_gb)->default_value(0),
          "GiB per rank the fit may use; 0: MemAvailable / ranks on the node. Checked before reading")
-        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches")
+        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches (and ignore a checkpoint)")
+        ("no-checkpoint", po::bool_switch(&no_checkpoint),
+         "do not write OUTPUT.checkpoint after each power-iteration pass (by default a rerun after a kill "
+         "resumes from it and writes the same encoder; it is removed when the output is written)")
         ("dump-matrix", po::value<std::string>(&o.dump_matrix)->default_value(""),
          "benchmarks: also write the TF-IDF matrix (CSR, raw little-endian files) to this directory (one rank only)");
     if (!c.parse(argc, argv)) return 0;
@@ -67,7 +73,10 @@ int main(int argc, char** argv) {
     if (c.common().num_shards > 0)
       throw UsageError("trawl-fit is an MPI job, not an array task (no --shard-id/--num-shards)");
     o.config = c.resolved_config();
-    embed::run_fit(comm, o);
-    return 0;
+    o.checkpoint = !no_checkpoint;
+    // Tests of the resumable fit: stop once this many passes are done and checkpointed.
+    if (const char* e = std::getenv("TRAWL_FIT_STOP_AFTER_PASS")) o.stop_after_pass = std::atoi(e);
+    auto st = embed::run_fit(comm, o);
+    return st.stopped ? 75 : 0;  // 75 (EX_TEMPFAIL): stopped as asked, rerun to resume
   });
 }

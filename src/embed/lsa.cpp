@@ -628,7 +628,7 @@ uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root) 
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
                          const std::vector<uint32_t>& column_keys, const SvdOptions& o,
                          const std::function<void(int, int)>& on_pass, const SvdState* resume,
-                         const std::function<bool(const SvdState&)>& after_pass) {
+                         const SvdAfterPass& after_pass) {
   const size_t V = column_keys.size();
   if (o.dim < 1) throw UsageError(cat("--dim ", o.dim, ": must be at least 1"));
   if (o.oversample < 0) throw UsageError(cat("--oversample ", o.oversample, ": must be >= 0"));
@@ -711,15 +711,9 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
           for (size_t i = 0; i < Z.size(); ++i) Z[i] = static_cast<float>(q.data()[i]);
         }
       }
-      if (pass + 1 < passes && after_pass) {
-        SvdState st;
-        st.pass = pass + 1;
-        st.kp = kp;
-        if (comm.root()) st.z = Z;
-        if (!after_pass(st)) {
-          res.stopped = true;
-          return res;
-        }
+      if (pass + 1 < passes && after_pass && !after_pass(pass + 1, kp, Z)) {
+        res.stopped = true;
+        return res;
       }
     }
   }
