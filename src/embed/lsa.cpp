@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/timer.h"
 #include "embed/vocab.h"
 #include "io/h5.h"
 #include "mpi/comm.h"
@@ -666,6 +667,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       std::copy(resume->z.begin(), resume->z.end(), Z.begin());
     }
   } else if (comm.root()) {
+    ScopedTimer timer("fit: svd: Gaussian start (rank 0)");
     // Z0 = Ω with unit columns, Ω[j, :] from the stream keyed by (seed, column j's token id). A
     // Gaussian V × k matrix is well conditioned already: no orthonormalisation.
     std::vector<double> om(V * size_t(k));
@@ -691,6 +693,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       if (acc.empty()) assign_huge(acc, V * size_t(k), u128(0));
       else std::fill(acc.begin(), acc.end(), u128(0));
       {
+        ScopedTimer timer("fit: svd: passes A^T(A Z)");
         Progress prog(cat("fit: pass ", pass + 1, "/", passes), my_nnz, "nnz");
         for (auto& b : mine) {
           bp.run(b.rows, Z.data(), acc);
@@ -700,6 +703,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       }
       reduce_fixed(comm, acc);
       if (comm.root()) {
+        ScopedTimer timer("fit: svd: dense steps between passes (rank 0)");
         EigenSingleThread single;
         W.resize(Eigen::Index(V), kp);
         for (size_t c = 0; c < V; ++c) {
@@ -723,6 +727,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
   // that fails); R = U Σ Xᵀ; basis = Q U.
   std::vector<double> head(2, 0.0);  // numerical rank, error flag
   if (comm.root()) {
+    ScopedTimer timer("fit: svd: final dense step (rank 0)");
     EigenSingleThread single;
     Eigen::MatrixXd G;
     {

@@ -440,7 +440,9 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   const SvdAfterPass after_pass = [&](int next, int kp_, const std::vector<float>& z) {
     if (o.checkpoint)
       collective(comm, [&] {
-        if (comm.root()) write_checkpoint(ckpt, fingerprint, next, passes, kp_, V, z);
+        if (!comm.root()) return;
+        ScopedTimer timer("fit: checkpoint writes (rank 0)");
+        write_checkpoint(ckpt, fingerprint, next, passes, kp_, V, z);
       });
     return !(o.stop_after_pass > 0 && next >= o.stop_after_pass);
   };
