@@ -446,14 +446,18 @@ TRAWL_SIMD void product_row(const double* __restrict X, const double* __restrict
 }
 
 // C = X · M of a V × kp matrix and a kp × kp one whose rows >= kin are zero (they are skipped).
-void product_into(const RowMat& X, const RowMat& M, int kin, RowMat* C) {
+// upper: M is upper triangular, so column b needs rows a <= b only (the terms skipped are
+// x · 0, which leave a sum unchanged).
+void product_into(const RowMat& X, const RowMat& M, int kin, RowMat* C, bool upper = false) {
   const int kp = int(X.cols());
   const size_t V = size_t(X.rows());
   if (C->rows() != X.rows() || C->cols() != kp) C->resize(X.rows(), kp);
   const long long tiles = static_cast<long long>(V / 8);
+  auto rows_for = [&](int b0) { return upper ? std::min(kin, b0 + 16) : kin; };
 #pragma omp parallel for schedule(static)
   for (long long t = 0; t < tiles; ++t)
-    for (int b0 = 0; b0 < kp; b0 += 16) product_tile8(X.data(), M.data(), size_t(t) * 8, kp, kin, b0, C->data());
+    for (int b0 = 0; b0 < kp; b0 += 16)
+      product_tile8(X.data(), M.data(), size_t(t) * 8, kp, rows_for(b0), b0, C->data());
   for (size_t i = size_t(tiles) * 8; i < V; ++i) product_row(X.data(), M.data(), i, kp, kin, C->data());
 }
 
@@ -511,7 +515,7 @@ void orth(const RowMat& m, int k, RowMat* q) {
     *q = householder_q(m, k);
     return;
   }
-  product_into(m, pad_square(upper_inverse(R), kp), k, q);
+  product_into(m, pad_square(upper_inverse(R), kp), k, q, true);
 }
 
 // acc[c·k + t] += fixed(Σ_{rows j of the block with column c, ascending} a_jc · (A_b Z)[j, t]),
@@ -672,8 +676,16 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     // Gaussian V × k matrix is well conditioned already: no orthonormalisation.
     std::vector<double> om(V * size_t(k));
     for (size_t j = 0; j < V; ++j) {
+      // Box–Muller, both outputs of each pair of uniforms: (√(-2 ln u1)·cos 2πu2, ·sin 2πu2).
       Rng r(key(o.seed, column_keys[j]));
-      for (int t = 0; t < k; ++t) om[j * size_t(k) + size_t(t)] = r.normal();
+      double* row = om.data() + j * size_t(k);
+      for (int t = 0; t < k; t += 2) {
+        double u1 = r.uniform(), u2 = r.uniform();
+        if (u1 < 1e-300) u1 = 1e-300;
+        const double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+        row[t] = rad * std::cos(th);
+        if (t + 1 < k) row[t + 1] = rad * std::sin(th);
+      }
     }
     std::vector<double> ss(size_t(k), 0.0);
     for (size_t j = 0; j < V; ++j)
@@ -755,7 +767,8 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       RowMat G1 = gram(M.data(), M.data(), V, kp, true);
       bool ok = cholesky_upper(G1, r, &R1);
       if (ok) {
-        RowMat Q1 = product(M, pad_square(upper_inverse(R1), kp), r);
+        RowMat Q1;
+        product_into(M, pad_square(upper_inverse(R1), kp), r, &Q1, true);
         RowMat G2 = gram(Q1.data(), Q1.data(), V, kp, true);
         ok = cholesky_upper(G2, r, &R2);
         if (ok) {
