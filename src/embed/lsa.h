@@ -135,7 +135,8 @@ using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector
 /// provenance. Each pass computes Aᵀ(A Z) with Z stored in float (A Z and the column sums in
 /// double); per block, each column's sum is rounded to 2^-80 fixed point and the blocks
 /// are added as 128-bit integers, which is exact and associative, so the result is bitwise the
-/// same at any rank count, block placement, thread count or SIMD width. The dense steps
+/// same at any rank count, block placement or thread count (and trawl's kernels at any SIMD
+/// width: no fused multiply-adds, element-wise over the sketch columns). The dense steps
 /// (Cholesky QR between passes, the final small SVD) run on rank 0 and are broadcast.
 /// on_pass(pass, passes) is called before each pass. resume (every rank; z on rank 0): start at
 /// resume->pass from that state. after_pass: see SvdAfterPass (result.stopped when it stops). Throws UsageError for dim < 1, oversample < 0, power_iterations < 0,
