@@ -31,7 +31,7 @@ run() {  # label np extra...
   local label=$1 np=$2; shift 2
   local s e log=$W/$label.log
   s=$(date +%s.%N)
-  /usr/bin/time -f "cpu %U %S" -o "$W/$np.time" \
+  /usr/bin/time -f "cpu %U %S %M" -o "$W/$np.time" \
     mpirun -n "$np" --oversubscribe "$BIN/trawl-fit" "${F[@]}" -o "$W/enc-$np.h5" --threads 1 "$@" 2> "$log"
   e=$(date +%s.%N)
   local svd rows nnz
@@ -39,9 +39,11 @@ run() {  # label np extra...
   svd=$(grep 'time fit: randomized svd' "$log" | grep -o '[0-9.]*s$' | tr -d s | tail -1 || true)
   rows=$(grep -o 'fit: [0-9]* TF-IDF rows ([0-9]* entries' "$log" | head -1 || true)
   grep -E 'pass [0-9]+/[0-9]+: .*done in' "$log" | sed 's/^.*INFO  /    /' | head -5 || true
-  local cpu
+  local cpu rss
   cpu=$(awk '/^cpu/ { print $2 + $3 }' "$W/$np.time")
-  printf '%-10s wall %7.1f s   svd %7.1f s   cpu %7.1f s (all ranks, whole run)   %s\n' "$label" "$(calc "$e - $s")" "$svd" "$cpu" "$rows"
+  rss=$(awk '/^cpu/ { printf "%.0f", $4 / 1024 }' "$W/$np.time")
+  printf '%-10s wall %7.1f s   svd %7.1f s   cpu %7.1f s (all ranks, whole run)   peak RSS %s MiB (largest process)   %s\n' \
+    "$label" "$(calc "$e - $s")" "$svd" "$cpu" "$rss" "$rows"
 }
 run "1 rank" 1 --dump-matrix "$W/matrix"
 run "2 ranks" 2

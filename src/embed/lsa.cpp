@@ -5,6 +5,7 @@
 
 #include <omp.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <Eigen/Dense>
 #include <algorithm>
@@ -319,6 +320,21 @@ void reduce_fixed(const mpi::Comm& comm, std::vector<u128>& acc) {
   }
   TRAWL_MPI_CHECK(MPI_Op_free(&op));
   TRAWL_MPI_CHECK(MPI_Type_free(&t));
+}
+
+// A barrier that waits asleep (1 ms polls) instead of in MPI's busy loop: the ranks waiting for
+// rank 0's dense steps leave their cores to it (and to anything else on the node).
+void sleepy_barrier(const mpi::Comm& comm) {
+  if (comm.size() == 1) return;
+  MPI_Request req;
+  TRAWL_MPI_CHECK(MPI_Ibarrier(comm.raw(), &req));
+  for (;;) {
+    int done = 0;
+    TRAWL_MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    timespec ts{0, 1000000};
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
 // y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in double (a float times a float: each product
@@ -701,6 +717,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     std::vector<u128> acc;
     for (int pass = first; pass < passes; ++pass) {
       if (on_pass) on_pass(pass, passes);
+      sleepy_barrier(comm);  // rank 0 arrives when Z is ready
       comm.bcast(Z);
       if (acc.empty()) assign_huge(acc, V * size_t(k), u128(0));
       else std::fill(acc.begin(), acc.end(), u128(0));
@@ -797,6 +814,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       if (res.singular_values[size_t(o.dim) - 1] <= res.singular_values[0] * 1e-5) head[1] = 1;
     }
   }
+  sleepy_barrier(comm);
   comm.bcast(head);
   res.numerical_rank = static_cast<int>(head[0]);
   if (res.numerical_rank < o.dim || head[1] != 0)
