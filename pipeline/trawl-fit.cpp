@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
                "singular vectors by a randomized truncated SVD (Halko, Martinsson and Tropp 2011). Ranks "
                "of an MPI job split the chunks; the result is bitwise the same at any rank or thread "
                "count. The output is the --lsa file of trawl-embed --encoder lsa (or lsa+hash). An "
-               "output that exists and matches the inputs and parameters is kept.");
+               "output that exists and matches the inputs and parameters is kept; a killed fit, rerun, "
+               "resumes after its last completed pass (OUTPUT.checkpoint) and writes the same encoder.");
     c.required().add_options()
         ("vocab", po::value<std::string>(&o.vocab_path)->required(), "the pool's trawl-vocab file (document frequencies)")
         ("output,o", po::value<std::string>(&o.output)->required(), "the encoder file to write (HDF5)");
