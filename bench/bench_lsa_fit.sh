@@ -6,7 +6,9 @@
 # --max-features 65536 --power-iterations 4 --oversample 10 at 1 and 2 ranks (1 thread per rank),
 # and TruncatedSVD(algorithm="randomized", n_iter=4, n_oversamples=10, random_state=0) on the
 # TF-IDF matrix trawl-fit dumps (tests/support/lsa_ref.py bench: the fit alone, the matrix
-# already in memory). Prints wall seconds, the stage's own SVD time and the per-core ratio.
+# already in memory). Prints wall seconds, the stage's own SVD time, CPU seconds (user + sys of
+# every rank, from /usr/bin/time; the load-independent figure on a shared machine) and
+# sklearn's fit time and CPU seconds. SKLEARN_THREADS (default "1 2"): the BLAS thread counts.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 in=${1:-$here/../shared/data/package-summaries.tsv.gz}
@@ -29,20 +31,25 @@ run() {  # label np extra...
   local label=$1 np=$2; shift 2
   local s e log=$W/$label.log
   s=$(date +%s.%N)
-  mpirun -n "$np" --oversubscribe "$BIN/trawl-fit" "${F[@]}" -o "$W/enc-$np.h5" --threads 1 "$@" 2> "$log"
+  /usr/bin/time -f "cpu %U %S %M" -o "$W/$np.time" \
+    mpirun -n "$np" --oversubscribe "$BIN/trawl-fit" "${F[@]}" -o "$W/enc-$np.h5" --threads 1 "$@" 2> "$log"
   e=$(date +%s.%N)
   local svd rows nnz
   # "time fit: randomized svd 12.3s" (1 rank) or "... min 1s  mean 2s  max 12.3s" (the max)
   svd=$(grep 'time fit: randomized svd' "$log" | grep -o '[0-9.]*s$' | tr -d s | tail -1 || true)
   rows=$(grep -o 'fit: [0-9]* TF-IDF rows ([0-9]* entries' "$log" | head -1 || true)
   grep -E 'pass [0-9]+/[0-9]+: .*done in' "$log" | sed 's/^.*INFO  /    /' | head -5 || true
-  printf '%-10s wall %7.1f s   svd %7.1f s   %s\n' "$label" "$(calc "$e - $s")" "$svd" "$rows"
+  local cpu rss
+  cpu=$(awk '/^cpu/ { print $2 + $3 }' "$W/$np.time")
+  rss=$(awk '/^cpu/ { printf "%.0f", $4 / 1024 }' "$W/$np.time")
+  printf '%-10s wall %7.1f s   svd %7.1f s   cpu %7.1f s (all ranks, whole run)   peak RSS %s MiB (largest process)   %s\n' \
+    "$label" "$(calc "$e - $s")" "$svd" "$cpu" "$rss" "$rows"
 }
 run "1 rank" 1 --dump-matrix "$W/matrix"
 run "2 ranks" 2
 cmp <(h5dump -d /basis "$W/enc-1.h5" | tail -n +3) <(h5dump -d /basis "$W/enc-2.h5" | tail -n +3) > /dev/null \
   && echo "basis at 1 and 2 ranks: identical" || echo "basis at 1 and 2 ranks: DIFFERENT"
-for t in 1 2; do
+for t in ${SKLEARN_THREADS:-1 2}; do
   s=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 "$here/tests/support/lsa_ref.py" bench "$W/matrix")
-  printf 'sklearn TruncatedSVD randomized, %s BLAS thread(s): fit %s s\n' "$t" "$s"
+  printf 'sklearn TruncatedSVD randomized, %s BLAS thread(s): fit %s\n' "$t" "$s"
 done

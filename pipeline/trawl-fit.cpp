@@ -1,6 +1,10 @@
 // trawl-libs: trawl_embed trawl_cli
 // trawl-fit: fits the pool-adapted LSA encoder (TF-IDF of the vocab's top ids, randomized
 // truncated SVD across MPI ranks) that trawl-embed --encoder lsa uses.
+#include <malloc.h>
+
+#include <cstdlib>
+
 #include "cli/options.h"
 #include "core/error.h"
 #include "embed/lsa.h"
@@ -11,17 +15,24 @@ using namespace trawl;
 namespace po = cli::po;
 
 int main(int argc, char** argv) {
+  // The fit allocates and frees matrices of V × k doubles (~140 MiB) between its steps: keep
+  // freed memory in the heap, so each does not page-fault fresh memory again.
+  // (M_MMAP_THRESHOLD is capped at 32 MiB: no mmap at all instead.)
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return mpi::run_main(argc, argv, "trawl-fit", [&](mpi::Comm& comm) {
     embed::FitOptions o;
     std::vector<std::string> inputs;
     std::string input_list, format = "auto";
+    bool no_checkpoint = false;
     cli::Cli c("trawl-fit", "fit",
                "fit the pool-adapted LSA encoder: the sublinear TF-IDF rows of the pool's text over the "
                "--max-features most frequent token ids of a trawl-vocab file, and their top --dim right "
                "singular vectors by a randomized truncated SVD (Halko, Martinsson and Tropp 2011). Ranks "
                "of an MPI job split the chunks; the result is bitwise the same at any rank or thread "
                "count. The output is the --lsa file of trawl-embed --encoder lsa (or lsa+hash). An "
-               "output that exists and matches the inputs and parameters is kept.");
+               "output that exists and matches the inputs and parameters is kept; a killed fit, rerun, "
+               "resumes after its last completed pass (OUTPUT.checkpoint) and writes the same encoder.");
     c.required().add_options()
         ("vocab", po::value<std::string>(&o.vocab_path)->required(), "the pool's trawl-vocab file (document frequencies)")
         ("output,o", po::value<std::string>(&o.output)->required(), "the encoder file to write (HDF5)");
@@ -42,11 +53,14 @@ int main(int argc, char** argv) {
         ("sample", po::value<double>(&o.sample)->default_value(1.0),
          "fit on a keyed uniform sample of this fraction of the rows (by uid and --seed)")
         ("seed", po::value<uint64_t>(&o.svd.seed)->default_value(o.svd.seed), "seed of the Gaussian test matrix and the sample")
-        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(8192),
+        ("block-rows", po::value<uint64_t>(&o.block_rows)->default_value(o.block_rows),
          "rows per reduction block (the unit summed in a fixed order; part of the result's identity)")
         ("memory-limit", po::value<double>(&o.memory_limit_gb)->default_value(0),
          "GiB per rank the fit may use; 0: MemAvailable / ranks on the node. Checked before reading")
-        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches")
+        ("force", po::bool_switch(&o.force), "refit even when the output exists and matches (and ignore a checkpoint)")
+        ("no-checkpoint", po::bool_switch(&no_checkpoint),
+         "do not write OUTPUT.checkpoint after each power-iteration pass (by default a rerun after a kill "
+         "resumes from it and writes the same encoder; it is removed when the output is written)")
         ("dump-matrix", po::value<std::string>(&o.dump_matrix)->default_value(""),
          "benchmarks: also write the TF-IDF matrix (CSR, raw little-endian files) to this directory (one rank only)");
     if (!c.parse(argc, argv)) return 0;
@@ -60,7 +74,10 @@ int main(int argc, char** argv) {
     if (c.common().num_shards > 0)
       throw UsageError("trawl-fit is an MPI job, not an array task (no --shard-id/--num-shards)");
     o.config = c.resolved_config();
-    embed::run_fit(comm, o);
-    return 0;
+    o.checkpoint = !no_checkpoint;
+    // Tests of the resumable fit: stop once this many passes are done and checkpointed.
+    if (const char* e = std::getenv("TRAWL_FIT_STOP_AFTER_PASS")) o.stop_after_pass = std::atoi(e);
+    auto st = embed::run_fit(comm, o);
+    return st.stopped ? 75 : 0;  // 75 (EX_TEMPFAIL): stopped as asked, rerun to resume
   });
 }

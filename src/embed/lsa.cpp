@@ -4,11 +4,14 @@
 #include "embed/lsa.h"
 
 #include <omp.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <numeric>
@@ -18,6 +21,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/timer.h"
 #include "embed/vocab.h"
 #include "io/h5.h"
 #include "mpi/comm.h"
@@ -240,25 +244,56 @@ void LsaFeaturizer::rows(const uint64_t* offsets, const uint32_t* ids, size_t n,
 }
 
 // ---- the randomized SVD ------------------------------------------------------------------------
+//
+// Bits. Every floating-point result below is a fixed sequence of IEEE operations: this file is
+// compiled with -ffp-contract=off (no fused multiply-adds), the kernels are element-wise over
+// the sketch columns (no reassociation), and the SIMD clones (AVX-512, AVX2, SSE2) therefore
+// give the same bits as one another. Work split between OpenMP threads never splits a sum.
 
 namespace {
 
 using u128 = unsigned __int128;
 using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-constexpr int kFixedBits = 80;  // fixed-point scale 2^80: |partial sums| < 2^46 fit in 127 bits
+// Fixed-point scale 2^80: |partial sums| < 2^46 fit in 127 bits.
+// Rows of A Z held at a time (not part of the result's identity: each column's sum runs over
+// the block's rows in order, one term at a time, however they are cut).
+size_t sub_rows() { return 4096; }
 
-// Rounds x·2^80 to an integer (ties to even), as a two's-complement 128-bit value. A function of
-// x alone, so the sum of these over blocks is independent of the order of addition.
-inline u128 to_fixed(double x) {
-  const double y = x * 0x1p80;  // exact (a power of two; |x| < 2^46)
-  if (std::fabs(y) < 0x1p51) {
-    // Round to the nearest integer (ties to even) by the addition: exact below 2^51, inline.
-    const double r = (y + 0x1.8p52) - 0x1.8p52;
-    return static_cast<u128>(static_cast<__int128>(static_cast<int64_t>(r)));
+#define TRAWL_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+
+int padded(int k) { return (k + 15) / 16 * 16; }
+
+// v.assign(n, x) with transparent huge pages asked for first (before any page is touched): the
+// passes read random rows of Z, of the column sums and of A Z, which with 4 KiB pages miss the
+// TLB on almost every row (and fault 512 times as often on first touch).
+template <class Vec, class T>
+void assign_huge(Vec& v, size_t n, T x) {
+  if (v.capacity() < n) {
+    Vec().swap(v);
+    v.reserve(n);
   }
-  return static_cast<u128>(static_cast<__int128>(y));  // truncation: still a function of x alone
+  const uintptr_t H = uintptr_t(1) << 21;
+  uintptr_t b = reinterpret_cast<uintptr_t>(v.data()), e = b + n * sizeof(T);
+  b = (b + H - 1) & ~(H - 1);
+  e &= ~(H - 1);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);  // advice only: errors ignored
+  v.assign(n, x);
 }
-inline double from_fixed(u128 v) { return std::ldexp(static_cast<double>(static_cast<__int128>(v)), -kFixedBits); }
+
+// x·2^80 rounded to the nearest integer (ties to even), as hi·2^63 + lo with |hi|, |lo| < 2^63:
+// y = x·2^80 (exact: a power of two; |x| < 2^46 so |y| < 2^126), hi = trunc(y·2^-63), and
+// y - hi·2^63 is exact (a multiple of y's ulp below 2^63), an integer unless |y| < 2^52, then
+// rounded. A function of x alone, so the sum of these over blocks is independent of the order
+// of addition; branch-free and vectorised (this runs once per touched column and block).
+TRAWL_SIMD void fixed_parts(const double* __restrict w, int k, int64_t* __restrict hi, int64_t* __restrict lo) {
+  for (int t = 0; t < k; ++t) {
+    const double y = w[t] * 0x1p80;
+    const double h = std::trunc(y * 0x1p-63);
+    hi[t] = static_cast<int64_t>(h);
+    lo[t] = static_cast<int64_t>(std::nearbyint(y - h * 0x1p63));
+  }
+}
+inline double from_fixed(u128 v) { return static_cast<double>(static_cast<__int128>(v)) * 0x1p-80; }  // exact scaling
 
 void add_u128(void* in, void* inout, int* len, MPI_Datatype*) {
   const u128* a = static_cast<const u128*>(in);
@@ -275,7 +310,6 @@ void reduce_fixed(const mpi::Comm& comm, std::vector<u128>& acc) {
   MPI_Op op;
   TRAWL_MPI_CHECK(MPI_Op_create(&add_u128, 1, &op));
   const size_t step = size_t(1) << 24;
-  std::vector<u128> buf;
   for (size_t off = 0; off < acc.size(); off += step) {
     int n = static_cast<int>(std::min(step, acc.size() - off));
     if (comm.root()) {
@@ -288,100 +322,306 @@ void reduce_fixed(const mpi::Comm& comm, std::vector<u128>& acc) {
   TRAWL_MPI_CHECK(MPI_Type_free(&t));
 }
 
-// y[0,k) += a · x[0,k): element-wise (no reassociation), so every ISA clone gives the same bits.
-__attribute__((target_clones("avx2", "default"))) void axpy(double* __restrict y, const double* __restrict x,
-                                                               double a, int k) {
-  for (int t = 0; t < k; ++t) y[t] += a * x[t];
+// A barrier that waits asleep (1 ms polls) instead of in MPI's busy loop: the ranks waiting for
+// rank 0's dense steps leave their cores to it (and to anything else on the node).
+void sleepy_barrier(const mpi::Comm& comm) {
+  if (comm.size() == 1) return;
+  MPI_Request req;
+  TRAWL_MPI_CHECK(MPI_Ibarrier(comm.raw(), &req));
+  for (;;) {
+    int done = 0;
+    TRAWL_MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    timespec ts{0, 1000000};
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
-// Thin Q of a V×k matrix (V >= k) with the span of m, single-threaded (bit-reproducible).
-// Cholesky QR twice (CholeskyQR2: two k×k Gram matrices and triangular solves, GEMM speed);
-// the second pass restores orthogonality to rounding when cond(m) < ~1e6. Householder QR when
-// the Gram matrix is not numerically positive definite (m rank-deficient or too ill-conditioned).
-RowMat thin_q(const RowMat& m) {
-  Eigen::MatrixXd q = m;
-  for (int rep = 0; rep < 2; ++rep) {
-    Eigen::MatrixXd g = q.transpose() * q;
-    Eigen::LLT<Eigen::MatrixXd> llt(g);
-    bool ok = llt.info() == Eigen::Success;
-    if (ok) {
-      const Eigen::VectorXd d = llt.matrixLLT().diagonal();
-      ok = d.minCoeff() > 1e-6 * d.maxCoeff();
+// y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in double (a float times a float: each product
+// exact), the entries in order. Rows of Z a few entries ahead (idx[p + 3], possibly in the
+// next rows: idx < idx_end) are prefetched: random rows of a matrix larger than the caches.
+TRAWL_SIMD void row_product(double* __restrict y, const float* __restrict Z, const uint32_t* __restrict idx,
+                            const float* __restrict val, uint64_t n, const uint32_t* idx_end, int kp) {
+  for (int t = 0; t < kp; ++t) y[t] = 0.0;
+  for (uint64_t p = 0; p < n; ++p) {
+    if (idx + p + 3 < idx_end) {
+      const char* nx = reinterpret_cast<const char*>(Z + size_t(idx[p + 3]) * size_t(kp));
+      for (int b = 0; b < kp * 4; b += 64) __builtin_prefetch(nx + b);
     }
-    if (!ok) {
-      Eigen::MatrixXd a = m;
-      Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
-      Eigen::MatrixXd h = qr.householderQ() * Eigen::MatrixXd::Identity(a.rows(), a.cols());
-      return h;
-    }
-    // q ← q R⁻¹ with R = Lᵀ (upper): solve X R = q in place.
-    llt.matrixU().solveInPlace<Eigen::OnTheRight>(q);
+    const double a = val[p];
+    const float* __restrict z = Z + size_t(idx[p]) * size_t(kp);
+    for (int t = 0; t < kp; ++t) y[t] += a * double(z[t]);
   }
+}
+
+inline void prefetch_row(const double* p, int kp) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int b = 0; b < kp * 8; b += 64) __builtin_prefetch(c + b);
+}
+
+// w[0,kp) += a · y[0,kp) in double.
+TRAWL_SIMD void axpy_rows(double* __restrict w, const double* __restrict y, double a, int kp) {
+  for (int t = 0; t < kp; ++t) w[t] += a * y[t];
+}
+
+// ---- dense V × kp kernels (row-major, leading dimension kp, kp a multiple of 16)
+
+// The 8-double vectors are passed by value only between inlined helpers (no ABI concerns).
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+inline v8d load8(const double* p) {
+  v8d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(double* p, v8d v) { std::memcpy(p, &v, sizeof v); }
+inline v8d bcast8(double s) { return v8d{s, s, s, s, s, s, s, s}; }
+
+// G[a0+r, b0..b0+16) += Σ_{i in [i0,i1), ascending} X[i, a0+r] · Y[i, b0..b0+16), r < 4.
+TRAWL_SIMD void gram_tile(const double* __restrict X, const double* __restrict Y, size_t i0, size_t i1, int kp,
+                          int a0, int b0, double* __restrict G) {
+  v8d c[4][2];
+  for (int r = 0; r < 4; ++r) {
+    c[r][0] = load8(G + size_t(a0 + r) * kp + b0);
+    c[r][1] = load8(G + size_t(a0 + r) * kp + b0 + 8);
+  }
+  for (size_t i = i0; i < i1; ++i) {
+    const double* y = Y + i * size_t(kp) + b0;
+    const v8d y0 = load8(y), y1 = load8(y + 8);
+    const double* x = X + i * size_t(kp) + a0;
+    for (int r = 0; r < 4; ++r) {
+      const v8d xr = bcast8(x[r]);
+      c[r][0] += xr * y0;
+      c[r][1] += xr * y1;
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    store8(G + size_t(a0 + r) * kp + b0, c[r][0]);
+    store8(G + size_t(a0 + r) * kp + b0 + 8, c[r][1]);
+  }
+}
+
+// Xᵀ Y (kp × kp, row-major) of two V × kp matrices: each entry summed over the rows in order.
+// sym: X = Y, only the tiles on or above the diagonal are summed, the rest mirrored (the same
+// bits: the products commute).
+RowMat gram(const double* X, const double* Y, size_t V, int kp, bool sym) {
+  RowMat G = RowMat::Zero(kp, kp);
+  const size_t step = 256;
+  for (size_t i0 = 0; i0 < V; i0 += step) {
+    const size_t i1 = std::min(V, i0 + step);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int a0 = 0; a0 < kp; a0 += 4)
+      for (int b0 = sym ? a0 / 16 * 16 : 0; b0 < kp; b0 += 16) gram_tile(X, Y, i0, i1, kp, a0, b0, G.data());
+  }
+  if (sym)
+    for (int a = 0; a < kp; ++a)
+      for (int b = 0; b < a; ++b) G(a, b) = G(b, a);
+  return G;
+}
+
+// C[i0+r, b0..b0+16) = Σ_{a < kin, ascending} X[i0+r, a] · M[a, b0..b0+16), r < 8.
+TRAWL_SIMD void product_tile8(const double* __restrict X, const double* __restrict M, size_t i0, int kp, int kin,
+                              int b0, double* __restrict C) {
+  v8d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
+  v8d c40 = {}, c41 = {}, c50 = {}, c51 = {}, c60 = {}, c61 = {}, c70 = {}, c71 = {};
+  const double* x = X + i0 * size_t(kp);
+  const size_t s = size_t(kp);
+  for (int a = 0; a < kin; ++a) {
+    const v8d m0 = load8(M + size_t(a) * s + b0), m1 = load8(M + size_t(a) * s + b0 + 8);
+    v8d xr;
+    xr = bcast8(x[a]), c00 += xr * m0, c01 += xr * m1;
+    xr = bcast8(x[s + a]), c10 += xr * m0, c11 += xr * m1;
+    xr = bcast8(x[2 * s + a]), c20 += xr * m0, c21 += xr * m1;
+    xr = bcast8(x[3 * s + a]), c30 += xr * m0, c31 += xr * m1;
+    xr = bcast8(x[4 * s + a]), c40 += xr * m0, c41 += xr * m1;
+    xr = bcast8(x[5 * s + a]), c50 += xr * m0, c51 += xr * m1;
+    xr = bcast8(x[6 * s + a]), c60 += xr * m0, c61 += xr * m1;
+    xr = bcast8(x[7 * s + a]), c70 += xr * m0, c71 += xr * m1;
+  }
+  double* c = C + i0 * s + b0;
+  store8(c, c00), store8(c + 8, c01), store8(c + s, c10), store8(c + s + 8, c11);
+  store8(c + 2 * s, c20), store8(c + 2 * s + 8, c21), store8(c + 3 * s, c30), store8(c + 3 * s + 8, c31);
+  store8(c + 4 * s, c40), store8(c + 4 * s + 8, c41), store8(c + 5 * s, c50), store8(c + 5 * s + 8, c51);
+  store8(c + 6 * s, c60), store8(c + 6 * s + 8, c61), store8(c + 7 * s, c70), store8(c + 7 * s + 8, c71);
+}
+
+// The same for one row (the rows past the last multiple of 8): the same operations in the same
+// order per entry, so the same bits.
+TRAWL_SIMD void product_row(const double* __restrict X, const double* __restrict M, size_t i, int kp, int kin,
+                            double* __restrict C) {
+  for (int b0 = 0; b0 < kp; b0 += 16) {
+    v8d c0 = {}, c1 = {};
+    for (int a = 0; a < kin; ++a) {
+      const v8d xr = bcast8(X[i * size_t(kp) + size_t(a)]);
+      c0 += xr * load8(M + size_t(a) * kp + b0);
+      c1 += xr * load8(M + size_t(a) * kp + b0 + 8);
+    }
+    store8(C + i * size_t(kp) + b0, c0);
+    store8(C + i * size_t(kp) + b0 + 8, c1);
+  }
+}
+
+// C = X · M of a V × kp matrix and a kp × kp one whose rows >= kin are zero (they are skipped).
+// upper: M is upper triangular, so column b needs rows a <= b only (the terms skipped are
+// x · 0, which leave a sum unchanged).
+void product_into(const RowMat& X, const RowMat& M, int kin, RowMat* C, bool upper = false) {
+  const int kp = int(X.cols());
+  const size_t V = size_t(X.rows());
+  if (C->rows() != X.rows() || C->cols() != kp) C->resize(X.rows(), kp);
+  const long long tiles = static_cast<long long>(V / 8);
+  auto rows_for = [&](int b0) { return upper ? std::min(kin, b0 + 16) : kin; };
+#pragma omp parallel for schedule(static)
+  for (long long t = 0; t < tiles; ++t)
+    for (int b0 = 0; b0 < kp; b0 += 16)
+      product_tile8(X.data(), M.data(), size_t(t) * 8, kp, rows_for(b0), b0, C->data());
+  for (size_t i = size_t(tiles) * 8; i < V; ++i) product_row(X.data(), M.data(), i, kp, kin, C->data());
+}
+
+RowMat product(const RowMat& X, const RowMat& M, int kin) {
+  RowMat C;
+  product_into(X, M, kin, &C);
+  return C;
+}
+
+// A kp × kp matrix with m (r × c, r, c <= kp) in its top-left corner, zeros elsewhere.
+RowMat pad_square(const Eigen::MatrixXd& m, int kp) {
+  RowMat p = RowMat::Zero(kp, kp);
+  p.topLeftCorner(m.rows(), m.cols()) = m;
+  return p;
+}
+
+// The upper Cholesky factor R of the top-left n × n of G (G = RᵀR), when G is numerically
+// positive definite there (the factor's diagonal within 1e-6 of its largest entry).
+bool cholesky_upper(const RowMat& G, int n, Eigen::MatrixXd* R) {
+  Eigen::MatrixXd g = G.topLeftCorner(n, n);
+  Eigen::LLT<Eigen::MatrixXd> llt(g);
+  if (llt.info() != Eigen::Success) return false;
+  const Eigen::VectorXd d = llt.matrixLLT().diagonal();
+  if (!(d.minCoeff() > 1e-6 * d.maxCoeff())) return false;
+  *R = llt.matrixU();
+  return true;
+}
+
+Eigen::MatrixXd upper_inverse(const Eigen::MatrixXd& R) {
+  Eigen::MatrixXd inv = Eigen::MatrixXd::Identity(R.rows(), R.cols());
+  R.triangularView<Eigen::Upper>().solveInPlace(inv);
+  return inv;
+}
+
+// Householder QR's thin Q of the first k columns of m (V × kp), padded back to kp columns: the
+// fallback when a Gram matrix is not numerically positive definite (rank-deficient or badly
+// conditioned input).
+RowMat householder_q(const RowMat& m, int k) {
+  Eigen::MatrixXd a = m.leftCols(k);
+  Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
+  RowMat q = RowMat::Zero(m.rows(), m.cols());
+  q.leftCols(k) = qr.householderQ() * Eigen::MatrixXd::Identity(a.rows(), k);
   return q;
 }
 
-// acc[c·k + t] += fixed(Σ_{rows j of the block with column c, ascending} a_jc · (A_b Z)[j, t]).
+// A V × kp matrix whose first k columns span the first k columns of m and are well conditioned
+// (Cholesky QR: Q = m R⁻¹, orthonormal to ~1e-16·cond(m)²; Householder when that fails). The
+// power iteration needs a well-conditioned basis, not an exactly orthonormal one: the final step
+// does not assume it.
+void orth(const RowMat& m, int k, RowMat* q) {
+  const int kp = int(m.cols());
+  RowMat G = gram(m.data(), m.data(), size_t(m.rows()), kp, true);
+  Eigen::MatrixXd R;
+  if (!cholesky_upper(G, k, &R)) {
+    *q = householder_q(m, k);
+    return;
+  }
+  product_into(m, pad_square(upper_inverse(R), kp), k, q, true);
+}
+
+// acc[c·k + t] += fixed(Σ_{rows j of the block with column c, ascending} a_jc · (A_b Z)[j, t]),
+// with Z in float (the bytes every entry gathers), A_b Z and the column sums in double.
 class BlockPass {
  public:
-  BlockPass(size_t V, int k) : V_(V), k_(k), cnt_(V, 0), start_(V, 0) {}
+  BlockPass(size_t V, int k, int kp) : k_(k), kp_(kp), cnt_(V, 0), start_(V, 0), mark_(V, 0) {
+    assign_huge(W_, V * size_t(kp), 0.0);
+  }
 
-  void run(const Csr& b, const double* Z, std::vector<u128>& acc) {
+  void run(const Csr& b, const float* Z, std::vector<u128>& acc) {
     const size_t n = b.rows();
-    const int k = k_;
+    const int k = k_, kp = kp_;
     if (n == 0) return;
-    // Y = A_b Z, row by row.
-    Y_.assign(n * size_t(k), 0.0);
+    touched_.clear();
+    for (size_t r0 = 0; r0 < n; r0 += sub_rows()) {
+      const size_t r1 = std::min(n, r0 + sub_rows()), m = r1 - r0;
+      // Y = A Z for rows [r0, r1), row by row.
+      if (Y_.capacity() < sub_rows() * size_t(kp)) assign_huge(Y_, sub_rows() * size_t(kp), 0.0);
+      Y_.resize(m * size_t(kp));
 #pragma omp parallel for schedule(dynamic, 64)
-    for (long long j = 0; j < static_cast<long long>(n); ++j) {
-      double* y = Y_.data() + size_t(j) * k;
-      for (uint64_t p = b.offsets[j]; p < b.offsets[j + 1]; ++p)
-        axpy(y, Z + size_t(b.index[p]) * k, double(b.value[p]), k);
-    }
-    // The block's columns (CSC by counting sort; rows stay ascending within a column).
-    present_.clear();
-    for (uint64_t p = 0; p < b.offsets[n]; ++p) {
-      uint32_t c = b.index[p];
-      if (cnt_[c]++ == 0) present_.push_back(c);
-    }
-    uint64_t s = 0;
-    for (uint32_t c : present_) {
-      start_[c] = s;
-      s += cnt_[c];
-      cnt_[c] = 0;
-    }
-    crow_.resize(s);
-    cval_.resize(s);
-    for (size_t j = 0; j < n; ++j)
-      for (uint64_t p = b.offsets[j]; p < b.offsets[j + 1]; ++p) {
-        uint32_t c = b.index[p];
-        uint64_t q = start_[c] + cnt_[c]++;
-        crow_[q] = static_cast<uint32_t>(j);
-        cval_[q] = b.value[p];
+      for (long long j = 0; j < static_cast<long long>(m); ++j) {
+        const uint64_t lo = b.offsets[r0 + size_t(j)], hi = b.offsets[r0 + size_t(j) + 1];
+        row_product(Y_.data() + size_t(j) * kp, Z, b.index.data() + lo, b.value.data() + lo, hi - lo,
+                    b.index.data() + b.offsets[r1], kp);
       }
-    for (uint32_t c : present_) cnt_[c] = 0;
-#pragma omp parallel
-    {
-      std::vector<double> w(static_cast<size_t>(k));
-#pragma omp for schedule(dynamic, 16)
+      // These rows' columns (CSC by counting sort; rows stay ascending within a column).
+      present_.clear();
+      const uint64_t p0 = b.offsets[r0], p1 = b.offsets[r1];
+      for (uint64_t p = p0; p < p1; ++p) {
+        uint32_t c = b.index[p];
+        if (cnt_[c]++ == 0) present_.push_back(c);
+      }
+      uint64_t s = 0;
+      for (uint32_t c : present_) {
+        start_[c] = s;
+        s += cnt_[c];
+        cnt_[c] = 0;
+        if (!mark_[c]) {
+          mark_[c] = 1;
+          touched_.push_back(c);
+        }
+      }
+      crow_.resize(s);
+      cval_.resize(s);
+      for (size_t j = 0; j < m; ++j)
+        for (uint64_t p = b.offsets[r0 + j]; p < b.offsets[r0 + j + 1]; ++p) {
+          uint32_t c = b.index[p];
+          uint64_t q = start_[c] + cnt_[c]++;
+          crow_[q] = static_cast<uint32_t>(j);
+          cval_[q] = b.value[p];
+        }
+      for (uint32_t c : present_) cnt_[c] = 0;
+      // W[c] += a_jc · Y[j] over column c's rows in order: one thread per column.
+#pragma omp parallel for schedule(dynamic, 16)
       for (long long i = 0; i < static_cast<long long>(present_.size()); ++i) {
         const uint32_t c = present_[size_t(i)];
-        // Column c's entries are at [start_[c], start of the next present column).
         const uint64_t lo = start_[c];
         const uint64_t hi = size_t(i) + 1 < present_.size() ? start_[present_[size_t(i) + 1]] : crow_.size();
-        std::fill(w.begin(), w.end(), 0.0);
-        for (uint64_t q = lo; q < hi; ++q) axpy(w.data(), Y_.data() + size_t(crow_[q]) * k, double(cval_[q]), k);
+        double* w = W_.data() + size_t(c) * kp;
+        if (size_t(i) + 1 < present_.size()) prefetch_row(W_.data() + size_t(present_[size_t(i) + 1]) * kp, kp);
+        for (uint64_t q = lo; q < hi; ++q) axpy_rows(w, Y_.data() + size_t(crow_[q]) * kp, double(cval_[q]), kp);
+      }
+    }
+    // The block's sums into the fixed-point accumulator, once per touched column.
+#pragma omp parallel
+    {
+      std::vector<int64_t> hi(static_cast<size_t>(kp)), lo(static_cast<size_t>(kp));
+#pragma omp for schedule(static)
+      for (long long i = 0; i < static_cast<long long>(touched_.size()); ++i) {
+        const uint32_t c = touched_[size_t(i)];
+        double* w = W_.data() + size_t(c) * kp;
+        fixed_parts(w, k, hi.data(), lo.data());
         u128* a = acc.data() + size_t(c) * k;
-        for (int t = 0; t < k; ++t) a[t] += to_fixed(w[size_t(t)]);
+        for (int t = 0; t < k; ++t)
+          a[t] += static_cast<u128>(static_cast<__int128>(hi[size_t(t)]) * (static_cast<__int128>(1) << 63) +
+                                    lo[size_t(t)]);
+        std::fill(w, w + kp, 0.0);
+        mark_[c] = 0;
       }
     }
   }
 
  private:
-  size_t V_;
-  int k_;
+  int k_, kp_;
   std::vector<uint32_t> cnt_;
   std::vector<uint64_t> start_;
-  std::vector<uint32_t> present_, crow_;
+  std::vector<uint8_t> mark_;
+  std::vector<double> W_;
+  std::vector<uint32_t> present_, touched_, crow_;
   std::vector<float> cval_;
   std::vector<double> Y_;
 };
@@ -395,16 +635,21 @@ struct EigenSingleThread {
 
 }  // namespace
 
+int svd_padded_columns(int dim, int oversample, uint64_t features) {
+  return padded(static_cast<int>(std::min<uint64_t>(features, uint64_t(dim) + uint64_t(std::max(oversample, 0)))));
+}
+
 uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root) {
-  const uint64_t k = uint64_t(dim) + uint64_t(std::max(oversample, 0));
-  // Z (8) + the fixed-point accumulator (16) on every rank; rank 0 also holds W in double (8),
-  // the QR's copy and its Q (16) and the final basis (8 · dim/k ≤ 8).
-  return features * k * (root ? 56 : 24);
+  const uint64_t kp = uint64_t(padded(dim + std::max(oversample, 0)));
+  // Every rank: Z (float, 4), the block's column sums (8) and the fixed-point accumulator (16).
+  // Rank 0 also holds W (8) and, in the dense steps, up to three more V × kp doubles (24).
+  return features * kp * (root ? 60 : 28);
 }
 
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
                          const std::vector<uint32_t>& column_keys, const SvdOptions& o,
-                         const std::function<void(int, int)>& on_pass) {
+                         const std::function<void(int, int)>& on_pass, const SvdState* resume,
+                         const SvdAfterPass& after_pass) {
   const size_t V = column_keys.size();
   if (o.dim < 1) throw UsageError(cat("--dim ", o.dim, ": must be at least 1"));
   if (o.oversample < 0) throw UsageError(cat("--oversample ", o.oversample, ": must be >= 0"));
@@ -413,6 +658,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     throw UsageError(cat("--dim ", o.dim, " exceeds the ", V, " features (columns) of the TF-IDF matrix; lower --dim "
                          "or raise --max-features"));
   const int k = static_cast<int>(std::min<size_t>(V, size_t(o.dim) + size_t(o.oversample)));
+  const int kp = padded(k);
   for (auto& b : mine) {
     TRAWL_ASSERT_MSG(b.rows.cols == int64_t(V) || b.rows.rows() == 0, "svd block of ", b.rows.cols, " columns, expected ", V);
   }
@@ -428,53 +674,96 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     throw InputError(cat("--dim ", o.dim, " exceeds the ", res.rows, " non-empty TF-IDF rows (the rank of the "
                          "matrix is at most that); lower --dim or fit on more documents"));
 
-  // Z0 = orth(Ω), Ω[j, :] from the stream keyed by (seed, column j's token id).
-  std::vector<double> Z(V * size_t(k));
-  if (comm.root()) {
-    EigenSingleThread single;
-    RowMat om(V, k);
-    for (size_t j = 0; j < V; ++j) {
-      Rng r(key(o.seed, column_keys[j]));
-      for (int t = 0; t < k; ++t) om(Eigen::Index(j), t) = r.normal();
-    }
-    RowMat q = thin_q(om);
-    std::memcpy(Z.data(), q.data(), Z.size() * sizeof(double));
-  }
   const int passes = o.power_iterations + 1;
-  BlockPass bp(V, k);
-  std::vector<u128> acc;
-  RowMat W;
-  for (int pass = 0; pass < passes; ++pass) {
-    if (on_pass) on_pass(pass, passes);
-    comm.bcast(Z);
-    acc.assign(V * size_t(k), 0);
-    {
-      Progress prog(cat("fit: pass ", pass + 1, "/", passes), my_nnz, "nnz");
-      for (auto& b : mine) {
-        bp.run(b.rows, Z.data(), acc);
-        prog.add(b.rows.offsets.back());
-      }
-      prog.finish();
-    }
-    reduce_fixed(comm, acc);
+  // Z: the input of the next pass, float, V × kp (columns >= k zero), on rank 0 (broadcast).
+  std::vector<float> Z;
+  assign_huge(Z, V * size_t(kp), 0.0f);
+  int first = 0;
+  if (resume) {
+    TRAWL_ASSERT_MSG(resume->pass >= 1 && resume->pass < passes, "resume at pass ", resume->pass, " of ", passes);
+    first = resume->pass;
     if (comm.root()) {
-      EigenSingleThread single;
-      W.resize(Eigen::Index(V), k);
-      for (size_t i = 0; i < acc.size(); ++i) W.data()[i] = from_fixed(acc[i]);
-      if (pass + 1 < passes) {
-        RowMat q = thin_q(W);  // Z = orth(Aᵀ A Z)
-        std::memcpy(Z.data(), q.data(), Z.size() * sizeof(double));
+      TRAWL_ASSERT_MSG(resume->z.size() == Z.size(), "resume state of ", resume->z.size(), " values, expected ", Z.size());
+      std::copy(resume->z.begin(), resume->z.end(), Z.begin());
+    }
+  } else if (comm.root()) {
+    ScopedTimer timer("fit: svd: Gaussian start (rank 0)");
+    // Z0 = Ω with unit columns, Ω[j, :] from the stream keyed by (seed, column j's token id). A
+    // Gaussian V × k matrix is well conditioned already: no orthonormalisation.
+    std::vector<double> om(V * size_t(k));
+    for (size_t j = 0; j < V; ++j) {
+      // Box–Muller, both outputs of each pair of uniforms: (√(-2 ln u1)·cos 2πu2, ·sin 2πu2).
+      Rng r(key(o.seed, column_keys[j]));
+      double* row = om.data() + j * size_t(k);
+      for (int t = 0; t < k; t += 2) {
+        double u1 = r.uniform(), u2 = r.uniform();
+        if (u1 < 1e-300) u1 = 1e-300;
+        const double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+        row[t] = rad * std::cos(th);
+        if (t + 1 < k) row[t + 1] = rad * std::sin(th);
+      }
+    }
+    std::vector<double> ss(size_t(k), 0.0);
+    for (size_t j = 0; j < V; ++j)
+      for (int t = 0; t < k; ++t) ss[size_t(t)] += om[j * size_t(k) + size_t(t)] * om[j * size_t(k) + size_t(t)];
+    for (int t = 0; t < k; ++t) ss[size_t(t)] = ss[size_t(t)] > 0 ? 1.0 / std::sqrt(ss[size_t(t)]) : 0.0;
+    for (size_t j = 0; j < V; ++j)
+      for (int t = 0; t < k; ++t)
+        Z[j * size_t(kp) + size_t(t)] = static_cast<float>(om[j * size_t(k) + size_t(t)] * ss[size_t(t)]);
+  }
+  RowMat W, q;
+  {
+    BlockPass bp(V, k, kp);
+    std::vector<u128> acc;
+    for (int pass = first; pass < passes; ++pass) {
+      if (on_pass) on_pass(pass, passes);
+      sleepy_barrier(comm);  // rank 0 arrives when Z is ready
+      comm.bcast(Z);
+      if (acc.empty()) assign_huge(acc, V * size_t(k), u128(0));
+      else std::fill(acc.begin(), acc.end(), u128(0));
+      {
+        ScopedTimer timer("fit: svd: passes A^T(A Z)");
+        Progress prog(cat("fit: pass ", pass + 1, "/", passes), my_nnz, "nnz");
+        for (auto& b : mine) {
+          bp.run(b.rows, Z.data(), acc);
+          prog.add(b.rows.offsets.back());
+        }
+        prog.finish();
+      }
+      reduce_fixed(comm, acc);
+      if (comm.root()) {
+        ScopedTimer timer("fit: svd: dense steps between passes (rank 0)");
+        EigenSingleThread single;
+        W.resize(Eigen::Index(V), kp);
+        for (size_t c = 0; c < V; ++c) {
+          for (int t = 0; t < k; ++t) W(Eigen::Index(c), t) = from_fixed(acc[c * size_t(k) + size_t(t)]);
+          for (int t = k; t < kp; ++t) W(Eigen::Index(c), t) = 0.0;
+        }
+        if (pass + 1 < passes) {
+          orth(W, k, &q);  // Z = orth(Aᵀ A Z)
+          for (size_t i = 0; i < Z.size(); ++i) Z[i] = static_cast<float>(q.data()[i]);
+        }
+      }
+      if (pass + 1 < passes && after_pass && !after_pass(pass + 1, kp, Z)) {
+        res.stopped = true;
+        return res;
       }
     }
   }
-  std::vector<u128>().swap(acc);
+  RowMat().swap(q);
   // Rank 0: W = Aᵀ Y with Y = A Z; G = YᵀY = Zᵀ W; Q_Y = Y P Λ^-1/2 (eigenpairs of G above the
-  // noise floor); Bᵀ = Aᵀ Q_Y = W P Λ^-1/2 = Q2 R2; R2 = U Σ Xᵀ; basis = Q2 U.
+  // noise floor); Bᵀ = Aᵀ Q_Y = W P Λ^-1/2 = M; M = Q R (Cholesky QR twice, Householder when
+  // that fails); R = U Σ Xᵀ; basis = Q U.
   std::vector<double> head(2, 0.0);  // numerical rank, error flag
   if (comm.root()) {
+    ScopedTimer timer("fit: svd: final dense step (rank 0)");
     EigenSingleThread single;
-    Eigen::Map<const RowMat> Zm(Z.data(), Eigen::Index(V), k);
-    Eigen::MatrixXd G = Zm.transpose() * W;
+    Eigen::MatrixXd G;
+    {
+      RowMat Zd(Eigen::Index(V), kp);
+      for (size_t i = 0; i < Z.size(); ++i) Zd.data()[i] = double(Z[i]);
+      G = gram(Zd.data(), W.data(), V, kp, false).topLeftCorner(k, k);
+    }
     G = 0.5 * (G + Eigen::MatrixXd(G.transpose()));
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G);
     const auto& lam = es.eigenvalues();  // ascending
@@ -487,13 +776,33 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     if (r >= o.dim) {
       Eigen::MatrixXd P = es.eigenvectors().rightCols(r);
       Eigen::VectorXd inv = lam.tail(r).cwiseSqrt().cwiseInverse();
-      Eigen::MatrixXd M = W * (P * inv.asDiagonal());
-      Eigen::HouseholderQR<Eigen::MatrixXd> qr(M);
-      Eigen::MatrixXd R2 = qr.matrixQR().topRows(r).triangularView<Eigen::Upper>();
-      Eigen::JacobiSVD<Eigen::MatrixXd> svd(R2, Eigen::ComputeFullU);
-      Eigen::MatrixXd Q2 = qr.householderQ() * Eigen::MatrixXd::Identity(Eigen::Index(V), r);
-      Eigen::MatrixXd B = Q2 * svd.matrixU().leftCols(o.dim);
-      res.singular_values.assign(svd.singularValues().data(), svd.singularValues().data() + o.dim);
+      RowMat M = product(W, pad_square(P * inv.asDiagonal(), kp), k);
+      RowMat().swap(W);
+      Eigen::MatrixXd R1, R2, U;
+      Eigen::VectorXd sigma;
+      RowMat B;
+      RowMat G1 = gram(M.data(), M.data(), V, kp, true);
+      bool ok = cholesky_upper(G1, r, &R1);
+      if (ok) {
+        RowMat Q1;
+        product_into(M, pad_square(upper_inverse(R1), kp), r, &Q1, true);
+        RowMat G2 = gram(Q1.data(), Q1.data(), V, kp, true);
+        ok = cholesky_upper(G2, r, &R2);
+        if (ok) {
+          Eigen::MatrixXd R = R2 * R1.triangularView<Eigen::Upper>();
+          Eigen::JacobiSVD<Eigen::MatrixXd> svd(R, Eigen::ComputeFullU);
+          sigma = svd.singularValues();
+          B = product(Q1, pad_square(upper_inverse(R2) * svd.matrixU().leftCols(o.dim), kp), r);
+        }
+      }
+      if (!ok) {
+        RowMat Q = householder_q(M, r);
+        Eigen::MatrixXd qtm = Eigen::MatrixXd(Q.leftCols(r)).transpose() * Eigen::MatrixXd(M.leftCols(r));
+        Eigen::JacobiSVD<Eigen::MatrixXd> svd(qtm, Eigen::ComputeFullU);
+        sigma = svd.singularValues();
+        B = product(Q, pad_square(svd.matrixU().leftCols(o.dim), kp), r);
+      }
+      res.singular_values.assign(sigma.data(), sigma.data() + o.dim);
       res.basis.assign(V * size_t(o.dim), 0.0);
       for (int c = 0; c < o.dim; ++c) {
         Eigen::Index arg = 0;
@@ -505,6 +814,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       if (res.singular_values[size_t(o.dim) - 1] <= res.singular_values[0] * 1e-5) head[1] = 1;
     }
   }
+  sleepy_barrier(comm);
   comm.bcast(head);
   res.numerical_rank = static_cast<int>(head[0]);
   if (res.numerical_rank < o.dim || head[1] != 0)

@@ -114,20 +114,40 @@ struct SvdResult {
   std::vector<double> singular_values;  // dim, descending
   int numerical_rank = 0;               // of the sketch (<= dim + oversample)
   uint64_t rows = 0;                    // rows over all ranks
+  bool stopped = false;                 // after_pass asked to stop: basis and singular_values empty
 };
+
+/// The power iteration between two passes: the input Z of pass `pass` (0-based, >= 1), float,
+/// features × kp row-major (kp = svd_padded_columns(...); columns >= dim + oversample zero). A
+/// fit restarted from it gives bitwise what the uninterrupted fit gives.
+struct SvdState {
+  int pass = 0;
+  int kp = 0;
+  std::vector<float> z;  // rank 0 only
+};
+/// Called on every rank after each pass but the last: (the next pass, kp, its input Z — valid
+/// on rank 0 only). Returning false stops the fit there.
+using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector<float>& z)>;
 
 /// Collective over comm. The top dim right singular vectors of the matrix whose rows are the
 /// union of every rank's blocks (features columns). column_keys[j] keys column j's row of the
 /// Gaussian test matrix (the token id), so the result does not depend on the column order's
-/// provenance. Products Aᵀ(A Z) are summed per block in double, rounded to 2^-80 fixed point
-/// and added as 128-bit integers, which is exact and associative, so the result is bitwise the
-/// same at any rank count, block placement, or thread count. The dense steps run on rank 0
-/// (single-threaded Eigen) and are broadcast. on_pass(pass, passes) is called before each pass.
-/// Throws UsageError for dim < 1, oversample < 0, power_iterations < 0, dim > features, and
-/// InputError when dim exceeds the numerical rank of the matrix.
+/// provenance. Each pass computes Aᵀ(A Z) with Z stored in float (A Z and the column sums in
+/// double); per block, each column's sum is rounded to 2^-80 fixed point and the blocks
+/// are added as 128-bit integers, which is exact and associative, so the result is bitwise the
+/// same at any rank count, block placement or thread count (and trawl's kernels at any SIMD
+/// width: no fused multiply-adds, element-wise over the sketch columns). The dense steps
+/// (Cholesky QR between passes, the final small SVD) run on rank 0 and are broadcast.
+/// on_pass(pass, passes) is called before each pass. resume (every rank; z on rank 0): start at
+/// resume->pass from that state. after_pass: see SvdAfterPass (result.stopped when it stops). Throws UsageError for dim < 1, oversample < 0, power_iterations < 0,
+/// dim > features, and InputError when dim exceeds the numerical rank of the matrix.
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
                          const std::vector<uint32_t>& column_keys, const SvdOptions& o,
-                         const std::function<void(int, int)>& on_pass = {});
+                         const std::function<void(int, int)>& on_pass = {}, const SvdState* resume = nullptr,
+                         const SvdAfterPass& after_pass = {});
+
+/// Columns of the sketch as stored (dim + oversample, at most features, rounded up to 16).
+int svd_padded_columns(int dim, int oversample, uint64_t features);
 
 /// Bytes rank 0 needs for the dense part of randomized_svd (other ranks need about half).
 uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root);
@@ -141,9 +161,16 @@ struct FitOptions {
   uint64_t max_features = 65536;
   double sample = 1.0;           // keyed uniform sample of rows: keep when U(seed, uid) < sample
   SvdOptions svd;
-  uint64_t block_rows = 8192;    // rows per reduction block (part of the result's identity)
+  uint64_t block_rows = 262144;  // rows per reduction block (part of the result's identity)
   double memory_limit_gb = 0;    // per rank; 0 = MemAvailable / ranks on the node
   bool force = false;
+  /// After each power-iteration pass rank 0 writes the next pass's input to
+  /// checkpoint_path(output) (atomically, checksummed, keyed by the inputs and parameters); a
+  /// rerun after a kill resumes from it and writes the same encoder. Removed on success.
+  bool checkpoint = true;
+  /// Tests: stop (FitStats::stopped, no output) once this many passes are done and checkpointed
+  /// (0: never). trawl-fit takes it from the environment, TRAWL_FIT_STOP_AFTER_PASS.
+  int stop_after_pass = 0;
   std::string config;
   /// Benchmarks and checks: on one rank, also write the TF-IDF matrix the SVD sees (rows in
   /// block order) to this directory as offsets.u64, index.u32, value.f32 and meta.txt
@@ -154,13 +181,20 @@ struct FitOptions {
 struct FitStats {
   uint64_t rows = 0, empty_rows = 0, bad_rows = 0, sampled_out = 0, nnz = 0;
   bool skipped = false;
+  int resumed_from_pass = 0;  // passes a checkpoint spared (0: fitted from the start)
+  bool stopped = false;       // stop_after_pass reached: checkpoint written, no output
   std::string checksum;
 };
 
 /// Collective over comm: reads and featurises this rank's chunks (chunk i on part i % ranks),
 /// runs randomized_svd and writes the encoder file from rank 0. Skips when the output exists,
-/// validates and was fitted from the same inputs, vocab and parameters (unless force).
+/// validates and was fitted from the same inputs, vocab and parameters (unless force). Resumes
+/// from checkpoint_path(output) when it matches the inputs and parameters (unless force).
 FitStats run_fit(const mpi::Comm& comm, const FitOptions& o);
+
+/// "<output>.checkpoint": the fit's checkpoint file (HDF5, format "lsa-fit-checkpoint" v1; see
+/// docs/FORMATS.md).
+std::string checkpoint_path(const std::string& output);
 
 // ---- the encoders ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <set>
@@ -20,6 +21,7 @@
 #include "core/timer.h"
 #include "embed/lsa.h"
 #include "embed/vocab.h"
+#include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
 #include "mpi/report.h"
@@ -54,7 +56,93 @@ bool same_fit(const LsaModel& m, const FitOptions& o, const std::string& vocab_c
          m.sample == o.sample && m.max_features == o.max_features && m.block_rows == o.block_rows;
 }
 
+// ---- the checkpoint ----------------------------------------------------------------------------
+
+constexpr const char* kCheckpointFormat = "lsa-fit-checkpoint";
+constexpr int kCheckpointVersion = 1;
+
+std::string hex16(uint64_t h) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// What the power iteration's state depends on: the algorithm, every input chunk (name and
+// checksum), the vocab, the reader's options and the fit's parameters. A checkpoint is resumed
+// only under the same fingerprint.
+std::string fit_fingerprint(const FitOptions& o, const std::string& vocab_checksum,
+                            const std::vector<std::string>& checksums, uint64_t V, int kp) {
+  uint64_t sample_bits;
+  std::memcpy(&sample_bits, &o.sample, sizeof sample_bits);
+  std::string t = cat("lsa-fit svd v2|vocab=", vocab_checksum, "|dim=", o.svd.dim, "|oversample=", o.svd.oversample,
+                      "|power_iterations=", o.svd.power_iterations, "|seed=", o.svd.seed, "|sample=", sample_bits,
+                      "|max_features=", o.max_features, "|block_rows=", o.block_rows, "|features=", V, "|kp=", kp,
+                      "|format=", static_cast<int>(o.reader.format), "|id_column=", o.reader.id_column,
+                      "|text_column=", o.reader.text_column, "|max_line_bytes=", o.reader.max_line_bytes);
+  for (size_t i = 0; i < o.inputs.size(); ++i) t += cat("|", o.inputs[i], "=", checksums[i]);
+  return cat("fit:", hex16(hash_str(t, 0x636b7074)));
+}
+
+uint64_t z_checksum(const std::vector<float>& z) { return hash_bytes(z.data(), z.size() * sizeof(float), 0x7a); }
+
+void write_checkpoint(const std::string& path, const std::string& fingerprint, int next_pass, int passes, int kp,
+                      uint64_t V, const std::vector<float>& z) {
+  TRAWL_ASSERT(z.size() == V * uint64_t(kp));
+  AtomicOutput out(path);
+  {
+    auto f = io::h5::File::create(out.temp_path());
+    io::h5::set_format(f, kCheckpointFormat, kCheckpointVersion);
+    f.set_attr("fingerprint", fingerprint);
+    f.set_attr("pass", static_cast<int64_t>(next_pass));
+    f.set_attr("passes", static_cast<int64_t>(passes));
+    f.set_attr("kp", static_cast<int64_t>(kp));
+    f.set_attr_u64("features", V);
+    f.set_attr("checksum", hex16(z_checksum(z)));
+    auto d = io::h5::Dataset::create(f, "z", io::h5::Type::kF32, std::max<uint64_t>(1, (1 << 16) / uint64_t(kp)),
+                                     uint64_t(kp));
+    if (V) d.write(0, V, z.data());
+    f.close();
+  }
+  out.commit();
+}
+
+// The checkpoint's state when it belongs to this fit (same fingerprint, sizes, and an intact
+// checksum); otherwise false and why.
+bool read_checkpoint(const std::string& path, const std::string& fingerprint, int passes, int kp, uint64_t V,
+                     SvdState* st, std::string* why) {
+  try {
+    auto f = io::h5::File::open(path);
+    io::h5::check_format(f, kCheckpointFormat, kCheckpointVersion);
+    if (f.attr_str("fingerprint") != fingerprint) {
+      *why = "it was written for other inputs or parameters";
+      return false;
+    }
+    const int64_t pass = f.attr_i64("pass");
+    if (f.attr_i64("passes") != passes || pass < 1 || pass >= passes || f.attr_i64("kp") != kp ||
+        f.attr_u64("features") != V) {
+      *why = cat("its pass ", pass, " of ", f.attr_i64("passes"), " or its size does not fit this fit");
+      return false;
+    }
+    auto d = io::h5::Dataset::open(f, "z");
+    d.expect(io::h5::Type::kF32, 2, uint64_t(kp));
+    d.expect_rows(V, "one row per feature");
+    st->z = d.read_all<float>();
+    if (hex16(z_checksum(st->z)) != f.attr_str("checksum")) {
+      *why = "its content does not match its checksum";
+      return false;
+    }
+    st->pass = static_cast<int>(pass);
+    st->kp = kp;
+    return true;
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return false;
+  }
+}
+
 }  // namespace
+
+std::string checkpoint_path(const std::string& output) { return output + ".checkpoint"; }
 
 FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   if (o.inputs.empty()) throw UsageError("trawl-fit: no input chunks (--input FILE... or --input-list FILE)");
@@ -118,6 +206,8 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   if (skip) {
     comm.bcast(st.checksum);
     st.skipped = true;
+    // A fit killed after committing its output but before removing its checkpoint.
+    if (comm.root() && path_exists(checkpoint_path(o.output))) remove_file(checkpoint_path(o.output));
     log::info("fit: ", o.output, " exists and validates for the same inputs and parameters; skipping (--force refits)");
     return st;
   }
@@ -137,7 +227,9 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   const uint64_t dense = svd_dense_bytes(V, o.svd.dim, o.svd.oversample, comm.root());
   const uint64_t sparse_est = uint64_t(double(vocab.tokens) * o.sample * share * 8.0 +
                                        double(vocab.n_docs) * o.sample * share * 8.0);
-  const uint64_t block_est = o.block_rows * uint64_t(o.svd.dim + o.svd.oversample) * 8 + V * 12;
+  // The pass's working set besides the dense matrices: A Z of 4,096 rows (double) and the
+  // per-column bookkeeping.
+  const uint64_t block_est = 4096 * uint64_t(svd_padded_columns(o.svd.dim, o.svd.oversample, V)) * 8 + V * 24;
   const int local_ranks = mpi::ranks_on_node(comm);
   uint64_t limit = uint64_t(o.memory_limit_gb * double(1ULL << 30));
   if (limit == 0) limit = mem_available() / uint64_t(std::max(local_ranks, 1));
@@ -287,13 +379,6 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
     });
   }
 
-  SvdResult svd;
-  collective(comm, [&] {
-    ScopedTimer timer("fit: randomized svd");
-    svd = randomized_svd(comm, blocks, ids, o.svd);
-  });
-  blocks.clear();
-
   // The chunk checksums, each from the rank that read the chunk.
   {
     std::string mine_ck;
@@ -309,6 +394,54 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
         }
       }
   }
+
+  // A checkpoint of an earlier run of this fit: resume after its last completed pass.
+  const int passes = o.svd.power_iterations + 1;
+  const int kp = svd_padded_columns(o.svd.dim, o.svd.oversample, V);
+  const std::string ckpt = checkpoint_path(o.output);
+  std::string fingerprint;
+  SvdState resume;
+  collective(comm, [&] {
+    if (!comm.root()) return;
+    fingerprint = fit_fingerprint(o, vocab_checksum, checksums, V, kp);
+    if (!path_exists(ckpt)) return;
+    std::string why;
+    if (o.force) {
+      log::info("fit: --force: not resuming from ", ckpt);
+    } else if (o.checkpoint && read_checkpoint(ckpt, fingerprint, passes, kp, V, &resume, &why)) {
+      log::info("fit: resuming from ", ckpt, ": ", resume.pass, " of ", passes, " passes done");
+    } else if (o.checkpoint) {
+      log::warn("fit: ", ckpt, " is not resumed (", why, "); fitting from the start");
+    }
+    if (resume.pass == 0) remove_file(ckpt);
+  });
+  comm.bcast_value(resume.pass);
+  st.resumed_from_pass = resume.pass;
+  const SvdAfterPass after_pass = [&](int next, int kp_, const std::vector<float>& z) {
+    if (o.checkpoint)
+      collective(comm, [&] {
+        if (!comm.root()) return;
+        ScopedTimer timer("fit: checkpoint writes (rank 0)");
+        write_checkpoint(ckpt, fingerprint, next, passes, kp_, V, z);
+      });
+    return !(o.stop_after_pass > 0 && next >= o.stop_after_pass);
+  };
+
+  SvdResult svd;
+  collective(comm, [&] {
+    ScopedTimer timer("fit: randomized svd");
+    svd = randomized_svd(comm, blocks, ids, o.svd, {}, resume.pass > 0 ? &resume : nullptr, after_pass);
+  });
+  blocks.clear();
+  std::vector<float>().swap(resume.z);
+  if (svd.stopped) {
+    st.stopped = true;
+    log::warn("fit: stopped after pass ", o.stop_after_pass, " of ", passes, " as asked (TRAWL_FIT_STOP_AFTER_PASS); ",
+              o.checkpoint ? cat("rerun to resume from ", ckpt) : std::string("no checkpoint written"));
+    mpi::report_timers(comm);
+    return st;
+  }
+
   collective(comm, [&] {
     if (!comm.root()) return;
     LsaModel m;
@@ -333,6 +466,7 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
     m.input_checksum = checksums;
     write_lsa(o.output, m);
     st.checksum = m.checksum;
+    if (path_exists(ckpt)) remove_file(ckpt);  // the output is complete: the checkpoint has served
     log::info("fit: wrote ", o.output, " (", m.checksum, "); singular values ", svd.singular_values.front(), " .. ",
               svd.singular_values.back());
   });

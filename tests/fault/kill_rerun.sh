@@ -1,7 +1,7 @@
 # kill_rerun.sh STAGE [KILLS]: SIGKILL a stage at random points, rerun it, get what an
 # uninterrupted run makes (docs/CONVENTIONS.md, "What a rerun guarantees").
 #
-# For STAGE in embed vocab index retrieve merge train score select label simulate: one
+# For STAGE in embed vocab fit index retrieve merge train score select label simulate: one
 # uninterrupted run into OUT, kept as the reference; then KILLS times (default 10, fixed seeds):
 # fresh inputs, the same command started and SIGKILLed after a delay drawn uniformly from
 # [0, 1.2 x the reference's wall time] (a few land after the end: a finished run rerun must be
@@ -23,6 +23,7 @@ mkdir -p "$D"
 pool() { "$BIN/trawl-embed" -i "$D"/in/chunk-* --label-column label --dim 64 -o "$1" "${L[@]}"; }
 case $STAGE in
   embed|vocab) ;;
+  fit) "$BIN/trawl-vocab" -i "$D"/in/chunk-* --min-df 2 -o "$D/vocab.h5" "${L[@]}" ;;
   *)
     pool "$D/pool"
     "$BIN/trawl-seed-labels" --pool "$D/pool" -o "$D/labels.tsv" --minority pos --per-class 6 --rest 50 "${L[@]}"
@@ -64,6 +65,9 @@ run() {
   case $STAGE in
     embed) "$BIN/trawl-embed" -i "$D"/in/chunk-* --label-column label --dim 64 -o "$OUT" "${L[@]}" ;;
     vocab) mkdir -p "$OUT" && "$BIN/trawl-vocab" -i "$D"/in/chunk-* --min-df 2 -o "$OUT/vocab.h5" "${L[@]}" ;;
+    # Many passes, so kills land between checkpoints as well as in reading and committing.
+    fit) mkdir -p "$OUT" && "$BIN/trawl-fit" -i "$D"/in/chunk-* --vocab "$D/vocab.h5" --dim 24 --power-iterations 12 \
+           -o "$OUT/enc.h5" "${L[@]}" ;;
     index) "$BIN/trawl-index" --pool "$OUT" --M 8 --ef-construction 40 "${L[@]}" ;;
     retrieve) "$BIN/trawl-retrieve" "${R[@]}" -o "$OUT" ;;
     merge) "$BIN/trawl-merge" -o "$OUT" "${L[@]}" ;;

@@ -134,4 +134,67 @@ TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
   }
 }
 
+TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
+  // Stopped after pass 2 of 5 (checkpoint written, no output), then rerun: it resumes there and
+  // writes the encoder an uninterrupted fit writes, and removes the checkpoint. A checkpoint of
+  // another fit (another seed) is not resumed.
+  auto comm = mpi::Comm::world();
+  test::TempDir dir("lsa-resume");
+  std::vector<std::string> files;
+  write_chunks(comm.root(), dir.path(), 5, &files);
+  comm.barrier();
+  embed::VocabOptions vo;
+  vo.inputs = files;
+  vo.output = dir / "vocab.h5";
+  vo.min_df = 2;
+  embed::count_vocab(comm, vo);
+  embed::FitOptions fo;
+  fo.inputs = files;
+  fo.vocab_path = dir / "vocab.h5";
+  fo.output = dir / "enc.h5";
+  fo.svd.dim = 8;
+  fo.block_rows = 128;
+  const std::string ckpt = embed::checkpoint_path(fo.output);
+  EXPECT_EQ(ckpt, fo.output + ".checkpoint");
+  fo.stop_after_pass = 2;
+  auto stopped = embed::run_fit(comm, fo);
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_TRUE(path_exists(ckpt));
+  EXPECT_FALSE(path_exists(fo.output));
+  fo.stop_after_pass = 0;
+  auto resumed = embed::run_fit(comm, fo);
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.resumed_from_pass, 2);
+  EXPECT_FALSE(path_exists(ckpt)) << "the checkpoint must be removed once the output is written";
+  // Uninterrupted, on one process.
+  if (comm.root()) {
+    mpi::Comm self(MPI_COMM_SELF, false);
+    auto fs = fo;
+    fs.output = dir / "enc-whole.h5";
+    auto whole = embed::run_fit(self, fs);
+    EXPECT_EQ(whole.resumed_from_pass, 0);
+    EXPECT_EQ(whole.checksum, resumed.checksum) << "at " << comm.size() << " ranks";
+    auto a = embed::read_lsa(fo.output), b = embed::read_lsa(fs.output);
+    EXPECT_TRUE(a.basis == b.basis);
+    EXPECT_TRUE(a.singular_values == b.singular_values);
+  }
+  comm.barrier();
+  // Another fit's checkpoint: fitted from the start, the same result as without one.
+  fo.output = dir / "enc-seed.h5";
+  fo.stop_after_pass = 3;
+  EXPECT_TRUE(embed::run_fit(comm, fo).stopped);
+  fo.stop_after_pass = 0;
+  fo.svd.seed = 12345;
+  auto other = embed::run_fit(comm, fo);
+  EXPECT_EQ(other.resumed_from_pass, 0);
+  EXPECT_FALSE(path_exists(embed::checkpoint_path(fo.output)));
+  if (comm.root()) {
+    mpi::Comm self(MPI_COMM_SELF, false);
+    auto fs = fo;
+    fs.output = dir / "enc-seed-whole.h5";
+    EXPECT_EQ(embed::run_fit(self, fs).checksum, other.checksum);
+  }
+  comm.barrier();
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 // byte, foreign and missing files) and the encoders (lsa against a hand computation, lsa+hash).
 // trawl-libs: trawl_embed
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <Eigen/Dense>
 #include <cmath>
@@ -131,6 +132,36 @@ TEST(LsaSvd, BlocksDoNotChangeTheBits) {
   // One block versus three: not the same bits in general, but the same answer to rounding.
   auto ra = embed::randomized_svd(comm, a, keys_of(40), o);
   for (int i = 0; i < o.dim; ++i) EXPECT_NEAR(ra.singular_values[size_t(i)], rb.singular_values[size_t(i)], 1e-9);
+}
+
+TEST(LsaSvd, ThreadsDoNotChangeTheBits) {
+  // Rows with shared columns, more than one 4,096-row slice, several blocks; 1, 2 and 3 threads.
+  auto comm = mpi::Comm::world();
+  std::mt19937_64 g(9);
+  const int V = 70;
+  std::vector<embed::SvdBlock> blocks(3);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    std::vector<std::vector<float>> rows(b == 0 ? 5000 : 700, std::vector<float>(V, 0.0f));
+    for (auto& r : rows)
+      for (int t = 0; t < 5; ++t) r[g() % V] = float(g() % 1000) / 1000.0f + 0.01f;
+    blocks[b].rows = csr_of(rows, V);
+    blocks[b].block = b;
+  }
+  embed::SvdOptions o;
+  o.dim = 9;
+  o.oversample = 8;
+  o.power_iterations = 3;
+  const int before = omp_get_max_threads();
+  std::vector<embed::SvdResult> r;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    r.push_back(embed::randomized_svd(comm, blocks, keys_of(V), o));
+  }
+  omp_set_num_threads(before);
+  for (size_t i = 1; i < r.size(); ++i) {
+    EXPECT_TRUE(r[i].basis == r[0].basis) << "threads " << i + 1;
+    EXPECT_TRUE(r[i].singular_values == r[0].singular_values) << "threads " << i + 1;
+  }
 }
 
 // ---- against scikit-learn ------------------------------------------------------------------
