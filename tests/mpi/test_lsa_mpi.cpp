@@ -147,7 +147,7 @@ TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
   vo.inputs = files;
   vo.output = dir / "vocab.h5";
   vo.min_df = 2;
-  embed::count_vocab(comm, vo);
+  stages::run_vocab(comm, vo);
   embed::FitOptions fo;
   fo.inputs = files;
   fo.vocab_path = dir / "vocab.h5";
