@@ -10,8 +10,8 @@ build=${TRAWL_ASAN_BUILD:-$here/build-asan}
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$here" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
-    -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DTRAWL_WITH_TORCH=OFF -DTRAWL_BUILD_BENCH=OFF -DTRAWL_SANITIZE=address,undefined
+  cmake -S "$here" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DTRAWL_WITH_TORCH=OFF -DTRAWL_BUILD_BENCH=OFF -DTRAWL_SANITIZE=address,undefined
 fi
 cmake --build "$build" -j "${TRAWL_BUILD_JOBS:-$(nproc)}"
 cd "$build"
