@@ -21,6 +21,19 @@ class Encoder {
                       const std::vector<uint32_t>& token_ids, float* out) = 0;
 };
 
+/// An encoder of token ids (hash, lsa): encode() uses the given token ids, or tokenises the
+/// texts itself (text::texts_to_ids) when token_offsets is empty (queries, tests).
+class TokenIdEncoder : public Encoder {
+ public:
+  void encode(const std::vector<std::string>& texts, const std::vector<uint64_t>& token_offsets,
+              const std::vector<uint32_t>& token_ids, float* out) final;
+
+ protected:
+  /// Rows [0, n): row i's ids are ids[offs[i], offs[i + 1]).
+  virtual void encode_ids(size_t n, const std::vector<uint64_t>& offs, const std::vector<uint32_t>& ids,
+                          float* out) const = 0;
+};
+
 struct HashEncoderOptions {
   int dim = 256;
   uint64_t seed = 0x7472617731ULL;  // the projection's seed (part of the encoder identity)

@@ -19,6 +19,21 @@
 #include "text/tokenize.h"
 
 namespace trawl::embed {
+
+void TokenIdEncoder::encode(const std::vector<std::string>& texts, const std::vector<uint64_t>& token_offsets,
+                            const std::vector<uint32_t>& token_ids, float* out) {
+  const size_t n = texts.size();
+  if (n == 0) return;
+  if (token_offsets.empty()) {  // no token ids given: tokenise here
+    std::vector<uint64_t> offs;
+    std::vector<uint32_t> ids;
+    text::texts_to_ids(texts, offs, ids);
+    encode_ids(n, offs, ids, out);
+    return;
+  }
+  encode_ids(n, token_offsets, token_ids, out);
+}
+
 namespace {
 
 // Lane k of entry b is -1 when bit k of the byte b is set, else +1: eight projection
@@ -112,7 +127,7 @@ std::string canonical_double(double x) {
   return buf;
 }
 
-class HashEncoder final : public Encoder {
+class HashEncoder final : public TokenIdEncoder {
  public:
   HashEncoder(const HashEncoderOptions& o, std::shared_ptr<const Vocab> vocab)
       : o_(o), vocab_(std::move(vocab)) {
@@ -130,24 +145,9 @@ class HashEncoder final : public Encoder {
   std::string params() const override { return params_; }
   int dim() const override { return o_.dim; }
 
-  void encode(const std::vector<std::string>& texts, const std::vector<uint64_t>& token_offsets,
-              const std::vector<uint32_t>& token_ids, float* out) override {
-    const size_t n = texts.size();
-    if (n == 0) return;
-    if (token_offsets.empty()) {
-      // No token ids given: tokenise here (queries, tests).
-      std::vector<uint64_t> offs;
-      std::vector<uint32_t> ids;
-      text::texts_to_ids(texts, offs, ids);
-      encode_ids(n, offs, ids, out);
-      return;
-    }
-    encode_ids(n, token_offsets, token_ids, out);
-  }
-
  private:
   void encode_ids(size_t n, const std::vector<uint64_t>& offs, const std::vector<uint32_t>& ids,
-                  float* out) const {
+                  float* out) const override {
     TRAWL_ASSERT_MSG(offs.size() == n + 1, "hash encoder: ", offs.size(), " token offsets for ", n,
                      " rows (expected n + 1)");
     TRAWL_ASSERT_MSG(offs.back() <= ids.size(), "hash encoder: last token offset ", offs.back(),

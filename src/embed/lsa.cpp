@@ -837,7 +837,7 @@ __attribute__((target_clones("avx2", "default"))) void axpy_f(float* __restrict 
   for (int t = 0; t < d; ++t) y[t] += a * x[t];
 }
 
-class LsaEncoder final : public Encoder {
+class LsaEncoder final : public TokenIdEncoder {
  public:
   explicit LsaEncoder(std::shared_ptr<const LsaModel> m)
       : m_(std::move(m)), feat_(m_->id, m_->idf), params_(cat("dim=", m_->dim, ";lsa=", m_->checksum)) {}
@@ -845,22 +845,8 @@ class LsaEncoder final : public Encoder {
   std::string params() const override { return params_; }
   int dim() const override { return m_->dim; }
 
-  void encode(const std::vector<std::string>& texts, const std::vector<uint64_t>& token_offsets,
-              const std::vector<uint32_t>& token_ids, float* out) override {
-    const size_t n = texts.size();
-    if (n == 0) return;
-    if (token_offsets.empty()) {
-      std::vector<uint64_t> offs;
-      std::vector<uint32_t> ids;
-      text::texts_to_ids(texts, offs, ids);
-      encode_ids(n, offs, ids, out);
-      return;
-    }
-    encode_ids(n, token_offsets, token_ids, out);
-  }
-
  private:
-  void encode_ids(size_t n, const std::vector<uint64_t>& offs, const std::vector<uint32_t>& ids, float* out) const {
+  void encode_ids(size_t n, const std::vector<uint64_t>& offs, const std::vector<uint32_t>& ids, float* out) const override {
     TRAWL_ASSERT_MSG(offs.size() == n + 1, "lsa encoder: ", offs.size(), " token offsets for ", n, " rows");
     TRAWL_ASSERT_MSG(offs.back() <= ids.size(), "lsa encoder: last token offset past the token ids");
     const int d = m_->dim;
