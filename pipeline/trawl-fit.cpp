@@ -1,4 +1,4 @@
-// trawl-libs: trawl_embed trawl_cli
+// trawl-libs: trawl_stage_fit trawl_cli
 // trawl-fit: fits the pool-adapted LSA encoder (TF-IDF of the vocab's top ids, randomized
 // truncated SVD across MPI ranks) that trawl-embed --encoder lsa uses.
 #include <malloc.h>
@@ -10,6 +10,7 @@
 #include "embed/lsa.h"
 #include "embed/vocab.h"
 #include "mpi/run.h"
+#include "stages/fit_stage.h"
 
 using namespace trawl;
 namespace po = cli::po;
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return mpi::run_main(argc, argv, "trawl-fit", [&](mpi::Comm& comm) {
-    embed::FitOptions o;
+    stages::FitOptions o;
     std::vector<std::string> inputs;
     std::string input_list, format = "auto";
     bool no_checkpoint = false;
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
     o.checkpoint = !no_checkpoint;
     // Tests of the resumable fit: stop once this many passes are done and checkpointed.
     if (const char* e = std::getenv("TRAWL_FIT_STOP_AFTER_PASS")) o.stop_after_pass = std::atoi(e);
-    auto st = embed::run_fit(comm, o);
+    auto st = stages::run_fit(comm, o);
     return st.stopped ? 75 : 0;  // 75 (EX_TEMPFAIL): stopped as asked, rerun to resume
   });
 }

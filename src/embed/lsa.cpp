@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: the randomized SVD's SIMD kernels, its fixed-point reduction and
+// the encoder share the featuriser and the rounding that make the bits independent of ranks,
+// threads and vector width; split, those invariants would span files.
 // The LSA encoder: its file format, the featuriser shared by the fit and the encoder, the
 // distributed randomized SVD, and the encoders (lsa, and the concatenation used for lsa+hash).
 // See lsa.h for the contracts and docs/FORMATS.md for the file.

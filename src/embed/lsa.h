@@ -152,50 +152,6 @@ int svd_padded_columns(int dim, int oversample, uint64_t features);
 /// Bytes rank 0 needs for the dense part of randomized_svd (other ranks need about half).
 uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root);
 
-// ---- the fit stage (trawl-fit) ---------------------------------------------------------------
-
-struct FitOptions {
-  std::vector<std::string> inputs;
-  text::ReaderOptions reader;
-  std::string vocab_path, output;
-  uint64_t max_features = 65536;
-  double sample = 1.0;           // keyed uniform sample of rows: keep when U(seed, uid) < sample
-  SvdOptions svd;
-  uint64_t block_rows = 262144;  // rows per reduction block (part of the result's identity)
-  double memory_limit_gb = 0;    // per rank; 0 = MemAvailable / ranks on the node
-  bool force = false;
-  /// After each power-iteration pass rank 0 writes the next pass's input to
-  /// checkpoint_path(output) (atomically, checksummed, keyed by the inputs and parameters); a
-  /// rerun after a kill resumes from it and writes the same encoder. Removed on success.
-  bool checkpoint = true;
-  /// Tests: stop (FitStats::stopped, no output) once this many passes are done and checkpointed
-  /// (0: never). trawl-fit takes it from the environment, TRAWL_FIT_STOP_AFTER_PASS.
-  int stop_after_pass = 0;
-  std::string config;
-  /// Benchmarks and checks: on one rank, also write the TF-IDF matrix the SVD sees (rows in
-  /// block order) to this directory as offsets.u64, index.u32, value.f32 and meta.txt
-  /// "rows cols dim power_iterations oversample" (tests/support/lsa_ref.py reads it).
-  std::string dump_matrix;
-};
-
-struct FitStats {
-  uint64_t rows = 0, empty_rows = 0, bad_rows = 0, sampled_out = 0, nnz = 0;
-  bool skipped = false;
-  int resumed_from_pass = 0;  // passes a checkpoint spared (0: fitted from the start)
-  bool stopped = false;       // stop_after_pass reached: checkpoint written, no output
-  std::string checksum;
-};
-
-/// Collective over comm: reads and featurises this rank's chunks (chunk i on part i % ranks),
-/// runs randomized_svd and writes the encoder file from rank 0. Skips when the output exists,
-/// validates and was fitted from the same inputs, vocab and parameters (unless force). Resumes
-/// from checkpoint_path(output) when it matches the inputs and parameters (unless force).
-FitStats run_fit(const mpi::Comm& comm, const FitOptions& o);
-
-/// "<output>.checkpoint": the fit's checkpoint file (HDF5, format "lsa-fit-checkpoint" v1; see
-/// docs/FORMATS.md).
-std::string checkpoint_path(const std::string& output);
-
 // ---- the encoders ----------------------------------------------------------------------------
 
 /// The LSA encoder (name "lsa"): e = tfidf(x) · basis, then e / ‖e‖ (a row without selected ids

@@ -1,4 +1,4 @@
-// trawl-libs: trawl_stage_vocab
+// trawl-libs: trawl_stage_vocab trawl_stage_fit
 // The LSA fit at 1..4 ranks: the distributed randomized SVD and the whole trawl-fit stage give
 // bitwise the same result as one process holding every block (MPI_COMM_SELF), including ranks
 // that hold no chunk; the encoder file is then the same, so is every embedding.
@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "embed/lsa.h"
 #include "embed/vocab.h"
+#include "stages/fit_stage.h"
 #include "stages/vocab_stage.h"
 #include "mpi/comm.h"
 #include "support/testutil.h"
@@ -101,24 +102,24 @@ TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
     vo.output = dir / "vocab.h5";
     vo.min_df = 2;
     stages::run_vocab(comm, vo);
-    embed::FitOptions fo;
+    stages::FitOptions fo;
     fo.inputs = files;
     fo.vocab_path = dir / "vocab.h5";
     fo.output = dir / "enc.h5";
     fo.svd.dim = 8;
     fo.block_rows = 128;
     fo.sample = 0.8;
-    auto st = embed::run_fit(comm, fo);
+    auto st = stages::run_fit(comm, fo);
     EXPECT_FALSE(st.skipped);
     EXPECT_GT(st.sampled_out, 0u);
     // Rerun: skipped (the output exists and matches).
-    auto again = embed::run_fit(comm, fo);
+    auto again = stages::run_fit(comm, fo);
     EXPECT_TRUE(again.skipped);
     EXPECT_EQ(again.checksum, st.checksum);
     if (comm.root()) {
       mpi::Comm self(MPI_COMM_SELF, false);
       fo.output = dir / "enc-serial.h5";
-      auto serial = embed::run_fit(self, fo);
+      auto serial = stages::run_fit(self, fo);
       EXPECT_EQ(serial.checksum, st.checksum) << "at " << comm.size() << " ranks, " << chunks << " chunks";
       auto a = embed::read_lsa(dir / "enc.h5"), b = embed::read_lsa(dir / "enc-serial.h5");
       EXPECT_TRUE(a.basis == b.basis);
@@ -148,21 +149,21 @@ TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
   vo.output = dir / "vocab.h5";
   vo.min_df = 2;
   stages::run_vocab(comm, vo);
-  embed::FitOptions fo;
+  stages::FitOptions fo;
   fo.inputs = files;
   fo.vocab_path = dir / "vocab.h5";
   fo.output = dir / "enc.h5";
   fo.svd.dim = 8;
   fo.block_rows = 128;
-  const std::string ckpt = embed::checkpoint_path(fo.output);
+  const std::string ckpt = stages::checkpoint_path(fo.output);
   EXPECT_EQ(ckpt, fo.output + ".checkpoint");
   fo.stop_after_pass = 2;
-  auto stopped = embed::run_fit(comm, fo);
+  auto stopped = stages::run_fit(comm, fo);
   EXPECT_TRUE(stopped.stopped);
   EXPECT_TRUE(path_exists(ckpt));
   EXPECT_FALSE(path_exists(fo.output));
   fo.stop_after_pass = 0;
-  auto resumed = embed::run_fit(comm, fo);
+  auto resumed = stages::run_fit(comm, fo);
   EXPECT_FALSE(resumed.stopped);
   EXPECT_EQ(resumed.resumed_from_pass, 2);
   EXPECT_FALSE(path_exists(ckpt)) << "the checkpoint must be removed once the output is written";
@@ -171,7 +172,7 @@ TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
     mpi::Comm self(MPI_COMM_SELF, false);
     auto fs = fo;
     fs.output = dir / "enc-whole.h5";
-    auto whole = embed::run_fit(self, fs);
+    auto whole = stages::run_fit(self, fs);
     EXPECT_EQ(whole.resumed_from_pass, 0);
     EXPECT_EQ(whole.checksum, resumed.checksum) << "at " << comm.size() << " ranks";
     auto a = embed::read_lsa(fo.output), b = embed::read_lsa(fs.output);
@@ -182,17 +183,17 @@ TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
   // Another fit's checkpoint: fitted from the start, the same result as without one.
   fo.output = dir / "enc-seed.h5";
   fo.stop_after_pass = 3;
-  EXPECT_TRUE(embed::run_fit(comm, fo).stopped);
+  EXPECT_TRUE(stages::run_fit(comm, fo).stopped);
   fo.stop_after_pass = 0;
   fo.svd.seed = 12345;
-  auto other = embed::run_fit(comm, fo);
+  auto other = stages::run_fit(comm, fo);
   EXPECT_EQ(other.resumed_from_pass, 0);
-  EXPECT_FALSE(path_exists(embed::checkpoint_path(fo.output)));
+  EXPECT_FALSE(path_exists(stages::checkpoint_path(fo.output)));
   if (comm.root()) {
     mpi::Comm self(MPI_COMM_SELF, false);
     auto fs = fo;
     fs.output = dir / "enc-seed-whole.h5";
-    EXPECT_EQ(embed::run_fit(self, fs).checksum, other.checksum);
+    EXPECT_EQ(stages::run_fit(self, fs).checksum, other.checksum);
   }
   comm.barrier();
 }

@@ -1,5 +1,7 @@
 // trawl-fit: reads the pool's chunks, builds the sublinear TF-IDF rows of the vocab's top ids,
 // runs the distributed randomized SVD and writes the LSA encoder file (see lsa.h).
+#include "stages/fit_stage.h"
+
 #include <omp.h>
 #include <unistd.h>
 
@@ -28,7 +30,10 @@
 #include "mpi/run.h"
 #include "text/tokenize.h"
 
-namespace trawl::embed {
+namespace trawl::stages {
+
+using namespace trawl::embed;  // the SVD and the encoder file this stage fits and writes
+
 namespace {
 
 using train::linear::Csr;
@@ -475,4 +480,4 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   return st;
 }
 
-}  // namespace trawl::embed
+}  // namespace trawl::stages
