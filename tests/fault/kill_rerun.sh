@@ -99,10 +99,20 @@ for seed in $(seq 1 "$KILLS"); do
   ( set +e; run ) > "$WORK/killed.log" 2>&1 &
   pid=$!
   sleep "$delay"
-  # SIGKILL the whole process tree (the stage and any helper it started).
+  # SIGKILL the whole process tree (the stage and any helper it started), then wait until the
+  # killed processes are gone (or zombies): a rerun happens after the job has died, and under
+  # load a SIGKILLed process can still be exiting when `kill` returns.
+  kids=$(pgrep -P "$pid" 2>/dev/null || true)
   pkill -KILL -P "$pid" 2>/dev/null && killed=$((killed + 1))
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || rc=$?
+  for k in $kids; do
+    for _ in $(seq 1 200); do
+      st=$(awk '{print $3}' "/proc/$k/stat" 2>/dev/null || true)
+      [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ] && break
+      sleep 0.05
+    done
+  done
   run > "$WORK/rerun.log" 2>&1 || { cat "$WORK/rerun.log" >&2; fail "$STAGE: the rerun after a kill at ${delay}s failed"; }
   $PY "$HERE/same_outputs.py" "$WORK/ref" "$OUT" > "$WORK/cmp.log" ||
     { cat "$WORK/cmp.log" >&2; fail "$STAGE: killed at ${delay}s of ${T}s (seed $seed), the rerun's outputs differ"; }
