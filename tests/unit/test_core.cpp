@@ -66,21 +66,33 @@ TEST(Fs, AtomicOutputRemovesTemporaryUnlessCommitted) {
   EXPECT_EQ(test::read_file(fin), "whole");
 }
 
+// This host's name as temporary names carry it ('.' and '/' replaced).
+static std::string temp_host() {
+  char host[256] = {0};
+  EXPECT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::string h(host);
+  for (char& c : h)
+    if (c == '.' || c == '/') c = '_';
+  return h;
+}
+
+// A pid that no longer runs (a child that exited and was reaped).
+static pid_t dead_pid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  EXPECT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  return child;
+}
+
 // Stale temporaries: a dead writer's on this host (gone, a zombie, or its pid reused by a later
 // process) and any writer's untouched for a day go; a
 // live writer's (this process) and a recent one of unknown origin stay. AtomicOutput sweeps its
 // directory on first use.
 TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
   test::TempDir d("core");
-  char host[256] = {0};
-  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
-  std::string h(host);
-  for (char& c : h)
-    if (c == '.' || c == '/') c = '_';
-  pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  ASSERT_GT(child, 0);
-  ::waitpid(child, nullptr, 0);  // a pid that no longer runs
+  const std::string h = temp_host();
+  const pid_t child = dead_pid();  // a pid that no longer runs
   pid_t zombie = ::fork();        // killed, not yet reaped: a zombie
   if (zombie == 0) ::_exit(0);
   ASSERT_GT(zombie, 0);
@@ -121,15 +133,8 @@ TEST(Fs, StaleTemporariesAreRemovedLiveOnesKept) {
 // nothing of its own.
 TEST(Fs, WriteProbeOfAKilledProcessIsSweptByTheNextCheck) {
   test::TempDir d("core");
-  char host[256] = {0};
-  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
-  std::string h(host);
-  for (char& c : h)
-    if (c == '.' || c == '/') c = '_';
-  pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  ASSERT_GT(child, 0);
-  ::waitpid(child, nullptr, 0);
+  const std::string h = temp_host();
+  const pid_t child = dead_pid();
   const std::string left = d / cat(".trawl-write-probe.tmp.", h, ".", child, ".0");
   test::write_file(left, "");
   check_writable_dir(d.path());
