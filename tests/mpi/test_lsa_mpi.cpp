@@ -90,6 +90,24 @@ void write_chunks(bool root, const std::string& dir, int chunks, std::vector<std
   }
 }
 
+// Counts the vocab of `files` into <dir>/vocab.h5 and returns the fit options of both tests
+// (dim 8, 128-row blocks, output <dir>/enc.h5).
+stages::FitOptions vocab_and_fit_options(const mpi::Comm& comm, const test::TempDir& dir,
+                                         const std::vector<std::string>& files) {
+  embed::VocabOptions vo;
+  vo.inputs = files;
+  vo.output = dir / "vocab.h5";
+  vo.min_df = 2;
+  stages::run_vocab(comm, vo);
+  stages::FitOptions fo;
+  fo.inputs = files;
+  fo.vocab_path = dir / "vocab.h5";
+  fo.output = dir / "enc.h5";
+  fo.svd.dim = 8;
+  fo.block_rows = 128;
+  return fo;
+}
+
 TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
   auto comm = mpi::Comm::world();
   for (int chunks : {5, 2}) {  // with 2 chunks, ranks 2 and 3 read nothing
@@ -97,17 +115,7 @@ TEST(LsaMpi, FitStageIsBitwiseTheSameAtAnyRankCount) {
     std::vector<std::string> files;
     write_chunks(comm.root(), dir.path(), chunks, &files);
     comm.barrier();
-    embed::VocabOptions vo;
-    vo.inputs = files;
-    vo.output = dir / "vocab.h5";
-    vo.min_df = 2;
-    stages::run_vocab(comm, vo);
-    stages::FitOptions fo;
-    fo.inputs = files;
-    fo.vocab_path = dir / "vocab.h5";
-    fo.output = dir / "enc.h5";
-    fo.svd.dim = 8;
-    fo.block_rows = 128;
+    stages::FitOptions fo = vocab_and_fit_options(comm, dir, files);
     fo.sample = 0.8;
     auto st = stages::run_fit(comm, fo);
     EXPECT_FALSE(st.skipped);
@@ -144,17 +152,7 @@ TEST(LsaMpi, FitResumesFromItsCheckpointBitwise) {
   std::vector<std::string> files;
   write_chunks(comm.root(), dir.path(), 5, &files);
   comm.barrier();
-  embed::VocabOptions vo;
-  vo.inputs = files;
-  vo.output = dir / "vocab.h5";
-  vo.min_df = 2;
-  stages::run_vocab(comm, vo);
-  stages::FitOptions fo;
-  fo.inputs = files;
-  fo.vocab_path = dir / "vocab.h5";
-  fo.output = dir / "enc.h5";
-  fo.svd.dim = 8;
-  fo.block_rows = 128;
+  stages::FitOptions fo = vocab_and_fit_options(comm, dir, files);
   const std::string ckpt = stages::checkpoint_path(fo.output);
   EXPECT_EQ(ckpt, fo.output + ".checkpoint");
   fo.stop_after_pass = 2;
