@@ -25,10 +25,8 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int main(int argc, char** argv) {
   return mpi::run_main(argc, argv, "trawl-label", [&](mpi::Comm& comm) {
-    std::string mode, format, journal, queue, pool, input, output, long_output, classes, annotator, rule, negative,
-        queued_class, source;
-    uint64_t round = 0, seed = 42;
-    bool keep_single = false;
+    stages::LabelOptions o;  // the options bind straight to its fields
+    std::string classes;     // comma-separated: o.classes after parsing
     cli::Cli c("trawl-label", "label",
                "the label round-trip (docs/LABELS.md). --mode export: a queue.tsv (--queue) to an annotation tool's "
                "input (--output; --format tsv, jsonl, label-studio [+ <output>.config.xml with --classes], labelbox, "
@@ -40,50 +38,33 @@ int main(int argc, char** argv) {
                "plurality), and optionally the long table (--long-output: uid, annotator, label, class). "
                "--mode show: a journal's counts on stdout. Outputs are written atomically.");
     c.required().add_options()
-        ("mode", po::value<std::string>(&mode)->required(), "export, import, consensus or show");
+        ("mode", po::value<std::string>(&o.mode)->required(), "export, import, consensus or show");
     c.optional().add_options()
-        ("format", po::value<std::string>(&format)->default_value("tsv"), "export/import: tsv, jsonl, label-studio, labelbox or prodigy")
-        ("journal", po::value<std::string>(&journal)->default_value(""), "the labels journal (import appends, consensus/show read)")
-        ("queue", po::value<std::string>(&queue)->default_value(""),
+        ("format", po::value<std::string>(&o.format)->default_value("tsv"), "export/import: tsv, jsonl, label-studio, labelbox or prodigy")
+        ("journal", po::value<std::string>(&o.journal)->default_value(""), "the labels journal (import appends, consensus/show read)")
+        ("queue", po::value<std::string>(&o.queue)->default_value(""),
          "queue.tsv from trawl-select (export: required; import: every uid must be queued, and records take the queued class and round)")
-        ("pool", po::value<std::string>(&pool)->default_value(""),
+        ("pool", po::value<std::string>(&o.pool)->default_value(""),
          "import: the pool's shard directory; every imported uid must be in it (read one shard at a time)")
-        ("input,i", po::value<std::string>(&input)->default_value(""), "import: the annotation tool's export")
-        ("output,o", po::value<std::string>(&output)->default_value(""), "export: the tool's input file; consensus: the labels TSV")
-        ("long-output", po::value<std::string>(&long_output)->default_value(""),
+        ("input,i", po::value<std::string>(&o.input)->default_value(""), "import: the annotation tool's export")
+        ("output,o", po::value<std::string>(&o.output)->default_value(""), "export: the tool's input file; consensus: the labels TSV")
+        ("long-output", po::value<std::string>(&o.long_output)->default_value(""),
          "consensus: also write the long table (uid, annotator, label, class) for ActiveLab/CROWDLAB")
         ("classes", po::value<std::string>(&classes)->default_value(""),
          "comma-separated class names: import rejects other labels; export: Label Studio config, Prodigy options (choice tasks)")
-        ("annotator", po::value<std::string>(&annotator)->default_value(""), "import: the annotator of records that name none")
-        ("round", po::value<uint64_t>(&round)->default_value(0), "import: the round stored in the records (default: the queue's round, else 0)")
-        ("negative-label", po::value<std::string>(&negative)->default_value(""),
+        ("annotator", po::value<std::string>(&o.annotator)->default_value(""), "import: the annotator of records that name none")
+        ("round", po::value<uint64_t>(&o.round)->default_value(0), "import: the round stored in the records (default: the queue's round, else 0)")
+        ("negative-label", po::value<std::string>(&o.negative)->default_value(""),
          "import prodigy: the label a reject of a binary task records (a reject is an error without it)")
-        ("source", po::value<std::string>(&source)->default_value(""), "import: the source stored in the records (default: the input's file name)")
-        ("rule", po::value<std::string>(&rule)->default_value("majority"), "consensus: majority or plurality")
-        ("seed", po::value<uint64_t>(&seed)->default_value(42), "consensus majority: the last tie-break draws from key(seed, uid)")
-        ("keep-single", po::bool_switch(&keep_single), "consensus plurality: keep items with one label (the reference drops them)")
-        ("queued-class", po::value<std::string>(&queued_class)->default_value(""),
+        ("source", po::value<std::string>(&o.source)->default_value(""), "import: the source stored in the records (default: the input's file name)")
+        ("rule", po::value<std::string>(&o.rule)->default_value("majority"), "consensus: majority or plurality")
+        ("seed", po::value<uint64_t>(&o.seed)->default_value(42), "consensus majority: the last tie-break draws from key(seed, uid)")
+        ("keep-single", po::bool_switch(&o.keep_single), "consensus plurality: keep items with one label (the reference drops them)")
+        ("queued-class", po::value<std::string>(&o.queued_class)->default_value(""),
          "consensus: only the records queued for this class");
     if (!c.parse(argc, argv)) return 0;
-    stages::LabelOptions o;
-    o.mode = mode;
-    o.format = format;
-    o.journal = journal;
-    o.queue = queue;
-    o.pool = pool;
-    o.input = input;
-    o.output = output;
-    o.long_output = long_output;
     o.classes = split_commas(classes);
-    o.annotator = annotator;
-    o.rule = rule;
-    o.negative = negative;
-    o.queued_class = queued_class;
-    o.source = source;
-    o.round = round;
     o.has_round = c.given("round");
-    o.seed = seed;
-    o.keep_single = keep_single;
     stages::run_label(comm, o, std::cout);
     return 0;
   });
