@@ -296,37 +296,17 @@ TRAWL_SIMD void fixed_parts(const double* __restrict w, int k, int64_t* __restri
     lo[t] = static_cast<int64_t>(std::nearbyint(y - h * 0x1p63));
   }
 }
-inline double from_fixed(u128 v) { return static_cast<double>(static_cast<__int128>(v)) * 0x1p-80; }  // exact scaling
-
-void add_u128(void* in, void* inout, int* len, MPI_Datatype*) {
-  const u128* a = static_cast<const u128*>(in);
-  u128* b = static_cast<u128*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] += a[i];
+// v·2^-80 as a double: hi·2^64 + lo rounded twice (hi when |hi| >= 2^53, then the sum), so within
+// an ulp of the exact value and a function of v alone; libgcc's exact 128-bit conversion costs
+// 5× as much, and this runs for every (feature, sketch column) after every pass.
+inline double from_fixed(u128 v) {
+  const int64_t hi = static_cast<int64_t>(static_cast<__int128>(v) >> 64);
+  const uint64_t lo = static_cast<uint64_t>(v);
+  return (static_cast<double>(hi) * 0x1p64 + static_cast<double>(lo)) * 0x1p-80;  // 2^-80: exact
 }
 
-// Sums every rank's accumulator into root's (integer sums: any reduction tree gives the same bits).
-void reduce_fixed(const mpi::Comm& comm, std::vector<u128>& acc) {
-  if (comm.size() == 1) return;
-  MPI_Datatype t;
-  TRAWL_MPI_CHECK(MPI_Type_contiguous(16, MPI_BYTE, &t));
-  TRAWL_MPI_CHECK(MPI_Type_commit(&t));
-  MPI_Op op;
-  TRAWL_MPI_CHECK(MPI_Op_create(&add_u128, 1, &op));
-  const size_t step = size_t(1) << 24;
-  for (size_t off = 0; off < acc.size(); off += step) {
-    int n = static_cast<int>(std::min(step, acc.size() - off));
-    if (comm.root()) {
-      TRAWL_MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, acc.data() + off, n, t, op, 0, comm.raw()));
-    } else {
-      TRAWL_MPI_CHECK(MPI_Reduce(acc.data() + off, nullptr, n, t, op, 0, comm.raw()));
-    }
-  }
-  TRAWL_MPI_CHECK(MPI_Op_free(&op));
-  TRAWL_MPI_CHECK(MPI_Type_free(&t));
-}
-
-// A barrier that waits asleep (1 ms polls) instead of in MPI's busy loop: the ranks waiting for
-// rank 0's dense steps leave their cores to it (and to anything else on the node).
+// A barrier that waits asleep (1 ms polls) instead of in MPI's busy loop: ranks that finish a
+// pass early leave their cores to the others (and to anything else on the node).
 void sleepy_barrier(const mpi::Comm& comm) {
   if (comm.size() == 1) return;
   MPI_Request req;
@@ -522,19 +502,148 @@ RowMat householder_q(const RowMat& m, int k) {
   return q;
 }
 
-// A V × kp matrix whose first k columns span the first k columns of m and are well conditioned
-// (Cholesky QR: Q = m R⁻¹, orthonormal to ~1e-16·cond(m)²; Householder when that fails). The
-// power iteration needs a well-conditioned basis, not an exactly orthonormal one: the final step
-// does not assume it.
-void orth(const RowMat& m, int k, RowMat* q) {
+// ---- the dense steps, spread over the ranks
+//
+// The V feature rows of the dense V × kp matrices are cut into T fixed row tiles (T =
+// min(16, ⌈V / tile_rows⌉), tile_rows 4,096 by default: not a function of the ranks); rank r owns tiles [r·T/P, (r+1)·T/P) — none when
+// P > T — and holds only those rows of the matrices between the passes. A sum over rows (a Gram
+// matrix, the start's column norms) is computed per tile, rows in order, and the T partial sums
+// are added in tile order on every rank: the same bits at any rank count. Row-wise products
+// (Q = M R⁻¹, ...) need no reduction. Every rank then runs the same small k × k factorisations
+// on the same bits, so all of them reach the same decisions (Cholesky or Householder, the
+// numerical rank) with no message.
+class RowTiles {
+ public:
+  RowTiles(const mpi::Comm& comm, size_t V, uint64_t tile_rows)
+      : V_(V), T_(tiles_for(V, tile_rows)), P_(comm.size()), me_(comm.rank()) {}
+  static size_t tiles_for(size_t V, uint64_t tile_rows) {
+    tile_rows = std::max<uint64_t>(tile_rows, 1);
+    return size_t(std::max<uint64_t>(1, std::min<uint64_t>(16, (V + tile_rows - 1) / tile_rows)));
+  }
+  size_t tiles() const { return T_; }
+  size_t tile_begin(size_t t) const { return t * V_ / T_; }
+  size_t first_tile(int r) const { return size_t(r) * T_ / size_t(P_); }
+  size_t row_begin(int r) const { return tile_begin(first_tile(r)); }  // first_tile(P) = T: V
+  size_t begin() const { return row_begin(me_); }
+  size_t end() const { return row_begin(me_ + 1); }
+  size_t rows() const { return end() - begin(); }
+  int ranks() const { return P_; }
+  int me() const { return me_; }
+  size_t max_rows() const {
+    size_t m = 0;
+    for (int r = 0; r < P_; ++r) m = std::max(m, row_begin(r + 1) - row_begin(r));
+    return m;
+  }
+
+ private:
+  size_t V_, T_;
+  int P_, me_;
+};
+
+// Σ over the tiles, in tile order, of partial(t, out[0,n)) (out zeroed first); each rank computes
+// its own tiles' partials, all ranks get every partial and the same sum.
+std::vector<double> fold_tiles(const mpi::Comm& comm, const RowTiles& tl, size_t n,
+                               const std::function<void(size_t, double*)>& partial) {
+  std::vector<double> all(tl.tiles() * n, 0.0);
+  for (size_t t = tl.first_tile(tl.me()); t < tl.first_tile(tl.me() + 1); ++t) partial(t, all.data() + t * n);
+  for (int r = 0; r < tl.ranks(); ++r) {
+    const size_t t0 = tl.first_tile(r), t1 = tl.first_tile(r + 1);
+    comm.bcast_n(all.data() + t0 * n, (t1 - t0) * n, r);
+  }
+  std::vector<double> sum(all.begin(), all.begin() + std::ptrdiff_t(n));
+  for (size_t t = 1; t < tl.tiles(); ++t)
+    for (size_t i = 0; i < n; ++i) sum[i] += all[t * n + i];
+  return sum;
+}
+
+// Xᵀ Y (kp × kp) of two V × kp matrices of which this rank holds rows [begin, end) (X, Y have
+// those rows only): per tile as gram(), tiles added in order.
+RowMat tiled_gram(const mpi::Comm& comm, const RowTiles& tl, const RowMat& X, const RowMat& Y, bool sym) {
+  const int kp = int(X.cols());
+  const size_t n = size_t(kp) * size_t(kp);
+  std::vector<double> g = fold_tiles(comm, tl, n, [&](size_t t, double* out) {
+    const size_t i0 = tl.tile_begin(t) - tl.begin(), i1 = tl.tile_begin(t + 1) - tl.begin();
+    RowMat p = gram(X.data() + i0 * size_t(kp), Y.data() + i0 * size_t(kp), i1 - i0, kp, sym);
+    std::memcpy(out, p.data(), n * sizeof(double));
+  });
+  RowMat G(kp, kp);
+  std::memcpy(G.data(), g.data(), n * sizeof(double));
+  return G;
+}
+
+// Every rank's rows of a V-row matrix (row-major, `width` values a row), all V rows on every
+// rank: *full (V × width) gets rank r's rows from r.
+template <class T>
+void gather_rows(const mpi::Comm& comm, const RowTiles& tl, const T* mine, size_t width, T* full) {
+  if (tl.rows() && mine != full + tl.begin() * width)
+    std::memcpy(full + tl.begin() * width, mine, tl.rows() * width * sizeof(T));
+  for (int r = 0; r < tl.ranks(); ++r)
+    comm.bcast_n(full + tl.row_begin(r) * width, (tl.row_begin(r + 1) - tl.row_begin(r)) * width, r);
+}
+
+RowMat gather_rows(const mpi::Comm& comm, const RowTiles& tl, const RowMat& mine, size_t V) {
+  RowMat full(Eigen::Index(V), mine.cols());
+  gather_rows(comm, tl, mine.data(), size_t(mine.cols()), full.data());
+  return full;
+}
+
+// This rank's rows of a V × kp matrix whose first k columns span the first k columns of m (m:
+// this rank's rows) and are well conditioned (Cholesky QR: Q = m R⁻¹, orthonormal to
+// ~1e-16·cond(m)²; Householder over all rows, on every rank alike, when that fails). The power
+// iteration needs a well-conditioned basis, not an exactly orthonormal one: the final step does
+// not assume it.
+// Returns false when it fell back to Householder.
+bool orth(const mpi::Comm& comm, const RowTiles& tl, size_t V, const RowMat& m, int k, RowMat* q) {
   const int kp = int(m.cols());
-  RowMat G = gram(m.data(), m.data(), size_t(m.rows()), kp, true);
+  RowMat G = tiled_gram(comm, tl, m, m, true);
   Eigen::MatrixXd R;
   if (!cholesky_upper(G, k, &R)) {
-    *q = householder_q(m, k);
-    return;
+    RowMat full = householder_q(gather_rows(comm, tl, m, V), k);
+    *q = full.middleRows(Eigen::Index(tl.begin()), Eigen::Index(tl.rows()));
+    return false;
   }
   product_into(m, pad_square(upper_inverse(R), kp), k, q, true);
+  return true;
+}
+
+// Sums every rank's accumulator rows [row_begin(r), row_begin(r+1)) into rank r's (a reduce-
+// scatter by pairwise exchange: in step s each rank sends rank me+s its rows and adds rank
+// me−s's copy of its own; integer sums, so the order does not matter); returns this rank's rows
+// of the sums as doubles in *W, V_r × kp (columns >= k zero; reused across passes). buf: the
+// receive buffer, kept across passes.
+void reduce_fixed_rows(const mpi::Comm& comm, const RowTiles& tl, std::vector<u128>& acc, int k, int kp,
+                       std::vector<u128>& buf, RowMat* W) {
+  const int P = tl.ranks(), me = tl.me();
+  u128* mine = acc.data() + tl.begin() * size_t(k);
+  const size_t n_mine = tl.rows() * size_t(k);
+  if (P > 1 && buf.size() < n_mine) buf.resize(n_mine);
+  for (int step = 1; step < P; ++step) {
+    const int dst = (me + step) % P, src = (me - step + P) % P;
+    const u128* send = acc.data() + tl.row_begin(dst) * size_t(k);
+    const uint64_t send_bytes = (tl.row_begin(dst + 1) - tl.row_begin(dst)) * size_t(k) * sizeof(u128);
+    const uint64_t recv_bytes = n_mine * sizeof(u128);
+    // Messages of at most 1 GiB; sender and receiver derive their number from the same size
+    // (none when it is 0: a rank may hold no rows).
+    const uint64_t chunk = uint64_t(1) << 30;
+    std::vector<MPI_Request> reqs;
+    for (uint64_t off = 0; off < recv_bytes; off += chunk) {
+      reqs.emplace_back();
+      TRAWL_MPI_CHECK(MPI_Irecv(reinterpret_cast<char*>(buf.data()) + off, static_cast<int>(std::min(chunk, recv_bytes - off)),
+                                MPI_BYTE, src, 7321, comm.raw(), &reqs.back()));
+    }
+    for (uint64_t off = 0; off < send_bytes; off += chunk) {
+      reqs.emplace_back();
+      TRAWL_MPI_CHECK(MPI_Isend(reinterpret_cast<const char*>(send) + off, static_cast<int>(std::min(chunk, send_bytes - off)),
+                                MPI_BYTE, dst, 7321, comm.raw(), &reqs.back()));
+    }
+    if (!reqs.empty()) TRAWL_MPI_CHECK(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE));
+    for (size_t i = 0; i < n_mine; ++i) mine[i] += buf[i];
+  }
+  W->resize(Eigen::Index(tl.rows()), kp);
+  for (size_t i = 0; i < tl.rows(); ++i) {
+    for (int t = 0; t < k; ++t) (*W)(Eigen::Index(i), t) = from_fixed(acc[(tl.begin() + i) * size_t(k) + size_t(t)]);
+    for (int t = k; t < kp; ++t) (*W)(Eigen::Index(i), t) = 0.0;
+  }
 }
 
 // acc[c·k + t] += fixed(Σ_{rows j of the block with column c, ascending} a_jc · (A_b Z)[j, t]),
@@ -629,7 +738,7 @@ class BlockPass {
   std::vector<double> Y_;
 };
 
-// Eigen's own thread count for the dense steps on rank 0: 1, so the bits do not depend on it.
+// Eigen's own thread count for the dense steps: 1, so the bits do not depend on it.
 struct EigenSingleThread {
   int old = Eigen::nbThreads();
   EigenSingleThread() { Eigen::setNbThreads(1); }
@@ -642,11 +751,15 @@ int svd_padded_columns(int dim, int oversample, uint64_t features) {
   return padded(static_cast<int>(std::min<uint64_t>(features, uint64_t(dim) + uint64_t(std::max(oversample, 0)))));
 }
 
-uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root) {
+uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, int ranks) {
   const uint64_t kp = uint64_t(padded(dim + std::max(oversample, 0)));
-  // Every rank: Z (float, 4), the block's column sums (8) and the fixed-point accumulator (16).
-  // Rank 0 also holds W (8) and, in the dense steps, up to three more V × kp doubles (24).
-  return features * kp * (root ? 60 : 28);
+  // Every rank: Z (float, 4), the block's column sums (8), the fixed-point accumulator (16) and
+  // the basis at the end (8); for its rows of the dense steps (at most ⌈T / P⌉ of the T row
+  // tiles), W and up to three more V_r × kp doubles (32).
+  const uint64_t T = RowTiles::tiles_for(features, SvdOptions().dense_tile_rows);
+  const uint64_t P = uint64_t(std::max(ranks, 1));
+  const uint64_t tiles = (T + P - 1) / P, rows = std::min<uint64_t>(features, tiles * ((features + T - 1) / T));
+  return features * kp * 36 + rows * kp * 32;
 }
 
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
@@ -678,7 +791,9 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
                          "matrix is at most that); lower --dim or fit on more documents"));
 
   const int passes = o.power_iterations + 1;
-  // Z: the input of the next pass, float, V × kp (columns >= k zero), on rank 0 (broadcast).
+  const RowTiles tl(comm, V, o.dense_tile_rows);
+  const Eigen::Index mine_rows = Eigen::Index(tl.rows());
+  // Z: the input of the next pass, float, V × kp (columns >= k zero), on every rank.
   std::vector<float> Z;
   assign_huge(Z, V * size_t(kp), 0.0f);
   int first = 0;
@@ -689,15 +804,17 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
       TRAWL_ASSERT_MSG(resume->z.size() == Z.size(), "resume state of ", resume->z.size(), " values, expected ", Z.size());
       std::copy(resume->z.begin(), resume->z.end(), Z.begin());
     }
-  } else if (comm.root()) {
-    ScopedTimer timer("fit: svd: Gaussian start (rank 0)");
-    // Z0 = Ω with unit columns, Ω[j, :] from the stream keyed by (seed, column j's token id). A
-    // Gaussian V × k matrix is well conditioned already: no orthonormalisation.
-    std::vector<double> om(V * size_t(k));
-    for (size_t j = 0; j < V; ++j) {
+    comm.bcast_n(Z.data(), Z.size(), 0);
+  } else {
+    ScopedTimer timer("fit: svd: Gaussian start");
+    // Z0 = Ω with unit columns, Ω[j, :] from the stream keyed by (seed, column j's token id), so
+    // any rank can make any row. A Gaussian V × k matrix is well conditioned already: no
+    // orthonormalisation.
+    std::vector<double> om(tl.rows() * size_t(k));
+    for (size_t i = 0; i < tl.rows(); ++i) {
       // Box–Muller, both outputs of each pair of uniforms: (√(-2 ln u1)·cos 2πu2, ·sin 2πu2).
-      Rng r(key(o.seed, column_keys[j]));
-      double* row = om.data() + j * size_t(k);
+      Rng r(key(o.seed, column_keys[tl.begin() + i]));
+      double* row = om.data() + i * size_t(k);
       for (int t = 0; t < k; t += 2) {
         double u1 = r.uniform(), u2 = r.uniform();
         if (u1 < 1e-300) u1 = 1e-300;
@@ -706,22 +823,26 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
         if (t + 1 < k) row[t + 1] = rad * std::sin(th);
       }
     }
-    std::vector<double> ss(size_t(k), 0.0);
-    for (size_t j = 0; j < V; ++j)
-      for (int t = 0; t < k; ++t) ss[size_t(t)] += om[j * size_t(k) + size_t(t)] * om[j * size_t(k) + size_t(t)];
+    std::vector<double> ss = fold_tiles(comm, tl, size_t(k), [&](size_t tile, double* out) {
+      for (size_t j = tl.tile_begin(tile); j < tl.tile_begin(tile + 1); ++j)
+        for (int t = 0; t < k; ++t) {
+          const double x = om[(j - tl.begin()) * size_t(k) + size_t(t)];
+          out[t] += x * x;
+        }
+    });
     for (int t = 0; t < k; ++t) ss[size_t(t)] = ss[size_t(t)] > 0 ? 1.0 / std::sqrt(ss[size_t(t)]) : 0.0;
-    for (size_t j = 0; j < V; ++j)
+    for (size_t i = 0; i < tl.rows(); ++i)
       for (int t = 0; t < k; ++t)
-        Z[j * size_t(kp) + size_t(t)] = static_cast<float>(om[j * size_t(k) + size_t(t)] * ss[size_t(t)]);
+        Z[(tl.begin() + i) * size_t(kp) + size_t(t)] = static_cast<float>(om[i * size_t(k) + size_t(t)] * ss[size_t(t)]);
+    gather_rows(comm, tl, Z.data() + tl.begin() * size_t(kp), size_t(kp), Z.data());
   }
-  RowMat W, q;
+  RowMat W;  // this rank's rows of Aᵀ A Z (the last pass's)
   {
     BlockPass bp(V, k, kp);
-    std::vector<u128> acc;
+    std::vector<u128> acc, recv;
+    RowMat q;
     for (int pass = first; pass < passes; ++pass) {
       if (on_pass) on_pass(pass, passes);
-      sleepy_barrier(comm);  // rank 0 arrives when Z is ready
-      comm.bcast(Z);
       if (acc.empty()) assign_huge(acc, V * size_t(k), u128(0));
       else std::fill(acc.begin(), acc.end(), u128(0));
       {
@@ -733,40 +854,42 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
         }
         prog.finish();
       }
-      reduce_fixed(comm, acc);
-      if (comm.root()) {
-        ScopedTimer timer("fit: svd: dense steps between passes (rank 0)");
+      sleepy_barrier(comm);  // ranks with fewer entries wait asleep for the others
+      {
+        ScopedTimer timer("fit: svd: dense steps between passes");
         EigenSingleThread single;
-        W.resize(Eigen::Index(V), kp);
-        for (size_t c = 0; c < V; ++c) {
-          for (int t = 0; t < k; ++t) W(Eigen::Index(c), t) = from_fixed(acc[c * size_t(k) + size_t(t)]);
-          for (int t = k; t < kp; ++t) W(Eigen::Index(c), t) = 0.0;
+        {
+          ScopedTimer t2("fit: svd: dense: reduce the column sums");
+          reduce_fixed_rows(comm, tl, acc, k, kp, recv, &W);
         }
-        if (pass + 1 < passes) {
-          orth(W, k, &q);  // Z = orth(Aᵀ A Z)
-          for (size_t i = 0; i < Z.size(); ++i) Z[i] = static_cast<float>(q.data()[i]);
+        if (pass + 1 == passes) break;
+        {
+          ScopedTimer t2("fit: svd: dense: orthonormalise");
+          if (!orth(comm, tl, V, W, k, &q)) ++res.householder_steps;  // Z = orth(Aᵀ A Z)
         }
+        ScopedTimer t2("fit: svd: dense: gather Z");
+        for (Eigen::Index i = 0; i < q.size(); ++i) Z[tl.begin() * size_t(kp) + size_t(i)] = static_cast<float>(q.data()[i]);
+        gather_rows(comm, tl, Z.data() + tl.begin() * size_t(kp), size_t(kp), Z.data());
       }
-      if (pass + 1 < passes && after_pass && !after_pass(pass + 1, kp, Z)) {
+      if (after_pass && !after_pass(pass + 1, kp, Z)) {
         res.stopped = true;
         return res;
       }
     }
   }
-  RowMat().swap(q);
-  // Rank 0: W = Aᵀ Y with Y = A Z; G = YᵀY = Zᵀ W; Q_Y = Y P Λ^-1/2 (eigenpairs of G above the
-  // noise floor); Bᵀ = Aᵀ Q_Y = W P Λ^-1/2 = M; M = Q R (Cholesky QR twice, Householder when
-  // that fails); R = U Σ Xᵀ; basis = Q U.
-  std::vector<double> head(2, 0.0);  // numerical rank, error flag
-  if (comm.root()) {
-    ScopedTimer timer("fit: svd: final dense step (rank 0)");
+  // Every rank on its rows: W = Aᵀ Y with Y = A Z; G = YᵀY = Zᵀ W; Q_Y = Y P Λ^-1/2 (eigenpairs of
+  // G above the noise floor); Bᵀ = Aᵀ Q_Y = W P Λ^-1/2 = M; M = Q R (Cholesky QR twice,
+  // Householder when that fails); R = U Σ Xᵀ; basis = Q U.
+  {
+    ScopedTimer timer("fit: svd: final dense step");
     EigenSingleThread single;
     Eigen::MatrixXd G;
     {
-      RowMat Zd(Eigen::Index(V), kp);
-      for (size_t i = 0; i < Z.size(); ++i) Zd.data()[i] = double(Z[i]);
-      G = gram(Zd.data(), W.data(), V, kp, false).topLeftCorner(k, k);
+      RowMat Zd(mine_rows, kp);
+      for (Eigen::Index i = 0; i < Zd.size(); ++i) Zd.data()[i] = double(Z[tl.begin() * size_t(kp) + size_t(i)]);
+      G = tiled_gram(comm, tl, Zd, W, false).topLeftCorner(k, k);
     }
+    std::vector<float>().swap(Z);
     G = 0.5 * (G + Eigen::MatrixXd(G.transpose()));
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G);
     const auto& lam = es.eigenvalues();  // ascending
@@ -775,21 +898,20 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
     for (int i = 0; i < k; ++i)
       if (lmax > 0 && lam(i) > lmax * 1e-10) ++r;
     res.numerical_rank = r;
-    head[0] = r;
     if (r >= o.dim) {
       Eigen::MatrixXd P = es.eigenvectors().rightCols(r);
       Eigen::VectorXd inv = lam.tail(r).cwiseSqrt().cwiseInverse();
       RowMat M = product(W, pad_square(P * inv.asDiagonal(), kp), k);
       RowMat().swap(W);
-      Eigen::MatrixXd R1, R2, U;
+      Eigen::MatrixXd R1, R2;
       Eigen::VectorXd sigma;
-      RowMat B;
-      RowMat G1 = gram(M.data(), M.data(), V, kp, true);
+      RowMat B;  // this rank's rows of the basis (before the signs)
+      RowMat G1 = tiled_gram(comm, tl, M, M, true);
       bool ok = cholesky_upper(G1, r, &R1);
       if (ok) {
         RowMat Q1;
         product_into(M, pad_square(upper_inverse(R1), kp), r, &Q1, true);
-        RowMat G2 = gram(Q1.data(), Q1.data(), V, kp, true);
+        RowMat G2 = tiled_gram(comm, tl, Q1, Q1, true);
         ok = cholesky_upper(G2, r, &R2);
         if (ok) {
           Eigen::MatrixXd R = R2 * R1.triangularView<Eigen::Upper>();
@@ -798,35 +920,48 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
           B = product(Q1, pad_square(upper_inverse(R2) * svd.matrixU().leftCols(o.dim), kp), r);
         }
       }
-      if (!ok) {
-        RowMat Q = householder_q(M, r);
-        Eigen::MatrixXd qtm = Eigen::MatrixXd(Q.leftCols(r)).transpose() * Eigen::MatrixXd(M.leftCols(r));
+      if (!ok) {  // every rank alike, over all rows
+        ++res.householder_steps;
+        RowMat Mf = gather_rows(comm, tl, M, V);
+        RowMat Q = householder_q(Mf, r);
+        Eigen::MatrixXd qtm = Eigen::MatrixXd(Q.leftCols(r)).transpose() * Eigen::MatrixXd(Mf.leftCols(r));
         Eigen::JacobiSVD<Eigen::MatrixXd> svd(qtm, Eigen::ComputeFullU);
         sigma = svd.singularValues();
-        B = product(Q, pad_square(svd.matrixU().leftCols(o.dim), kp), r);
+        B = RowMat(product(Q, pad_square(svd.matrixU().leftCols(o.dim), kp), r).middleRows(Eigen::Index(tl.begin()), mine_rows));
       }
       res.singular_values.assign(sigma.data(), sigma.data() + o.dim);
-      res.basis.assign(V * size_t(o.dim), 0.0);
+      // Column signs: the entry of largest |value| (the first such row) positive. Each rank's
+      // candidate (|b|, row, b) per column; ranks hold ascending rows, so the first strictly
+      // larger candidate in rank order is the first such row overall.
+      std::vector<double> cand(size_t(o.dim) * 3 * size_t(tl.ranks()), 0.0);
       for (int c = 0; c < o.dim; ++c) {
-        Eigen::Index arg = 0;
-        for (Eigen::Index i = 1; i < B.rows(); ++i)
-          if (std::fabs(B(i, c)) > std::fabs(B(arg, c))) arg = i;
-        const double s = B(arg, c) < 0 ? -1.0 : 1.0;
-        for (size_t i = 0; i < V; ++i) res.basis[i * size_t(o.dim) + size_t(c)] = s * B(Eigen::Index(i), c);
+        double* x = cand.data() + (size_t(tl.me()) * size_t(o.dim) + size_t(c)) * 3;
+        x[0] = -1;
+        for (Eigen::Index i = 0; i < B.rows(); ++i)
+          if (std::fabs(B(i, c)) > x[0]) x[0] = std::fabs(B(i, c)), x[1] = double(tl.begin() + size_t(i)), x[2] = B(i, c);
       }
-      if (res.singular_values[size_t(o.dim) - 1] <= res.singular_values[0] * 1e-5) head[1] = 1;
+      for (int rk = 0; rk < tl.ranks(); ++rk) comm.bcast_n(cand.data() + size_t(rk) * size_t(o.dim) * 3, size_t(o.dim) * 3, rk);
+      std::vector<double> sign(size_t(o.dim), 1.0);
+      for (int c = 0; c < o.dim; ++c) {
+        double best = -1;
+        for (int rk = 0; rk < tl.ranks(); ++rk) {
+          const double* x = cand.data() + (size_t(rk) * size_t(o.dim) + size_t(c)) * 3;
+          if (x[0] > best) best = x[0], sign[size_t(c)] = x[2] < 0 ? -1.0 : 1.0;
+        }
+      }
+      res.basis.assign(V * size_t(o.dim), 0.0);
+      for (Eigen::Index i = 0; i < B.rows(); ++i)
+        for (int c = 0; c < o.dim; ++c)
+          res.basis[(tl.begin() + size_t(i)) * size_t(o.dim) + size_t(c)] = sign[size_t(c)] * B(i, c);
+      gather_rows(comm, tl, res.basis.data() + tl.begin() * size_t(o.dim), size_t(o.dim), res.basis.data());
     }
   }
-  sleepy_barrier(comm);
-  comm.bcast(head);
-  res.numerical_rank = static_cast<int>(head[0]);
-  if (res.numerical_rank < o.dim || head[1] != 0)
+  // The same bits on every rank: the same decision everywhere, no message needed.
+  if (res.numerical_rank < o.dim || res.singular_values[size_t(o.dim) - 1] <= res.singular_values[0] * 1e-5)
     throw InputError(cat("--dim ", o.dim, " exceeds the numerical rank (about ", res.numerical_rank,
                          ") of the TF-IDF matrix (", res.rows, " rows, ", V,
                          " features): its trailing singular values are ~0. Lower --dim, or fit on more "
                          "documents or features"));
-  comm.bcast(res.basis);
-  comm.bcast(res.singular_values);
   return res;
 }
 

@@ -106,6 +106,9 @@ struct SvdOptions {
   int oversample = 10;
   int power_iterations = 4;
   uint64_t seed = 0x6c7361;  // "lsa"
+  // Rows per tile of the dense steps (at most 16 tiles: larger when V > 16 × this). Part of the
+  // result's bits, not of its accuracy; tests use small tiles to spread tiny matrices.
+  uint64_t dense_tile_rows = 4096;
 };
 
 struct SvdResult {
@@ -115,6 +118,7 @@ struct SvdResult {
   int numerical_rank = 0;               // of the sketch (<= dim + oversample)
   uint64_t rows = 0;                    // rows over all ranks
   bool stopped = false;                 // after_pass asked to stop: basis and singular_values empty
+  int householder_steps = 0;            // orthonormalisations that fell back from Cholesky QR
 };
 
 /// The power iteration between two passes: the input Z of pass `pass` (0-based, >= 1), float,
@@ -123,10 +127,10 @@ struct SvdResult {
 struct SvdState {
   int pass = 0;
   int kp = 0;
-  std::vector<float> z;  // rank 0 only
+  std::vector<float> z;  // read on rank 0 only (broadcast from there)
 };
-/// Called on every rank after each pass but the last: (the next pass, kp, its input Z — valid
-/// on rank 0 only). Returning false stops the fit there.
+/// Called on every rank after each pass but the last: (the next pass, kp, its input Z — the same
+/// on every rank). Returning false stops the fit there.
 using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector<float>& z)>;
 
 /// Collective over comm. The top dim right singular vectors of the matrix whose rows are the
@@ -137,7 +141,8 @@ using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector
 /// are added as 128-bit integers, which is exact and associative, so the result is bitwise the
 /// same at any rank count, block placement or thread count (and trawl's kernels at any SIMD
 /// width: no fused multiply-adds, element-wise over the sketch columns). The dense steps
-/// (Cholesky QR between passes, the final small SVD) run on rank 0 and are broadcast.
+/// (Cholesky QR between passes, the final small SVD) are spread over the ranks by fixed row
+/// tiles of the V × k matrices, their row sums added in tile order (the same bits again).
 /// on_pass(pass, passes) is called before each pass. resume (every rank; z on rank 0): start at
 /// resume->pass from that state. after_pass: see SvdAfterPass (result.stopped when it stops). Throws UsageError for dim < 1, oversample < 0, power_iterations < 0,
 /// dim > features, and InputError when dim exceeds the numerical rank of the matrix.
@@ -149,8 +154,9 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
 /// Columns of the sketch as stored (dim + oversample, at most features, rounded up to 16).
 int svd_padded_columns(int dim, int oversample, uint64_t features);
 
-/// Bytes rank 0 needs for the dense part of randomized_svd (other ranks need about half).
-uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, bool root);
+/// Bytes the largest rank needs for the dense part of randomized_svd at `ranks` ranks (default
+/// tiles).
+uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, int ranks);
 
 // ---- the encoders ----------------------------------------------------------------------------
 

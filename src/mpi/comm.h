@@ -100,6 +100,12 @@ class Comm {
   /// Collective: every rank gets v of the lowest rank whose v is non-empty (all empty: stays
   /// empty), e.g. class names read by the ranks that hold a shard.
   void bcast_from_first_nonempty(std::vector<std::string>& v) const;
+  /// n values at p (allocated on every rank) from root to every rank.
+  template <class T> void bcast_n(T* p, uint64_t n, int root) const {
+    static_assert(std::is_trivially_copyable<T>::value, "trivially copyable only");
+    if (size_ == 1 || n == 0) return;
+    bcast_bytes(p, n * sizeof(T), root);
+  }
   template <class T> void bcast_value(T& v, int root = 0) const {
     static_assert(std::is_trivially_copyable<T>::value, "trivially copyable only");
     if (size_ == 1) return;

@@ -79,7 +79,8 @@ std::string fit_fingerprint(const FitOptions& o, const std::string& vocab_checks
                             const std::vector<std::string>& checksums, uint64_t V, int kp) {
   uint64_t sample_bits;
   std::memcpy(&sample_bits, &o.sample, sizeof sample_bits);
-  std::string t = cat("lsa-fit svd v2|vocab=", vocab_checksum, "|dim=", o.svd.dim, "|oversample=", o.svd.oversample,
+  // v3: the dense steps in row tiles summed in tile order (v2 summed all rows on rank 0).
+  std::string t = cat("lsa-fit svd v3|dense_tile_rows=", o.svd.dense_tile_rows, "|vocab=", vocab_checksum, "|dim=", o.svd.dim, "|oversample=", o.svd.oversample,
                       "|power_iterations=", o.svd.power_iterations, "|seed=", o.svd.seed, "|sample=", sample_bits,
                       "|max_features=", o.max_features, "|block_rows=", o.block_rows, "|features=", V, "|kp=", kp,
                       "|format=", static_cast<int>(o.reader.format), "|id_column=", o.reader.id_column,
@@ -229,7 +230,7 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
     if (split.mine(i)) my_bytes += b;
   }
   const double share = total_bytes ? double(my_bytes) / double(total_bytes) : 0.0;
-  const uint64_t dense = svd_dense_bytes(V, o.svd.dim, o.svd.oversample, comm.root());
+  const uint64_t dense = svd_dense_bytes(V, o.svd.dim, o.svd.oversample, comm.size());
   const uint64_t sparse_est = uint64_t(double(vocab.tokens) * o.sample * share * 8.0 +
                                        double(vocab.n_docs) * o.sample * share * 8.0);
   // The pass's working set besides the dense matrices: A Z of 4,096 rows (double) and the

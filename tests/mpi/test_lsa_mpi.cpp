@@ -4,6 +4,7 @@
 // that hold no chunk; the encoder file is then the same, so is every embedding.
 #include <gtest/gtest.h>
 
+#include <Eigen/Dense>
 #include <random>
 
 #include "core/error.h"
@@ -60,14 +61,78 @@ TEST(LsaMpi, SvdIsBitwiseTheSameAtAnyRankCount) {
   std::vector<embed::SvdBlock> mine;
   for (size_t b = 0; b < all.size(); ++b)
     if (int((b * 7 + 3) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
+  // Dense-step tiles: one (rank 0 does them all), 12 of 8 rows (every rank has some), 3 of 30
+  // (at 4 ranks one rank has none).
+  for (uint64_t tile_rows : {4096, 8, 30}) {
+    o.dense_tile_rows = tile_rows;
+    auto dist = embed::randomized_svd(comm, mine, keys, o);
+    // One process with every block.
+    mpi::Comm self(MPI_COMM_SELF, false);
+    auto serial = embed::randomized_svd(self, all, keys, o);
+    EXPECT_EQ(dist.rows, serial.rows);
+    ASSERT_EQ(dist.basis.size(), serial.basis.size());
+    EXPECT_TRUE(dist.basis == serial.basis) << "the basis differs at " << comm.size() << " ranks, tiles of " << tile_rows;
+    EXPECT_TRUE(dist.singular_values == serial.singular_values);
+    EXPECT_EQ(dist.householder_steps, 0);
+  }
+}
+
+TEST(LsaMpi, RankDeficientSketchFallsBackAlikeOnEveryRank) {
+  // A matrix of rank 14 (every row a multiple of one of 14 sparse patterns) sketched with
+  // k = 10 + 8 columns: the sketch's Gram matrix is singular, Cholesky QR fails between the
+  // passes and every rank takes the Householder path on the gathered rows. Bitwise the serial
+  // result at any rank count, and the top 10 singular values of the dense matrix (Eigen's SVD).
+  auto comm = mpi::Comm::world();
+  const int V = 90, R = 14;
+  std::mt19937_64 g(5);
+  std::vector<std::vector<std::pair<uint32_t, float>>> pattern(R);
+  for (auto& p : pattern) {
+    std::vector<uint32_t> cols;
+    for (int t = 0; t < 12; ++t) cols.push_back(uint32_t(g() % uint64_t(V)));
+    std::sort(cols.begin(), cols.end());
+    cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+    for (auto c : cols) p.push_back({c, float(g() % 997 + 1) / 997.0f});
+  }
+  std::vector<embed::SvdBlock> all;
+  Eigen::MatrixXd dense(0, V);
+  for (int b = 0; b < 9; ++b) {
+    embed::SvdBlock blk;
+    blk.chunk = uint64_t(b);
+    blk.rows.cols = V;
+    for (int r = 0; r < 25; ++r) {
+      const int which = int(g() % R);
+      const float scale = float(1 + g() % 4);
+      dense.conservativeResize(dense.rows() + 1, V);
+      dense.row(dense.rows() - 1).setZero();
+      for (auto [c, v] : pattern[size_t(which)]) {
+        blk.rows.index.push_back(c);
+        blk.rows.value.push_back(v * scale);
+        dense(dense.rows() - 1, c) = double(v * scale);
+      }
+      blk.rows.offsets.push_back(blk.rows.index.size());
+    }
+    all.push_back(std::move(blk));
+  }
+  std::vector<uint32_t> keys(V);
+  for (int i = 0; i < V; ++i) keys[size_t(i)] = uint32_t(i * 17 + 3);
+  embed::SvdOptions o;
+  o.dim = 10;
+  o.oversample = 8;
+  o.power_iterations = 2;
+  o.dense_tile_rows = 8;
+  std::vector<embed::SvdBlock> mine;
+  for (size_t b = 0; b < all.size(); ++b)
+    if (int((b * 5 + 1) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
   auto dist = embed::randomized_svd(comm, mine, keys, o);
-  // One process with every block.
   mpi::Comm self(MPI_COMM_SELF, false);
   auto serial = embed::randomized_svd(self, all, keys, o);
-  EXPECT_EQ(dist.rows, serial.rows);
-  ASSERT_EQ(dist.basis.size(), serial.basis.size());
+  EXPECT_GT(serial.householder_steps, 0) << "the test matrix no longer makes Cholesky QR fail";
+  EXPECT_EQ(dist.householder_steps, serial.householder_steps);
   EXPECT_TRUE(dist.basis == serial.basis) << "the basis differs at " << comm.size() << " ranks";
   EXPECT_TRUE(dist.singular_values == serial.singular_values);
+  Eigen::JacobiSVD<Eigen::MatrixXd> ref(dense);
+  for (int i = 0; i < o.dim; ++i)
+    EXPECT_NEAR(serial.singular_values[size_t(i)], ref.singularValues()(i), 1e-8 * ref.singularValues()(0)) << i;
 }
 
 void write_chunks(bool root, const std::string& dir, int chunks, std::vector<std::string>* files) {
@@ -104,6 +169,7 @@ stages::FitOptions vocab_and_fit_options(const mpi::Comm& comm, const test::Temp
   fo.vocab_path = dir / "vocab.h5";
   fo.output = dir / "enc.h5";
   fo.svd.dim = 8;
+  fo.svd.dense_tile_rows = 8;  // the dense steps spread over every rank
   fo.block_rows = 128;
   return fo;
 }
