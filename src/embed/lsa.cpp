@@ -998,10 +998,18 @@ class LsaEncoder final : public TokenIdEncoder {
       for (long long p = 0; p < pieces; ++p) {
         const size_t r0 = size_t(p) * piece, r1 = std::min(n, r0 + piece);
         feat_.rows(offs.data() + r0, ids.data(), r1 - r0, &x);
+        const uint64_t end = x.offsets.back();
         for (size_t r = r0; r < r1; ++r) {
           std::fill(acc.begin(), acc.end(), 0.0f);
-          for (uint64_t q = x.offsets[r - r0]; q < x.offsets[r - r0 + 1]; ++q)
+          for (uint64_t q = x.offsets[r - r0]; q < x.offsets[r - r0 + 1]; ++q) {
+            // The basis row of the entry 4 ahead (maybe the next rows'), line by line: rows of a
+            // basis larger than the caches, in an order no hardware prefetcher can guess.
+            if (q + 4 < end) {
+              const char* p = reinterpret_cast<const char*>(m_->basis.data() + size_t(x.index[q + 4]) * d);
+              for (size_t b = 0; b < size_t(d) * sizeof(float); b += 64) __builtin_prefetch(p + b);
+            }
             axpy_f(acc.data(), m_->basis.data() + size_t(x.index[q]) * d, x.value[q], d);
+          }
           double ss = 0;
           for (int t = 0; t < d; ++t) ss += double(acc[size_t(t)]) * double(acc[size_t(t)]);
           float* o = out + r * size_t(d);
