@@ -47,20 +47,32 @@ std::vector<embed::SvdBlock> make_blocks(int nblocks, int V) {
   return out;
 }
 
+// The blocks this rank holds when block b goes to rank (b * mul + add) % size (uneven placements),
+// and the keys of V columns (column i: i * mul + add).
+std::vector<embed::SvdBlock> blocks_of_rank(const mpi::Comm& comm, const std::vector<embed::SvdBlock>& all, size_t mul,
+                                            size_t add) {
+  std::vector<embed::SvdBlock> mine;
+  for (size_t b = 0; b < all.size(); ++b)
+    if (int((b * mul + add) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
+  return mine;
+}
+
+std::vector<uint32_t> column_keys(int V, uint32_t mul, uint32_t add) {
+  std::vector<uint32_t> keys(size_t(V), 0);
+  for (int i = 0; i < V; ++i) keys[size_t(i)] = uint32_t(i) * mul + add;
+  return keys;
+}
+
 TEST(LsaMpi, SvdIsBitwiseTheSameAtAnyRankCount) {
   auto comm = mpi::Comm::world();
   const int V = 90;
   auto all = make_blocks(13, V);
-  std::vector<uint32_t> keys(V);
-  for (int i = 0; i < V; ++i) keys[size_t(i)] = uint32_t(i * 31 + 7);
+  const auto keys = column_keys(V, 31, 7);
   embed::SvdOptions o;
   o.dim = 12;
   o.oversample = 6;
   o.power_iterations = 3;
-  // Distributed: block b on rank (b * 7 + 3) % size, an uneven placement.
-  std::vector<embed::SvdBlock> mine;
-  for (size_t b = 0; b < all.size(); ++b)
-    if (int((b * 7 + 3) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
+  const auto mine = blocks_of_rank(comm, all, 7, 3);
   // Dense-step tiles: one (rank 0 does them all), 12 of 8 rows (every rank has some), 3 of 30
   // (at 4 ranks one rank has none).
   for (uint64_t tile_rows : {4096, 8, 30}) {
@@ -113,16 +125,13 @@ TEST(LsaMpi, RankDeficientSketchFallsBackAlikeOnEveryRank) {
     }
     all.push_back(std::move(blk));
   }
-  std::vector<uint32_t> keys(V);
-  for (int i = 0; i < V; ++i) keys[size_t(i)] = uint32_t(i * 17 + 3);
+  const auto keys = column_keys(V, 17, 3);
   embed::SvdOptions o;
   o.dim = 10;
   o.oversample = 8;
   o.power_iterations = 2;
   o.dense_tile_rows = 8;
-  std::vector<embed::SvdBlock> mine;
-  for (size_t b = 0; b < all.size(); ++b)
-    if (int((b * 5 + 1) % size_t(comm.size())) == comm.rank()) mine.push_back(all[b]);
+  const auto mine = blocks_of_rank(comm, all, 5, 1);
   auto dist = embed::randomized_svd(comm, mine, keys, o);
   mpi::Comm self(MPI_COMM_SELF, false);
   auto serial = embed::randomized_svd(self, all, keys, o);
