@@ -514,8 +514,8 @@ RowMat householder_q(const RowMat& m, int k) {
 // numerical rank) with no message.
 class RowTiles {
  public:
-  RowTiles(const mpi::Comm& comm, size_t V, uint64_t tile_rows)
-      : V_(V), T_(tiles_for(V, tile_rows)), P_(comm.size()), me_(comm.rank()) {}
+  RowTiles(size_t V, uint64_t tile_rows, int ranks, int me) : V_(V), T_(tiles_for(V, tile_rows)), P_(ranks), me_(me) {}
+  RowTiles(const mpi::Comm& comm, size_t V, uint64_t tile_rows) : RowTiles(V, tile_rows, comm.size(), comm.rank()) {}
   static size_t tiles_for(size_t V, uint64_t tile_rows) {
     tile_rows = std::max<uint64_t>(tile_rows, 1);
     return size_t(std::max<uint64_t>(1, std::min<uint64_t>(16, (V + tile_rows - 1) / tile_rows)));
@@ -540,16 +540,20 @@ class RowTiles {
   int P_, me_;
 };
 
+// Every rank's slice [offset(r), offset(r+1)) of base (allocated on every rank) from rank r to
+// all ranks.
+template <class T, class Offset>
+void share_slices(const mpi::Comm& comm, T* base, const Offset& offset) {
+  for (int r = 0; r < comm.size(); ++r) comm.bcast_n(base + offset(r), offset(r + 1) - offset(r), r);
+}
+
 // Σ over the tiles, in tile order, of partial(t, out[0,n)) (out zeroed first); each rank computes
 // its own tiles' partials, all ranks get every partial and the same sum.
 std::vector<double> fold_tiles(const mpi::Comm& comm, const RowTiles& tl, size_t n,
                                const std::function<void(size_t, double*)>& partial) {
   std::vector<double> all(tl.tiles() * n, 0.0);
   for (size_t t = tl.first_tile(tl.me()); t < tl.first_tile(tl.me() + 1); ++t) partial(t, all.data() + t * n);
-  for (int r = 0; r < tl.ranks(); ++r) {
-    const size_t t0 = tl.first_tile(r), t1 = tl.first_tile(r + 1);
-    comm.bcast_n(all.data() + t0 * n, (t1 - t0) * n, r);
-  }
+  share_slices(comm, all.data(), [&](int r) { return tl.first_tile(r) * n; });
   std::vector<double> sum(all.begin(), all.begin() + std::ptrdiff_t(n));
   for (size_t t = 1; t < tl.tiles(); ++t)
     for (size_t i = 0; i < n; ++i) sum[i] += all[t * n + i];
@@ -577,8 +581,7 @@ template <class T>
 void gather_rows(const mpi::Comm& comm, const RowTiles& tl, const T* mine, size_t width, T* full) {
   if (tl.rows() && mine != full + tl.begin() * width)
     std::memcpy(full + tl.begin() * width, mine, tl.rows() * width * sizeof(T));
-  for (int r = 0; r < tl.ranks(); ++r)
-    comm.bcast_n(full + tl.row_begin(r) * width, (tl.row_begin(r + 1) - tl.row_begin(r)) * width, r);
+  share_slices(comm, full, [&](int r) { return tl.row_begin(r) * width; });
 }
 
 RowMat gather_rows(const mpi::Comm& comm, const RowTiles& tl, const RowMat& mine, size_t V) {
@@ -754,11 +757,9 @@ int svd_padded_columns(int dim, int oversample, uint64_t features) {
 uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, int ranks) {
   const uint64_t kp = uint64_t(padded(dim + std::max(oversample, 0)));
   // Every rank: Z (float, 4), the block's column sums (8), the fixed-point accumulator (16) and
-  // the basis at the end (8); for its rows of the dense steps (at most ⌈T / P⌉ of the T row
-  // tiles), W and up to three more V_r × kp doubles (32).
-  const uint64_t T = RowTiles::tiles_for(features, SvdOptions().dense_tile_rows);
-  const uint64_t P = uint64_t(std::max(ranks, 1));
-  const uint64_t tiles = (T + P - 1) / P, rows = std::min<uint64_t>(features, tiles * ((features + T - 1) / T));
+  // the basis at the end (8); for its rows of the dense steps (the largest rank's), W and up to
+  // three more V_r × kp doubles (32).
+  const uint64_t rows = RowTiles(features, SvdOptions().dense_tile_rows, std::max(ranks, 1), 0).max_rows();
   return features * kp * 36 + rows * kp * 32;
 }
 
@@ -940,7 +941,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
         for (Eigen::Index i = 0; i < B.rows(); ++i)
           if (std::fabs(B(i, c)) > x[0]) x[0] = std::fabs(B(i, c)), x[1] = double(tl.begin() + size_t(i)), x[2] = B(i, c);
       }
-      for (int rk = 0; rk < tl.ranks(); ++rk) comm.bcast_n(cand.data() + size_t(rk) * size_t(o.dim) * 3, size_t(o.dim) * 3, rk);
+      share_slices(comm, cand.data(), [&](int rk) { return size_t(rk) * size_t(o.dim) * 3; });
       std::vector<double> sign(size_t(o.dim), 1.0);
       for (int c = 0; c < o.dim; ++c) {
         double best = -1;
