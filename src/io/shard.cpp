@@ -401,8 +401,18 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
   auto& m = *impl_;
   if (begin > end || end > m.n)
     throw UsageError(cat(m.path, ": rows [", begin, ", ", end, ") are out of range (the shard has ", m.n, " rows)"));
-  out.clear();
+  // Everything but the two fixed-width columns is cleared; those are resized to k below, so a
+  // buffer reused for blocks of one size is never zero-filled again (it is overwritten).
   const uint64_t k = end - begin;
+  {
+    std::vector<uint64_t> uid = std::move(out.uid);
+    std::vector<float> emb = std::move(out.embedding);
+    out.clear();
+    out.uid = std::move(uid);
+    out.embedding = std::move(emb);
+  }
+  if (!(cols & kUid)) out.uid.clear();
+  if (!(cols & kEmbedding)) out.embedding.clear();
   if (cols & kUid) {
     out.uid.resize(k);
     m.uid.read(begin, k, out.uid.data());
