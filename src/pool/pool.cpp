@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <numeric>
 
@@ -145,6 +146,44 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     if (strcols & io::ShardReader::kId) all.id.push_back(std::move(strs[0][i]));
     if (strcols & io::ShardReader::kText) all.text.push_back(std::move(strs[1][i]));
     if (strcols & io::ShardReader::kLabel) all.label.push_back(std::move(strs[2][i]));
+  }
+  return all;
+}
+
+Rows gather_embeddings(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted, const Rows& known,
+                       const std::function<std::string(uint64_t)>& where) {
+  ScopedTimer t("gather rows");
+  const size_t d = size_t(p.dim);
+  Rows mine;
+  for (size_t i = 0; i < known.size(); ++i)
+    if (std::binary_search(wanted.begin(), wanted.end(), known.uid[i])) {
+      mine.uid.push_back(known.uid[i]);
+      mine.emb.insert(mine.emb.end(), known.row(i, p.dim), known.row(i, p.dim) + d);
+    }
+  auto uids = comm.allgatherv(mine.uid);
+  auto emb = comm.allgatherv(mine.emb);
+  std::vector<size_t> order(uids.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return uids[a] < uids[b]; });
+  Rows held;  // every rank computes the same `held`, hence the same `missing`
+  for (size_t i : order) {
+    if (!held.uid.empty() && held.uid.back() == uids[i]) continue;  // held by two ranks: the same row
+    held.uid.push_back(uids[i]);
+    held.emb.insert(held.emb.end(), emb.begin() + long(i * d), emb.begin() + long((i + 1) * d));
+  }
+  std::vector<uint64_t> missing;
+  std::set_difference(wanted.begin(), wanted.end(), held.uid.begin(), held.uid.end(), std::back_inserter(missing));
+  if (missing.empty()) return held;
+  Rows read = fetch_rows(comm, p, missing, where);
+  Rows all;
+  size_t a = 0, b = 0;
+  while (a < held.size() || b < read.size()) {
+    const bool from_held = b == read.size() || (a < held.size() && held.uid[a] < read.uid[b]);
+    const Rows& src = from_held ? held : read;
+    size_t& i = from_held ? a : b;
+    all.uid.push_back(src.uid[i]);
+    all.emb.insert(all.emb.end(), src.row(i, p.dim), src.row(i, p.dim) + d);
+    ++i;
   }
   return all;
 }

@@ -47,4 +47,11 @@ struct Rows {
 Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
                 const std::function<std::string(uint64_t)>& where, unsigned cols = io::ShardReader::kEmbedding);
 
+/// Collective: fetch_rows(wanted) of the embedding column, where the ranks already hold some
+/// of those rows in memory (`known`: uids ascending with their embeddings, e.g. the vectors a
+/// search kept). The ranks share what they hold; only the uids no rank holds are read from the
+/// shards. The same Rows as fetch_rows(comm, p, wanted, where).
+Rows gather_embeddings(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted, const Rows& known,
+                       const std::function<std::string(uint64_t)>& where);
+
 }  // namespace trawl::pool

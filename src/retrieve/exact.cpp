@@ -35,6 +35,11 @@ struct alignas(64) ThreadState {
   uint64_t items = 0, candidates = 0;
   uint64_t bad_uid_row = 0;
   bool bad_uid = false;
+  // keep_vectors: (uid, vector) of every item that entered one of this thread's heaps,
+  // compacted to the heaps' current entries when it reaches kept_cap rows.
+  std::vector<uint64_t> kept_uid;
+  std::vector<float> kept_vec;
+  size_t kept_cap = 0;
 };
 }  // namespace
 
@@ -78,7 +83,39 @@ struct ExactScanner::Impl {
     const Neighbour nb{cosine_distance(Q.row(q).data(), X + j * static_cast<size_t>(dim), dim), u};
     if (!std::isfinite(nb.dist) || !(nb < bound)) return false;
     TopK& h = st.heaps[static_cast<size_t>(q)];
-    return h.push(nb) && h.full();
+    if (!h.push(nb)) return false;
+    if (keep) keep_row(st, u, X + j * static_cast<size_t>(dim));
+    return h.full();
+  }
+
+  bool keep = false;
+  void keep_row(ThreadState& st, uint64_t u, const float* x) {
+    if (st.kept_uid.size() >= st.kept_cap) compact(st);
+    st.kept_uid.push_back(u);
+    st.kept_vec.insert(st.kept_vec.end(), x, x + dim);
+  }
+  // Drops kept rows whose uid is no longer in any of st's heaps (and repeats of a uid).
+  void compact(ThreadState& st) const {
+    std::vector<uint64_t> live;
+    for (const auto& h : st.heaps)
+      for (const auto& n : h.sorted()) live.push_back(n.uid);
+    std::sort(live.begin(), live.end());
+    live.erase(std::unique(live.begin(), live.end()), live.end());
+    std::vector<char> seen(live.size(), 0);
+    const size_t d = static_cast<size_t>(dim);
+    size_t w = 0;
+    for (size_t i = 0; i < st.kept_uid.size(); ++i) {
+      auto it = std::lower_bound(live.begin(), live.end(), st.kept_uid[i]);
+      if (it == live.end() || *it != st.kept_uid[i] || seen[static_cast<size_t>(it - live.begin())]) continue;
+      seen[static_cast<size_t>(it - live.begin())] = 1;
+      st.kept_uid[w] = st.kept_uid[i];
+      if (w != i) std::copy_n(st.kept_vec.begin() + static_cast<std::ptrdiff_t>(i * d), d, st.kept_vec.begin() + static_cast<std::ptrdiff_t>(w * d));
+      ++w;
+    }
+    st.kept_uid.resize(w);
+    st.kept_vec.resize(w * d);
+    // Room for as many insertions again as there are live rows (at least 4096): amortised O(1).
+    st.kept_cap = std::max<size_t>(4096, 2 * w + 2 * static_cast<size_t>(nq) * static_cast<size_t>(K));
   }
 
   // Dot-product floor of query q: items below it cannot beat the current K-th canonical
@@ -248,8 +285,10 @@ ExactScanner::ExactScanner(const float* queries, int nq, int dim, int K,
   m.prior = AnchorLists(K, static_cast<size_t>(nq));
   m.bounds.assign(static_cast<size_t>(nq), kSentinel);
   m.ts.resize(static_cast<size_t>(m.T));
+  m.keep = opt.keep_vectors;
   for (auto& st : m.ts) {
     st.heaps.assign(static_cast<size_t>(nq), TopK(K));
+    st.kept_cap = std::max<size_t>(4096, 4 * static_cast<size_t>(std::max(nq, 0)) * static_cast<size_t>(std::max(K, 0)));
     if (m.nv == 0) st.scores.resize(std::min(m.QT, std::max(nq, 1)), m.B);
   }
 }
@@ -305,6 +344,23 @@ AnchorLists ExactScanner::result() const {
         l = merge_sorted(l, m.ts[t].heaps[static_cast<size_t>(q)].sorted(), m.K);
   }
   return merge_lists(m.prior, out);
+}
+
+void ExactScanner::kept_vectors(const std::vector<uint64_t>& uids, std::vector<uint64_t>& out_uid,
+                                std::vector<float>& out_vec) const {
+  const Impl& m = *p_;
+  const size_t d = static_cast<size_t>(m.dim);
+  std::vector<const float*> at(uids.size(), nullptr);
+  for (const auto& st : m.ts)
+    for (size_t i = 0; i < st.kept_uid.size(); ++i) {
+      auto it = std::lower_bound(uids.begin(), uids.end(), st.kept_uid[i]);
+      if (it != uids.end() && *it == st.kept_uid[i]) at[static_cast<size_t>(it - uids.begin())] = st.kept_vec.data() + i * d;
+    }
+  for (size_t i = 0; i < uids.size(); ++i)
+    if (at[i]) {
+      out_uid.push_back(uids[i]);
+      out_vec.insert(out_vec.end(), at[i], at[i] + d);
+    }
 }
 
 int ExactScanner::nq() const { return p_->nq; }

@@ -42,6 +42,10 @@ struct ExactOptions {
   int query_tile = 0;
   /// OpenMP threads; 0 = omp_get_max_threads().
   int threads = 0;
+  /// Keep a copy of the vector of every item that enters a top-K list (pruned to the current
+  /// lists as it grows), so kept_vectors() can return the neighbours' vectors without a
+  /// second read of the pool.
+  bool keep_vectors = false;
 };
 
 /// Scans any number of item blocks against fixed queries, keeping per-query top-K state and
@@ -66,6 +70,11 @@ class ExactScanner {
   void scan(const float* block, const uint64_t* uids, size_t nb);
   /// The per-query top K of everything scanned (and seeded) so far.
   AnchorLists result() const;
+  /// With keep_vectors: of `uids` (sorted ascending), those whose vectors the scan kept —
+  /// every scanned item that is still in a top-K list is kept — appended to out_uid (ascending)
+  /// and their dim floats each to out_vec. Seeded items that were not scanned are not kept.
+  void kept_vectors(const std::vector<uint64_t>& uids, std::vector<uint64_t>& out_uid,
+                    std::vector<float>& out_vec) const;
 
   int nq() const;
   int dim() const;

@@ -54,7 +54,8 @@ double mtime(const std::string& path) {
 }
 
 AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<std::string>& shards,
-                   const RowMatrixXf& queries, const std::vector<uint64_t>& excluded, int K, uint64_t* scanned) {
+                   const RowMatrixXf& queries, const std::vector<uint64_t>& excluded, int K, uint64_t* scanned,
+                   Rows* kept) {
   AnchorLists acc(K, size_t(queries.rows()));
   if (queries.rows() == 0 || K == 0) return acc;
   uint64_t total_rows = 0;
@@ -70,6 +71,7 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     ScopedTimer t("search exact");
     retrieve::ExactOptions eo;
     eo.threads = o.threads;
+    eo.keep_vectors = true;  // the neighbours' vectors, for the subpool without a second read
     retrieve::ExactScanner sc(queries.data(), int(queries.rows()), p.dim, K, &excluded, eo);
     // Reads overlap the scan: the stream's thread reads the next block (of this shard or the
     // next) while this one is searched.
@@ -80,6 +82,12 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     }
     acc = sc.result();
     *scanned = sc.items_scanned();
+    std::vector<uint64_t> found;
+    for (const auto& l : acc.lists)
+      for (const auto& n : l) found.push_back(n.uid);
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    sc.kept_vectors(found, kept->uid, kept->emb);
   } else if (o.backend == "hnsw") {
     ScopedTimer t("search hnsw");
     index::UidSet ex(excluded);
@@ -178,6 +186,7 @@ std::vector<uint64_t> set_minus(const std::vector<uint64_t>& a, const std::vecto
 struct Partial {  // what one task (or the whole MPI job) found
   AnchorLists lists;                         // anchoral, seals
   std::vector<retrieve::Prioritised> sample;  // randsub, random
+  Rows kept;  // vectors this rank already holds (the exact search's neighbours), by uid
 };
 
 RetrieveSummary finish(const mpi::Comm& comm, const Pool& p, const Meta& m, const Partial& part,
@@ -209,7 +218,7 @@ RetrieveSummary finish(const mpi::Comm& comm, const Pool& p, const Meta& m, cons
   std::vector<uint64_t> want;
   for (auto& r : rows) want.push_back(r.uid);
   std::sort(want.begin(), want.end());
-  Rows emb = fetch_rows(comm, p, want, [&](uint64_t) { return std::string("subpool"); });
+  Rows emb = pool::gather_embeddings(comm, p, want, part.kept, [&](uint64_t) { return std::string("subpool"); });
   s.subpool = rows.size();
   s.subpool_path = join_path(out_dir, "subpool.h5");
   if (comm.root()) write_subpool(s.subpool_path, m, rows, emb, s.candidates, s.anchors, labelled.size(), m.method == "full");
@@ -315,7 +324,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
       }
       log::info("round ", o.round, ": SEALS searches with ", queries_uid.size(), " newly labelled items");
     }
-    part.lists = search(o, p, mine, q, excluded, o.neighbours, &s.items_scanned);
+    part.lists = search(o, p, mine, q, excluded, o.neighbours, &s.items_scanned, &part.kept);
     ScopedTimer t("reduce");
     retrieve::reduce_topk(comm, part.lists);
   } else if (o.method == "randsub" || o.method == "random") {

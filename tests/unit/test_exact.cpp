@@ -275,3 +275,49 @@ TEST(Exact, FewQueryKernelAndGemmBothEqualTheNaiveLoop) {
     }
   }
 }
+
+// keep_vectors: every neighbour in the result comes back with its own row's vector (checked
+// against the pool, by uid), whatever the threads and however often the kept rows were
+// compacted (20,000 items × 40 queries overflow the first 4,096-row store several times).
+TEST(Exact, KeptVectorsAreTheResultItemsOwnRows) {
+  Rng r(91);
+  const int dim = 24, nq = 40, K = 30;
+  Pool p = make_pool(r, 20000, dim);
+  auto q = make_queries(r, p, nq);
+  for (int threads : {1, 2}) {
+    ExactOptions opt;
+    opt.threads = threads;
+    opt.block_rows = 128;
+    opt.keep_vectors = true;
+    ExactScanner s(q.data(), nq, dim, K, nullptr, opt);
+    for (size_t i = 0; i < p.n(); i += 3001) s.scan(&p.x[i * dim], &p.uid[i], std::min<size_t>(3001, p.n() - i));
+    auto res = s.result();
+    ASSERT_EQ(res, naive(q, nq, p, K, {}));
+    std::vector<uint64_t> want;
+    for (auto& l : res.lists)
+      for (auto& n : l) want.push_back(n.uid);
+    want.push_back(12345);  // not in the pool: not returned
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    std::vector<uint64_t> got;
+    std::vector<float> vec;
+    s.kept_vectors(want, got, vec);
+    ASSERT_EQ(got.size(), want.size() - 1) << threads << " threads";
+    ASSERT_EQ(vec.size(), got.size() * dim);
+    EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+    for (size_t i = 0; i < got.size(); ++i) {
+      size_t row = size_t(std::find(p.uid.begin(), p.uid.end(), got[i]) - p.uid.begin());
+      ASSERT_LT(row, p.n());
+      for (int d = 0; d < dim; ++d) ASSERT_EQ(vec[i * dim + d], p.x[row * dim + d]) << "uid " << got[i];
+    }
+  }
+  // Without keep_vectors nothing is kept.
+  ExactScanner off(q.data(), nq, dim, K);
+  off.scan(p.x.data(), p.uid.data(), p.n());
+  std::vector<uint64_t> got;
+  std::vector<float> vec;
+  std::vector<uint64_t> all = p.uid;
+  std::sort(all.begin(), all.end());
+  off.kept_vectors(all, got, vec);
+  EXPECT_TRUE(got.empty());
+}
