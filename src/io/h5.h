@@ -180,6 +180,14 @@ class Dataset : public Object {
   /// own direct chunk reads (files opened read-only, no other filter, no type conversion) or by
   /// HDF5's filter. A mismatch is an InputError naming the file, dataset and row range.
   bool has_checksum() const { return checksum_; }
+  /// True when chunks are read directly (see has_checksum); chunk_rows() is then the rows per chunk.
+  bool direct() const { return direct_; }
+  uint64_t chunk_rows() const { return chunk_rows_; }
+  /// Direct datasets only: where chunk c (rows [c·chunk_rows, ...)) is stored in the file —
+  /// its byte offset and its data bytes (followed by the 4-byte Fletcher-32) — when it is
+  /// stored whole, unfiltered but for the checksum. False otherwise (chunks never written, the
+  /// filter skipped, or not direct): such chunks go through read().
+  bool chunk_extent(uint64_t c, uint64_t* file_offset, uint64_t* data_bytes) const;
 
   /// Throws InputError naming file and dataset unless the dataset has that type, rank and
   /// (for 2-D) number of columns (cols == 0: any).

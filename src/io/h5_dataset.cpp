@@ -241,6 +241,27 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
   }
 }
 
+bool Dataset::chunk_extent(uint64_t c, uint64_t* file_offset, uint64_t* data_bytes) const {
+  if (!direct_ || c * chunk_rows_ >= rows_) return false;
+  Id ft(H5Dget_type(id()));
+  const uint64_t bytes = chunk_rows_ * H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
+  hsize_t off[2] = {c * chunk_rows_, 0};
+  unsigned mask = 0;
+  haddr_t addr = 0;
+  hsize_t stored = 0;
+  if (H5Dget_chunk_info_by_coord(id(), off, &mask, &addr, &stored) < 0 || addr == HADDR_UNDEF || mask != 0 ||
+      stored != bytes + 4)
+    return false;
+  // Addresses are relative to the HDF5 base address: after the user block, if the file has one.
+  Id file(H5Iget_file_id(id()));
+  Id fcpl(H5Fget_create_plist(file.get()));
+  hsize_t ub = 0;
+  if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &ub) < 0) return false;
+  *file_offset = uint64_t(addr) + uint64_t(ub);
+  *data_bytes = bytes;
+  return true;
+}
+
 // Rows [row, row + nrows) of a fletcher32-only dataset, chunk by chunk: each stored chunk is
 // fetched raw (H5Dread_chunk, no filter pipeline, no chunk cache) and verified with trawl's
 // Fletcher-32 (io/checksum.h) before its rows are used. A chunk entirely inside the request is

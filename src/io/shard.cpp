@@ -1,5 +1,11 @@
 #include "io/shard.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,7 +14,9 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "io/checksum.h"
 #include "io/h5.h"
+#include "io/mapped.h"
 #include "trawl/version.h"
 
 namespace trawl::io {
@@ -74,6 +82,113 @@ void ShardBlock::clear() {
   token_offsets.assign(1, 0);
   token_ids.clear();
   embedding.clear();
+  emb_segments.clear();
+  views.reset();
+}
+
+// A shard's mapping and, per embedding chunk, where it lies in the mapping (filled by the
+// reader as blocks reach the chunk) and whether it has been verified (by the consumer, in
+// for_each_embedding_run; a chunk is verified once however many blocks share it).
+struct EmbeddingViews {
+  std::shared_ptr<const MappedFile> map;
+  std::string where;  // "file, dataset 'embedding'"
+  uint64_t chunk_rows = 0, rows = 0;
+  struct Chunk {
+    const char* data = nullptr;
+    uint64_t bytes = 0;
+    float norm_bound = 0;  // see ShardBlock::Segment
+  };
+  int dim = 0;
+  std::vector<Chunk> chunks;
+  std::vector<char> verified;
+};
+
+namespace {
+// max over rows of Σ x², NaN rows ignored (8 partial sums per row; any order is fine: the
+// caller adds a relative margin far above the rounding difference).
+float max_squared_norm_portable(const float* x, uint64_t rows, size_t d) {
+  float m2 = 0.f;
+  for (uint64_t r = 0; r < rows; ++r, x += d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += x[i + size_t(k)] * x[i + size_t(k)];
+    for (; i < d; ++i) acc[0] += x[i] * x[i];
+    const float s2 = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    if (s2 > m2) m2 = s2;
+  }
+  return m2;
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) inline __m256 row_sq8(const float* x, size_t d8) {
+  __m256 a = _mm256_setzero_ps();
+  for (size_t i = 0; i < d8; i += 8) {
+    const __m256 u = _mm256_loadu_ps(x + i);
+    a = _mm256_fmadd_ps(u, u, a);
+  }
+  return a;
+}
+// Eight rows at a time, their eight partial-sum vectors reduced together (a transposing hadd
+// tree), so no row waits on its own horizontal sum.
+__attribute__((target("avx2,fma"))) float max_squared_norm_avx2(const float* x, uint64_t rows, size_t d) {
+  if (d % 8 != 0) return max_squared_norm_portable(x, rows, d);
+  __m256 best = _mm256_setzero_ps();
+  uint64_t r = 0;
+  for (; r + 8 <= rows; r += 8, x += 8 * d) {
+    __m256 v[8];
+    for (int k = 0; k < 8; ++k) v[k] = row_sq8(x + size_t(k) * d, d);
+    const __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 q0 = _mm256_hadd_ps(h01, h23), q1 = _mm256_hadd_ps(h45, h67);
+    // q0 = [r0 r1 r2 r3 | r0 r1 r2 r3] halves (low lanes from the low 128 bits), likewise q1.
+    const __m256 lo = _mm256_permute2f128_ps(q0, q1, 0x20), hi = _mm256_permute2f128_ps(q0, q1, 0x31);
+    best = _mm256_max_ps(_mm256_add_ps(lo, hi), best);  // a NaN sum loses to best (max_ps takes the 2nd operand)
+  }
+  float b[8];
+  _mm256_storeu_ps(b, best);
+  float m2 = 0.f;
+  for (float t : b)
+    if (t > m2) m2 = t;
+  const float rest = max_squared_norm_portable(x, rows - r, d);
+  return rest > m2 ? rest : m2;
+}
+#endif
+float max_squared_norm(const float* x, uint64_t rows, size_t d) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return max_squared_norm_avx2(x, rows, d);
+#endif
+  return max_squared_norm_portable(x, rows, d);
+}
+
+void verify_chunk(EmbeddingViews& v, size_t chunk) {
+  if (v.verified[chunk]) return;
+  const auto& c = v.chunks[chunk];
+  if (!fletcher32_matches(c.data, c.bytes, c.data + c.bytes)) {
+    const uint64_t lo = chunk * v.chunk_rows;
+    throw InputError(cat(v.where, ": checksum mismatch in rows [", lo, ", ", std::min(lo + v.chunk_rows, v.rows),
+                         "): the stored bytes changed after they were written; restore the file or make it again"));
+  }
+  // The largest row norm, while the chunk is in cache.
+  const uint64_t lo = chunk * v.chunk_rows, nrows = std::min(lo + v.chunk_rows, v.rows) - lo;
+  const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
+  v.chunks[chunk].norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
+  v.verified[chunk] = 1;
+}
+}  // namespace
+
+// The reader verifies every chunk it hands out; this is the guard that no view is used unverified.
+void ShardBlock::view_before(const Segment& s) const { verify_chunk(*views, s.chunk); }
+
+void ShardBlock::view_after(const Segment& s, int dim) const {
+  // After a chunk's last row, its whole pages leave this process's mapping (they stay in the
+  // page cache), so resident memory stays at a block's worth, not a shard's.
+  const auto& c = views->chunks[s.chunk];
+  const char* end = reinterpret_cast<const char*>(s.data + s.rows * uint64_t(dim));
+  if (end != c.data + c.bytes) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  uintptr_t a = (uintptr_t(c.data) + page - 1) / page * page, b = uintptr_t(end) / page * page;
+  if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
 }
 
 std::string shard_file_name(uint64_t chunk_index) {
@@ -320,7 +435,51 @@ struct ShardReader::Impl {
   uint64_t n = 0;
   std::vector<uint64_t> str_offs;  // scratch for StrColumn::read
   std::string str_buf;
+  // kEmbeddingView: the mapping and its chunks (made on first use; views->map null when the
+  // file cannot be mapped).
+  std::shared_ptr<EmbeddingViews> views;
+  bool view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out);
 };
+
+// The embedding rows [begin, end) as views into the mapping, the pages of the chunks they touch
+// faulted in here (on the reading thread); verified when used (for_each_embedding_run). False,
+// with nothing added, when some chunk cannot be viewed: the caller copies.
+bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out) {
+  if (meta.dtype != Dtype::kF32 || !emb.direct() || emb.chunk_rows() == 0) return false;
+  if (!views) {
+    views = std::make_shared<EmbeddingViews>();
+    views->map = MappedFile::open(path);
+    views->where = emb.where();
+    views->chunk_rows = emb.chunk_rows();
+    views->rows = n;
+    views->dim = meta.dim;
+    const size_t nc = size_t((n + emb.chunk_rows() - 1) / emb.chunk_rows());
+    views->chunks.resize(nc);
+    views->verified.assign(nc, 0);
+  }
+  if (!views->map) return false;
+  const uint64_t cr = emb.chunk_rows(), dim = uint64_t(meta.dim);
+  std::vector<ShardBlock::Segment> seg;
+  for (uint64_t c = begin / cr; c * cr < end; ++c) {
+    const uint64_t lo = c * cr, hi = std::min(lo + cr, n);
+    const uint64_t a = std::max(lo, begin), b = std::min(hi, end);
+    auto& ch = views->chunks[size_t(c)];
+    if (!ch.data) {
+      uint64_t off = 0, bytes = 0;
+      if (!emb.chunk_extent(c, &off, &bytes) || off % alignof(float) != 0 || off + bytes + 4 > views->map->size())
+        return false;
+      ch.data = views->map->data() + off;
+      ch.bytes = bytes;
+    }
+    // Verified here, on the reading thread (the read-ahead helper while the consumer works on
+    // the previous block); the check also faults the pages in, and leaves them in the cache.
+    verify_chunk(*views, size_t(c));
+    seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), ch.norm_bound});
+  }
+  out.emb_segments = std::move(seg);
+  out.views = views;
+  return true;
+}
 
 ShardReader::ShardReader(const std::string& path) : impl_(new Impl) {
   auto& m = *impl_;
@@ -412,7 +571,7 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
     out.embedding = std::move(emb);
   }
   if (!(cols & kUid)) out.uid.clear();
-  if (!(cols & kEmbedding)) out.embedding.clear();
+  if (!(cols & (kEmbedding | kEmbeddingView))) out.embedding.clear();
   if (cols & kUid) {
     out.uid.resize(k);
     m.uid.read(begin, k, out.uid.data());
@@ -430,7 +589,9 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
     out.token_ids.resize(count);
     if (count) m.tokens.read(base, count, out.token_ids.data());
   }
-  if (cols & kEmbedding) {
+  if ((cols & kEmbeddingView) && k && m.view_embeddings(begin, end, out)) {
+    out.embedding.clear();
+  } else if (cols & (kEmbedding | kEmbeddingView)) {
     out.embedding.resize(k * static_cast<uint64_t>(m.meta.dim));
     if (k) m.emb.read(begin, k, out.embedding.data());
   }
@@ -441,6 +602,12 @@ void ShardReader::read_embeddings(uint64_t begin, uint64_t end, float* out) cons
   if (begin > end || end > m.n)
     throw UsageError(cat(m.path, ": rows [", begin, ", ", end, ") are out of range (the shard has ", m.n, " rows)"));
   if (end > begin) m.emb.read(begin, end - begin, out);
+}
+
+void ShardReader::read_uid(uint64_t row, uint64_t* out) const {
+  if (row >= impl_->n)
+    throw UsageError(cat(impl_->path, ": row ", row, " is out of range (the shard has ", impl_->n, " rows)"));
+  impl_->uid.read(row, 1, out);
 }
 
 std::vector<uint64_t> ShardReader::read_uids() const {

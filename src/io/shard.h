@@ -13,6 +13,7 @@
 // normalisation, source-file, source-checksum, chunk-index, rows, rejected-rows, config.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,47 @@ struct ShardBlock {
   std::vector<uint64_t> token_offsets{0};
   std::vector<uint32_t> token_ids;
   std::vector<float> embedding;  // size() * dim, row-major (f16 files are widened on read)
+  /// kEmbeddingView: the embedding rows as views into the mapped shard instead of `embedding`
+  /// (when the shard allows it; else `embedding` is filled and this is empty): consecutive
+  /// runs of rows within one stored chunk each. The reader verifies every chunk it views
+  /// (Fletcher-32, in the mapping) before the block is handed out; read the views through
+  /// for_each_embedding_run, which also releases each chunk's pages after its last row.
+  struct Segment {
+    const float* data;
+    uint64_t rows;
+    size_t chunk;
+    /// An upper bound of these rows' L2 norms (rows with NaN aside; +inf when one is infinite),
+    /// found by the reader while it verifies the chunk, 2^-10 relative above the float
+    /// computation so that any summation order stays below it.
+    float norm_bound;
+  };
+  std::vector<Segment> emb_segments;
+  std::shared_ptr<struct EmbeddingViews> views;  // the mapping and its chunks' state
   size_t size() const { return uid.size(); }
   void clear();
+  /// fn(rows, first_row, count, norm_bound) over the embedding rows in order (norm_bound: see
+  /// Segment; -1 for copied rows, whose norms nobody has looked at): the views (a chunk's pages
+  /// leave this process's mapping after its last row, so resident memory stays at about a
+  /// block), or `embedding` as one run. A view of a chunk not verified (impossible through
+  /// ShardReader::read) is verified here: InputError naming the shard, dataset and rows.
+  template <class F>
+  void for_each_embedding_run(int dim, F&& fn) const {
+    if (emb_segments.empty()) {
+      if (size()) fn(static_cast<const float*>(embedding.data()), uint64_t(0), uint64_t(embedding.size() / uint64_t(dim)), -1.0f);
+      return;
+    }
+    uint64_t at = 0;
+    for (const auto& s : emb_segments) {
+      view_before(s);
+      fn(s.data, at, s.rows, s.norm_bound);
+      view_after(s, dim);
+      at += s.rows;
+    }
+  }
+
+ private:
+  void view_before(const Segment& s) const;
+  void view_after(const Segment& s, int dim) const;
 };
 
 /// uid of row `row` of chunk `chunk_index`: unique and the same however the work is split.
@@ -85,7 +125,11 @@ class ShardWriter {
 class ShardReader {
  public:
   enum Columns : unsigned {
-    kUid = 1, kId = 2, kText = 4, kLabel = 8, kTokens = 16, kEmbedding = 32, kAll = 63
+    kUid = 1, kId = 2, kText = 4, kLabel = 8, kTokens = 16, kEmbedding = 32, kAll = 63,
+    /// The embeddings as views into the mapped file (ShardBlock::emb_segments): f32 shards whose
+    /// chunks can be read directly, each chunk verified against its checksum once per reader.
+    /// Other shards fill `embedding` as kEmbedding does.
+    kEmbeddingView = 64
   };
   explicit ShardReader(const std::string& path);
   ~ShardReader();
@@ -99,6 +143,8 @@ class ShardReader {
   /// Embeddings of rows [begin, end) as f32, row-major, into out[(end-begin)*dim].
   void read_embeddings(uint64_t begin, uint64_t end, float* out) const;
   std::vector<uint64_t> read_uids() const;
+  /// The uid of one row (reads and verifies only the chunk that holds it).
+  void read_uid(uint64_t row, uint64_t* out) const;
   /// A deep check: every dataset's shape and type, all offsets (tokens and strings) monotone
   /// and in range, strings valid UTF-8, uids unique and increasing, embeddings finite. Throws
   /// InputError.

@@ -132,14 +132,17 @@ struct ExactScanner::Impl {
   // The approximate dots (a GEMM, or the few-query kernel) only filter: every item that can
   // enter a heap passes (the margin eps bounds any summation order's error), and what enters
   // is decided by the canonical distance, so results do not depend on the kernel.
-  void process(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0) {
+  void process(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0, float norm_bound) {
     ConstRowMap Xs(X, static_cast<Eigen::Index>(n), dim);
-    float maxn2 = 0.f;  // NaN rows are ignored here (never candidates); an inf row only widens the margin
-    for (size_t j = 0; j < n; ++j) {
-      float v = Xs.row(static_cast<Eigen::Index>(j)).squaredNorm();
-      if (v > maxn2) maxn2 = v;
+    float maxn = norm_bound;
+    if (!(maxn >= 0.f)) {  // no bound given: the sub-block's largest norm
+      float maxn2 = 0.f;  // NaN rows are ignored here (never candidates); an inf row only widens the margin
+      for (size_t j = 0; j < n; ++j) {
+        float v = Xs.row(static_cast<Eigen::Index>(j)).squaredNorm();
+        if (v > maxn2) maxn2 = v;
+      }
+      maxn = std::sqrt(maxn2);
     }
-    const float maxn = std::sqrt(maxn2);
     st.items += n;
     if (nv > 0) return few_queries(st, X, U, n, row0, maxn);
     const Eigen::Index ld = st.scores.cols();
@@ -310,7 +313,7 @@ void ExactScanner::seed(const AnchorLists& prior) {
   }
 }
 
-void ExactScanner::scan(const float* block, const uint64_t* uids, size_t nb) {
+void ExactScanner::scan(const float* block, const uint64_t* uids, size_t nb, float norm_bound) {
   Impl& m = *p_;
   if (nb == 0 || m.nq == 0 || m.K == 0) return;
   const size_t B = static_cast<size_t>(m.B);
@@ -323,7 +326,7 @@ void ExactScanner::scan(const float* block, const uint64_t* uids, size_t nb) {
     for (long long s = 0; s < nsub; ++s) {
       const size_t r0 = static_cast<size_t>(s) * B;
       const size_t n = std::min(B, nb - r0);
-      m.process(st, block + r0 * static_cast<size_t>(m.dim), uids + r0, n, r0);
+      m.process(st, block + r0 * static_cast<size_t>(m.dim), uids + r0, n, r0, norm_bound);
     }
   }
   for (auto& st : m.ts)

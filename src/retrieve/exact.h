@@ -67,7 +67,11 @@ class ExactScanner {
   void seed(const AnchorLists& prior);
   /// Scans nb items: block is nb × dim row-major, uids[i] the uid of row i. Throws
   /// InputError when a candidate carries the reserved uid UINT64_MAX.
-  void scan(const float* block, const uint64_t* uids, size_t nb);
+  /// norm_bound, when given (>= 0), is an upper bound of every row's L2 norm (NaN rows
+  /// aside), e.g. io::ShardBlock::Segment::norm_bound; it saves the scan a pass over the rows to
+  /// find their largest norm (which sizes the rounding margin). A bound too large only lets more
+  /// candidates reach the canonical check; one too small could lose neighbours.
+  void scan(const float* block, const uint64_t* uids, size_t nb, float norm_bound = -1.0f);
   /// The per-query top K of everything scanned (and seeded) so far.
   AnchorLists result() const;
   /// With keep_vectors: of `uids` (sorted ascending), those whose vectors the scan kept —

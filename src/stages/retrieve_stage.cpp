@@ -75,9 +75,12 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     retrieve::ExactScanner sc(queries.data(), int(queries.rows()), p.dim, K, &excluded, eo);
     // Reads overlap the scan: the stream's thread reads the next block (of this shard or the
     // next) while this one is searched.
-    io::ShardStream stream(shards, io::ShardReader::kUid | io::ShardReader::kEmbedding, o.block_rows, {}, rows);
+    // f32 shards are searched in place in the mapped files (no copy out of the page cache).
+    io::ShardStream stream(shards, io::ShardReader::kUid | io::ShardReader::kEmbeddingView, o.block_rows, {}, rows);
     while (const io::ShardBlock* b = stream.next()) {
-      sc.scan(b->embedding.data(), b->uid.data(), b->size());
+      b->for_each_embedding_run(p.dim, [&](const float* x, uint64_t at, uint64_t n, float norm_bound) {
+        sc.scan(x, b->uid.data() + at, n, norm_bound);
+      });
       prog.add(b->size());
     }
     acc = sc.result();

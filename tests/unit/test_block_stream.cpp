@@ -5,13 +5,16 @@
 // ShardReader reads of real shard files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <thread>
 
 #include "core/error.h"
 #include "io/block_stream.h"
+#include "io/h5.h"
 #include "io/shard.h"
 #include "support/testutil.h"
 
@@ -173,6 +176,109 @@ TEST(ShardStream, EqualsDirectReadsOfEachShard) {
     EXPECT_EQ(got.embedding, want.embedding) << B;  // bit for bit: the same widening
     EXPECT_EQ(opened, 2);  // the empty shard is never opened
   }
+}
+
+// kEmbeddingView: f32 shards come as views into the mapped file, run by run, equal bit for bit
+// to the copied rows, for blocks aligned to the 16-row chunks or not; each run's norm bound
+// is at or above its rows' largest norm (and not far above the shard's). f16 shards fall back to copies.
+TEST(ShardStream, EmbeddingViewsEqualTheCopiedRows) {
+  test::TempDir dir("bsv");
+  const int dim = 24;  // a multiple of 8 (the vector norm path) ...
+  for (int d : {dim, 5}) {  // ... and not
+    std::vector<std::string> shards = {dir / ("a" + std::to_string(d) + ".h5"), dir / ("b" + std::to_string(d) + ".h5")};
+    write_shard(shards[0], 0, 53, d, Dtype::kF32);
+    write_shard(shards[1], 1, 40, d, Dtype::kF32);
+    ShardBlock want;
+    for (auto& s : shards) {
+      ShardReader r(s);
+      ShardBlock b;
+      r.read(0, r.rows(), b, ShardReader::kUid | ShardReader::kEmbedding);
+      want.uid.insert(want.uid.end(), b.uid.begin(), b.uid.end());
+      want.embedding.insert(want.embedding.end(), b.embedding.begin(), b.embedding.end());
+    }
+    float all_max = 0;
+    for (size_t r = 0; r < want.uid.size(); ++r) {
+      double s2 = 0;
+      for (int k = 0; k < d; ++k) s2 += double(want.embedding[r * d + k]) * want.embedding[r * d + k];
+      all_max = std::max(all_max, float(std::sqrt(s2)));
+    }
+    for (uint64_t B : {7, 16, 32, 100}) {
+      std::vector<uint64_t> uids;
+      std::vector<float> emb;
+      size_t runs = 0;
+      ShardStream st(shards, ShardReader::kUid | ShardReader::kEmbeddingView, B);
+      while (const ShardBlock* b = st.next()) {
+        EXPECT_FALSE(b->emb_segments.empty()) << "dim " << d << ", block " << B << ": no views";
+        EXPECT_TRUE(b->embedding.empty());
+        uint64_t next = 0;
+        b->for_each_embedding_run(d, [&](const float* x, uint64_t at, uint64_t n, float bound) {
+          EXPECT_EQ(at, next);
+          next += n;
+          ++runs;
+          float m2 = 0;
+          emb.insert(emb.end(), x, x + n * uint64_t(d));
+          for (uint64_t r = 0; r < n; ++r) {
+            double s2 = 0;
+            for (int k = 0; k < d; ++k) s2 += double(x[r * d + k]) * x[r * d + k];
+            m2 = std::max(m2, float(s2));
+          }
+          EXPECT_GE(bound, std::sqrt(m2));
+          EXPECT_LE(bound, all_max * 1.01f);  // the bound is its chunk's (the run may be part of one)
+        });
+        EXPECT_EQ(next, b->size());
+        uids.insert(uids.end(), b->uid.begin(), b->uid.end());
+      }
+      EXPECT_EQ(uids, want.uid) << B;
+      EXPECT_EQ(emb, want.embedding) << "dim " << d << ", block " << B;
+      EXPECT_GE(runs, (93u + 15) / 16) << B;  // at least one run per chunk
+    }
+  }
+  // f16: no views, the widened copy.
+  std::string h = dir / "h.h5";
+  write_shard(h, 3, 20, 8, Dtype::kF16);
+  ShardStream st({h}, ShardReader::kUid | ShardReader::kEmbeddingView, 64);
+  const ShardBlock* b = st.next();
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(b->emb_segments.empty());
+  EXPECT_EQ(b->embedding.size(), 20u * 8);
+}
+
+// A changed byte in a viewed chunk is an InputError naming the file, the dataset and the rows,
+// and it arrives before any of the chunk's rows are used.
+TEST(ShardStream, AChangedByteInAViewedChunkIsAnError) {
+  test::TempDir dir("bsc");
+  std::string s = dir / "a.h5";
+  write_shard(s, 0, 64, 8, Dtype::kF32);
+  uint64_t off = 0, bytes = 0;
+  {
+    auto f = h5::File::open(s);
+    auto e = h5::Dataset::open(f, "embedding");
+    ASSERT_TRUE(e.direct());
+    ASSERT_TRUE(e.chunk_extent(2, &off, &bytes));  // rows [32, 48)
+    EXPECT_EQ(bytes, 16u * 8 * 4);
+  }
+  {
+    FILE* fp = std::fopen(s.c_str(), "r+b");
+    ASSERT_NE(fp, nullptr);
+    std::fseek(fp, long(off + 100), SEEK_SET);
+    int c = std::fgetc(fp);
+    std::fseek(fp, long(off + 100), SEEK_SET);
+    std::fputc(c ^ 0x10, fp);
+    std::fclose(fp);
+  }
+  ShardStream st({s}, ShardReader::kUid | ShardReader::kEmbeddingView, 16, {}, {}, false);
+  uint64_t used = 0;
+  try {
+    while (const ShardBlock* b = st.next())
+      b->for_each_embedding_run(8, [&](const float*, uint64_t, uint64_t n, float) { used += n; });
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find(s), std::string::npos) << m;
+    EXPECT_NE(m.find("embedding"), std::string::npos) << m;
+    EXPECT_NE(m.find("checksum mismatch in rows [32, 48)"), std::string::npos) << m;
+  }
+  EXPECT_EQ(used, 32u);  // rows [0, 32) only
 }
 
 TEST(ShardStream, TheOpenCheckAndAShrunkShardAreErrorsNamingTheFile) {

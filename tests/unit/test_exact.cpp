@@ -321,3 +321,23 @@ TEST(Exact, KeptVectorsAreTheResultItemsOwnRows) {
   off.kept_vectors(all, got, vec);
   EXPECT_TRUE(got.empty());
 }
+
+// A norm bound handed to scan() (as the mapped-shard reader gives one per chunk) replaces the
+// scan's own pass over the rows: same lists as the naive loop, with a tight bound or a loose one.
+TEST(Exact, AGivenNormBoundGivesTheSameLists) {
+  Rng r(92);
+  const int dim = 40, nq = 9, K = 12;
+  Pool p = make_pool(r, 5000, dim);
+  auto q = make_queries(r, p, nq);
+  float mx = 0;
+  for (size_t i = 0; i < p.n(); ++i) {
+    double s2 = 0;
+    for (int d = 0; d < dim; ++d) s2 += double(p.x[i * dim + d]) * p.x[i * dim + d];
+    mx = std::max(mx, float(std::sqrt(s2)));
+  }
+  for (float bound : {mx * (1.0f + std::ldexp(1.0f, -10)), 4.0f * mx}) {
+    ExactScanner s(q.data(), nq, dim, K);
+    for (size_t i = 0; i < p.n(); i += 1000) s.scan(&p.x[i * dim], &p.uid[i], std::min<size_t>(1000, p.n() - i), bound);
+    EXPECT_EQ(s.result(), naive(q, nq, p, K, {})) << bound;
+  }
+}
