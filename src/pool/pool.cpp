@@ -89,12 +89,20 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     check_shard(p, r);
     if ((cols & io::ShardReader::kLabel) && !r.meta().has_label)
       throw InputError(cat(path, ": the shard has no label column"));
-    auto all = r.read_uids();
+    // A uid's row is its low 40 bits when the chunk lost no rows to rejection (the usual case):
+    // check that one uid (a chunk of the uid column) before reading the whole column.
+    std::vector<uint64_t> all;
+    const uint64_t mask = io::kMaxRowsPerChunk - 1;
     for (auto u : uids) {
-      auto it = std::lower_bound(all.begin(), all.end(), u);
-      if (it == all.end() || *it != u)
-        throw InputError(cat(where(u), ": uid ", u, " is not in the pool (no such row in ", path, ")"));
-      uint64_t row = uint64_t(it - all.begin());
+      uint64_t row = u & mask, at = UINT64_MAX;
+      if (all.empty() && row < r.rows()) r.read_uid(row, &at);
+      if (at != u) {
+        if (all.empty()) all = r.read_uids();
+        auto it = std::lower_bound(all.begin(), all.end(), u);
+        if (it == all.end() || *it != u)
+          throw InputError(cat(where(u), ": uid ", u, " is not in the pool (no such row in ", path, ")"));
+        row = uint64_t(it - all.begin());
+      }
       mine.uid.push_back(u);
       if (cols & io::ShardReader::kEmbedding) {
         size_t off = mine.emb.size();

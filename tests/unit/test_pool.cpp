@@ -1,0 +1,80 @@
+// trawl-libs: trawl_pool
+// pool::fetch_rows and pool::gather_embeddings against the rows as written: a uid's row is
+// found whether or not rows before it were rejected (its low 40 bits are then not its row), an
+// unknown uid is an error naming where it came from, and rows held in memory are taken as they
+// are while the rest are read.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "io/shard.h"
+#include "pool/pool.h"
+#include "support/testutil.h"
+
+using namespace trawl;
+
+namespace {
+float value(uint64_t row, int d) { return float(std::sin(double(row * 31 + uint64_t(d)))); }
+
+// Chunk `chunk` with input rows 0..n-1 except those in `gaps` (rejected rows leave uid gaps).
+void write_shard(const std::string& path, uint64_t chunk, uint64_t n, const std::vector<uint64_t>& gaps, int dim) {
+  io::ShardMeta m;
+  m.encoder = "hash";
+  m.encoder_params = "dim=4;seed=1";
+  m.dim = dim;
+  m.source_file = "chunk.tsv";
+  m.source_checksum = "crc32:00000000/size:0";
+  m.chunk_index = chunk;
+  io::ShardWriter w(path, m, 8);
+  io::ShardBlock b;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (std::find(gaps.begin(), gaps.end(), i) != gaps.end()) continue;
+    b.uid.push_back(io::make_uid(chunk, i));
+    b.id.push_back("r" + std::to_string(i));
+    b.text.push_back("t");
+    b.token_offsets.push_back(0);
+    for (int d = 0; d < dim; ++d) b.embedding.push_back(value(i, d));
+  }
+  w.append(b);
+  w.close(gaps.size());
+}
+}  // namespace
+
+TEST(Pool, FetchRowsFindsRowsAfterRejectedOnesAndNamesUnknownUids) {
+  test::TempDir dir("pool");
+  const int dim = 4;
+  write_shard(dir / io::shard_file_name(0), 0, 40, {}, dim);
+  write_shard(dir / io::shard_file_name(1), 1, 40, {3, 4, 20}, dim);  // rows shift after 3
+  auto comm = mpi::Comm::world();
+  auto p = pool::open_pool(comm, dir.path());
+  std::vector<uint64_t> want = {io::make_uid(0, 5), io::make_uid(0, 39), io::make_uid(1, 2), io::make_uid(1, 5),
+                                io::make_uid(1, 21), io::make_uid(1, 39)};
+  auto rows = pool::fetch_rows(comm, p, want, [](uint64_t) { return std::string("test"); },
+                               io::ShardReader::kEmbedding | io::ShardReader::kId);
+  ASSERT_EQ(rows.uid, want);
+  for (size_t i = 0; i < want.size(); ++i) {
+    const uint64_t input_row = want[i] & (io::kMaxRowsPerChunk - 1);
+    EXPECT_EQ(rows.id[i], "r" + std::to_string(input_row));
+    for (int d = 0; d < dim; ++d) EXPECT_EQ(rows.row(i, dim)[d], value(input_row, d)) << want[i];
+  }
+  // Rejected row 4 of chunk 1 is not in the pool.
+  try {
+    pool::fetch_rows(comm, p, {io::make_uid(1, 4)}, [](uint64_t) { return std::string("labels.tsv:7"); });
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("labels.tsv:7: uid"), std::string::npos) << e.what();
+  }
+  // gather_embeddings: the held rows as given (a marker value proves they were not re-read).
+  pool::Rows known;
+  known.uid = {io::make_uid(0, 39), io::make_uid(1, 21), io::make_uid(1, 30)};  // the last is not wanted
+  known.emb.assign(3 * dim, 7.5f);
+  auto g = pool::gather_embeddings(comm, p, want, known, [](uint64_t) { return std::string("test"); });
+  ASSERT_EQ(g.uid, want);
+  for (size_t i = 0; i < want.size(); ++i) {
+    const bool held = want[i] == io::make_uid(0, 39) || want[i] == io::make_uid(1, 21);
+    const uint64_t input_row = want[i] & (io::kMaxRowsPerChunk - 1);
+    for (int d = 0; d < dim; ++d) EXPECT_EQ(g.row(i, dim)[d], held ? 7.5f : value(input_row, d)) << want[i];
+  }
+}
