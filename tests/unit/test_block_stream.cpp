@@ -144,6 +144,19 @@ void write_shard(const std::string& path, uint64_t chunk, uint64_t n, int dim, D
   w.close(0);
 }
 
+// Every shard's uids and embeddings read whole, one direct read per shard: the reference for the stream.
+ShardBlock read_whole(const std::vector<std::string>& shards) {
+  ShardBlock all;
+  for (auto& s : shards) {
+    ShardReader r(s);
+    ShardBlock b;
+    r.read(0, r.rows(), b, ShardReader::kUid | ShardReader::kEmbedding);
+    all.uid.insert(all.uid.end(), b.uid.begin(), b.uid.end());
+    all.embedding.insert(all.embedding.end(), b.embedding.begin(), b.embedding.end());
+  }
+  return all;
+}
+
 TEST(ShardStream, EqualsDirectReadsOfEachShard) {
   test::TempDir dir("bs");
   const int dim = 5;
@@ -151,14 +164,7 @@ TEST(ShardStream, EqualsDirectReadsOfEachShard) {
   write_shard(shards[0], 0, 37, dim, Dtype::kF16);
   write_shard(shards[1], 1, 0, dim, Dtype::kF16);
   write_shard(shards[2], 2, 50, dim, Dtype::kF16);
-  ShardBlock want, got, all;
-  for (auto& s : shards) {
-    ShardReader r(s);
-    ShardBlock b;
-    r.read(0, r.rows(), b, ShardReader::kUid | ShardReader::kEmbedding);
-    want.uid.insert(want.uid.end(), b.uid.begin(), b.uid.end());
-    want.embedding.insert(want.embedding.end(), b.embedding.begin(), b.embedding.end());
-  }
+  ShardBlock want = read_whole(shards), got, all;
   ASSERT_EQ(want.uid.size(), 87u);
   for (uint64_t B : {1, 16, 20, 1000}) {
     got = ShardBlock();
@@ -188,14 +194,7 @@ TEST(ShardStream, EmbeddingViewsEqualTheCopiedRows) {
     std::vector<std::string> shards = {dir / ("a" + std::to_string(d) + ".h5"), dir / ("b" + std::to_string(d) + ".h5")};
     write_shard(shards[0], 0, 53, d, Dtype::kF32);
     write_shard(shards[1], 1, 40, d, Dtype::kF32);
-    ShardBlock want;
-    for (auto& s : shards) {
-      ShardReader r(s);
-      ShardBlock b;
-      r.read(0, r.rows(), b, ShardReader::kUid | ShardReader::kEmbedding);
-      want.uid.insert(want.uid.end(), b.uid.begin(), b.uid.end());
-      want.embedding.insert(want.embedding.end(), b.embedding.begin(), b.embedding.end());
-    }
+    ShardBlock want = read_whole(shards);
     float all_max = 0;
     for (size_t r = 0; r < want.uid.size(); ++r) {
       double s2 = 0;
