@@ -63,7 +63,11 @@ struct TorchScriptEncoderOptions {
   bool lowercase = true;
   int threads = 1;  // LibTorch intra-op threads (from --threads)
 };
-/// Throws UsageError when trawl was built without LibTorch.
+/// The encoder itself (src/embed_torch, LibTorch): for binaries and tests that link LibTorch.
 std::unique_ptr<Encoder> make_torchscript_encoder(const TorchScriptEncoderOptions& o);
+/// The same encoder from trawl's LibTorch plugin (core/plugin.h), loaded now: what trawl-embed
+/// uses, so it loads LibTorch only for --encoder torchscript. UsageError when the plugin cannot
+/// be loaded (or trawl was built without LibTorch).
+std::unique_ptr<Encoder> load_torchscript_encoder(const TorchScriptEncoderOptions& o);
 
 }  // namespace trawl::embed

@@ -41,7 +41,7 @@ std::unique_ptr<embed::Encoder> make_encoder(const EmbedOptions& o) {
   if (o.encoder == "torchscript") {
     if (o.torchscript.model_path.empty() || o.torchscript.vocab_path.empty())
       throw UsageError("--encoder torchscript needs --model FILE and --vocab FILE");
-    return embed::make_torchscript_encoder(o.torchscript);
+    return embed::load_torchscript_encoder(o.torchscript);
   }
   throw UsageError(cat("--encoder: '", o.encoder, "' is not one of hash, lsa, lsa+hash, torchscript"));
 }

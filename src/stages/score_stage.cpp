@@ -27,7 +27,6 @@
 #include "mpi/report.h"
 #include "pool/pool.h"
 #include "score/topn.h"
-#include "byo/classifier.h"
 #include "train/model.h"
 
 namespace trawl::stages {
@@ -296,7 +295,6 @@ LoadedModel load_model(const ScoreOptions& o) {
   if (is_directory(o.model)) throw IoError(cat(o.model, ": is a directory, expected a model file (--model)"));
   LoadedModel m;
   m.scorer.checksum = checksum_file(o.model).str();
-  byo::register_torchscript_models();
   m.model = train::Model::load(o.model, o.threads);
   m.scorer.text = m.model->reads_text();
   if (m.scorer.text && o.features)

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/plugin.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "io/h5.h"
@@ -563,10 +564,12 @@ int Model::embedding_dim() const {
 
 std::unique_ptr<Model> Model::load(const std::string& path, int threads) {
   if (read_model_header(path).kind == "torchscript") {
-    if (!torchscript_loader())
-      throw UsageError(cat(path, ": a torchscript model; this program cannot run TorchScript (trawl-score and "
-                                 "trawl-train can; was trawl built without LibTorch?)"));
-    return torchscript_loader()(path, threads);
+    if (torchscript_loader()) return torchscript_loader()(path, threads);
+    // No LibTorch linked in: the plugin's loader (core/plugin.h), which hands over ownership.
+    using PluginLoad = Model* (*)(const char* path, int threads);
+    auto load = reinterpret_cast<PluginLoad>(
+        plugin::torch_symbol("trawl_torch_load_model", cat(path, ": a torchscript model")));
+    return std::unique_ptr<Model>(load(path.c_str(), threads));
   }
   ModelHeader h;
   auto params = read_model_params(path, &h);

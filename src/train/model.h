@@ -124,7 +124,8 @@ void write_torchscript_model(const std::string& path, const ModelHeader& h, cons
 TorchScriptPayload read_torchscript_payload(const std::string& path, ModelHeader* header);
 
 /// Model::load hands kind "torchscript" to this loader (set by the LibTorch part,
-/// byo::register_torchscript_models); without one it is a UsageError.
+/// byo::register_torchscript_models, in binaries that link it); without one it loads trawl's
+/// LibTorch plugin (core/plugin.h) and uses its loader, a UsageError when that cannot be loaded.
 using TorchScriptLoader = std::unique_ptr<Model> (*)(const std::string& path, int threads);
 void set_torchscript_loader(TorchScriptLoader loader);
 

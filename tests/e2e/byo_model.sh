@@ -68,6 +68,28 @@ pass "subpool mode"
 ls np1 | grep -q '\.tmp\.' && fail "temporaries left"
 pass "rerun"
 
+# ---- LibTorch on demand (core/plugin.h) ---------------------------------------------------------
+# trawl-score and trawl-embed link no LibTorch: every torchscript run above went through the
+# plugin, loaded when the model asked for it; so does trawl-embed --encoder torchscript, whose
+# embeddings must equal python3-torch's and not depend on the rank count.
+for b in trawl-score trawl-embed; do
+  ! ldd "$BIN/$b" | grep -q libtorch || fail "$b links LibTorch"
+done
+E=(--input-list list --encoder torchscript --model enc/model.pt --vocab enc/vocab.txt --max-length 48 --log-level warn)
+"$BIN/trawl-embed" "${E[@]}" -o tpool
+$PY "$REF" embed --module enc/model.pt --vocab enc/vocab.txt --max-length 48 --threshold 1e-5 tpool/shard-*.h5 \
+  || fail "trawl-embed --encoder torchscript differs from python3-torch"
+mpirun_n 2 "$BIN/trawl-embed" "${E[@]}" -o tpool2
+for f in tpool/shard-*.h5; do h5same "$f" "tpool2/$(basename "$f")" /embedding || fail "$(basename "$f"): np=2 differs"; done
+# Without the plugin: a clear error naming where it was looked for, and nothing written.
+expect_fail 2 "model.h5: a torchscript model: needs trawl's LibTorch plugin libtrawl-torch.so.*/nowhere/libtrawl-torch.so: no such file" \
+  env TRAWL_TORCH_PLUGIN=/nowhere/libtrawl-torch.so "$BIN/trawl-score" --model model.h5 --pool pool -o noplug --log-level warn
+[ -z "$(ls noplug 2>/dev/null)" ] || fail "outputs written without the plugin"
+expect_fail 2 "--encoder torchscript: needs trawl's LibTorch plugin" \
+  env TRAWL_TORCH_PLUGIN=/nowhere/libtrawl-torch.so "$BIN/trawl-embed" "${E[@]}" -o noplug2
+[ -z "$(ls noplug2 2>/dev/null | grep shard-)" ] || fail "shards written without the plugin"
+pass "LibTorch on demand: score and embed load the plugin, equal python3-torch, clear error without it"
+
 # ---- bad inputs: clear errors, nothing written -------------------------------------------------
 imp() { "$BIN/trawl-import-model" --vocab enc/vocab.txt --max-length 48 --log-level warn "$@"; }
 expect_fail 3 "wrong_signature.pt: forward has signature .*expected forward\(input_ids: Tensor, attention_mask: Tensor\)" \

@@ -233,6 +233,35 @@ def score(a):
           f"{a.threads} threads)", file=sys.stderr)
 
 
+def embed(a):
+    """A TorchScript encoder over the shards' texts as trawl-embed runs it: WordPiece ids, the
+    module's output mean-pooled over the mask when it is [B, L, H], L2-normalised; compared with
+    the embeddings of the shards trawl-embed wrote (same rows, in order)."""
+    torch.set_num_threads(1)
+    vocab = [t.rstrip("\n") for t in open(a.vocab, encoding="utf-8")]
+    wp = WordPiece(vocab)
+    m = torch.jit.load(a.module).eval()
+    worst, rows = 0.0, 0
+    with torch.inference_mode():
+        for path in a.shards:
+            _, texts = read_shard(path)
+            with h5py.File(path, "r") as f:
+                got = f["embedding"][:].astype(np.float64)
+            for t, g in zip(texts, got):
+                r = wp.encode(t, a.max_length)
+                ids = torch.tensor([r], dtype=torch.long)
+                mask = torch.ones_like(ids)
+                h = m(ids, mask).double()
+                v = h[0].mean(0) if h.dim() == 3 else h[0]
+                v = (v / v.norm()).numpy()
+                worst = max(worst, float(np.abs(v - g).max()))
+                rows += 1
+    print(f"{rows} embeddings, largest difference {worst:.3g} (threshold {a.threshold})", file=sys.stderr)
+    if rows == 0 or worst > a.threshold:
+        print("FAIL: embeddings differ from the python3-torch reference", file=sys.stderr)
+        sys.exit(1)
+
+
 def train(a):
     """One fine-tuning run like trawl-train --model torchscript (class-weighted cross-entropy,
     AdamW, linear warm-up then decay, batches in a shuffled order); prints examples/s of the
@@ -344,13 +373,19 @@ def main():
     t.add_argument("--lr", type=float, default=5e-5)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("shards", nargs="+")
+    e = sub.add_parser("embed")
+    e.add_argument("--module", required=True)
+    e.add_argument("--vocab", required=True)
+    e.add_argument("--max-length", type=int, default=128)
+    e.add_argument("--threshold", type=float, default=1e-5)
+    e.add_argument("shards", nargs="+")
     c = sub.add_parser("compare")
     c.add_argument("--ref", required=True)
     c.add_argument("--threshold", type=float, default=1e-5)
     c.add_argument("--subset", action="store_true", help="the scores hold a subset of the reference's uids")
     c.add_argument("scores", nargs="+")
     a = p.parse_args()
-    {"make": make, "score": score, "train": train, "compare": compare}[a.cmd](a)
+    {"make": make, "score": score, "embed": embed, "train": train, "compare": compare}[a.cmd](a)
 
 
 if __name__ == "__main__":

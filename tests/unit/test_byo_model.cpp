@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "byo/classifier.h"
+#include "core/plugin.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "embed_torch/test_model.h"
@@ -127,10 +128,23 @@ TEST_F(Fixture, ProbabilitiesMatchAHandComputation) {
   EXPECT_GT(spread, 1e-3);  // the comparison can tell the classes apart
 }
 
-TEST_F(Fixture, ModelLoadNeedsTheTorchScriptLoader) {
+// Without a registered loader (a binary that links no LibTorch), Model::load turns to the
+// plugin (core/plugin.h); where that is missing, the error names the model and the path tried.
+TEST_F(Fixture, ModelLoadWithoutTheLoaderNeedsThePlugin) {
   byo::import_torchscript(import_options(module("m.pt", pooled(2)), {"neg", "pos"}));
   train::set_torchscript_loader(nullptr);
-  EXPECT_THROW(train::Model::load(dir / "model.h5", 1), UsageError);
+  const std::string nowhere = std::string(dir / "nowhere") + "/libtrawl-torch.so";
+  ::setenv("TRAWL_TORCH_PLUGIN", nowhere.c_str(), 1);
+  try {
+    train::Model::load(dir / "model.h5", 1);
+    ADD_FAILURE() << "a torchscript model loaded without a loader or the plugin";
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(dir / "model.h5"), std::string::npos) << what;
+    EXPECT_NE(what.find(nowhere + ": no such file"), std::string::npos) << what;
+  }
+  ::unsetenv("TRAWL_TORCH_PLUGIN");
+  EXPECT_FALSE(plugin::torch_loaded());
   byo::register_torchscript_models();
   EXPECT_NO_THROW(train::Model::load(dir / "model.h5", 1));
 }
