@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -98,6 +100,184 @@ void sort_best_first(std::vector<Scored>& v) {
     std::swap(src, dst);
   }
   if (src != v.data()) std::copy(src, src + n, v.data());
+}
+
+// One rank's items of one column by bucket (the top 16 bits of the score key): the order select()
+// reads without sorting everything. First only the per-bucket counts (one pass); then the
+// buckets a query needs are marked, gathered in a second pass, and each is sorted, best first,
+// when first read. What is never needed is never moved.
+class BucketOrder {
+ public:
+  static constexpr int kShift = 16;
+  static constexpr size_t kBuckets = size_t(1) << (32 - kShift);
+
+  explicit BucketOrder(const std::vector<Scored>& items)
+      : src_(&items), start_(kBuckets + 1, 0), pos_(kBuckets, 0), need_(kBuckets, 0), done_(kBuckets, 0) {
+    for (const auto& x : items) ++start_[bucket(x.key) + 1];
+    for (size_t b = 0; b < kBuckets; ++b) start_[b + 1] += start_[b];
+  }
+  static size_t bucket(uint32_t key) { return key >> kShift; }
+  static size_t bucket_of(u128 k) { return bucket(uint32_t(k >> 64)); }
+  uint64_t count(size_t b) const { return start_[b + 1] - start_[b]; }
+
+  /// Marks the buckets that hold this rank's best n items.
+  void need_top(uint64_t n) {
+    for (size_t b = 0; b < kBuckets && n > 0; ++b) {
+      need_[b] = 1;
+      n -= std::min(n, count(b));
+    }
+  }
+  /// Marks bucket b and the buckets after it until those hold n items (the items that can
+  /// follow any item of b in a window of n + 1).
+  void need_from(size_t b, uint64_t n) {
+    need_[b] = 1;
+    while (n > 0 && ++b < kBuckets) {
+      need_[b] = 1;
+      n -= std::min(n, count(b));
+    }
+  }
+  /// The second pass: copies the marked buckets' items. Call once, after marking.
+  void gather() {
+    TRAWL_ASSERT(!gathered_);
+    uint64_t total = 0;
+    for (size_t b = 0; b < kBuckets; ++b)
+      if (need_[b]) {
+        pos_[b] = total;
+        total += count(b);
+      }
+    items_.resize(total);
+    std::vector<uint64_t> at(pos_);
+    for (const auto& x : *src_) {
+      const size_t b = bucket(x.key);
+      if (need_[b]) items_[at[b]++] = x;
+    }
+    gathered_ = true;
+  }
+  /// Local items at or before order key k (k's bucket must be marked).
+  uint64_t count_upto(u128 k) {
+    const size_t b = bucket_of(k);
+    auto [lo, hi] = range(b);
+    return start_[b] + uint64_t(std::upper_bound(lo, hi, k, [](u128 x, const Scored& s) { return x < key128(s); }) - lo);
+  }
+  /// Appends to out the first n items at or after s, best first (as far as the marked buckets reach).
+  void append_from(const Scored& s, uint64_t n, std::vector<Scored>& out) {
+    if (n == 0) return;
+    size_t b = bucket(s.key);
+    auto [lo, hi] = range(b);
+    auto it = std::lower_bound(lo, hi, s, better);
+    for (uint64_t k = 0; k < n;) {
+      if (it == hi) {
+        if (++b >= kBuckets || !need_[b]) return;
+        std::tie(lo, hi) = range(b);
+        it = lo;
+        continue;
+      }
+      out.push_back(*it++);
+      ++k;
+    }
+  }
+
+ private:
+  using It = std::vector<Scored>::iterator;
+  // Bucket b's items, sorted on first use (empty for a bucket without items).
+  std::pair<It, It> range(size_t b) {
+    if (count(b) == 0) return {items_.end(), items_.end()};
+    TRAWL_ASSERT_MSG(gathered_ && need_[b], "score bucket ", b, " read but not gathered");
+    auto lo = items_.begin() + ptrdiff_t(pos_[b]), hi = lo + ptrdiff_t(count(b));
+    if (!done_[b]) {
+      std::sort(lo, hi, better);
+      done_[b] = 1;
+    }
+    return {lo, hi};
+  }
+  const std::vector<Scored>* src_;
+  std::vector<Scored> items_;
+  std::vector<uint64_t> start_, pos_;  // start_[b]: items in buckets before b; pos_[b]: b's offset in items_
+  std::vector<uint8_t> need_, done_;
+  bool gathered_ = false;
+};
+
+std::vector<BucketOrder> order_columns(const std::vector<LocalBest>& columns) {
+  std::vector<BucketOrder> o;
+  o.reserve(columns.size());
+  for (auto& c : columns) o.emplace_back(c.buffered());
+  return o;
+}
+
+// The item at global rank ranks[q] of column column_of[q] (checked by the caller), on every
+// rank. Marks the bucket of each and, for windows, the buckets after it until they hold
+// widths[q] items; then gathers every column (its top-N buckets marked by the caller).
+std::vector<Scored> find_ranks(const mpi::Comm& comm, std::vector<BucketOrder>& order,
+                               const std::vector<size_t>& column_of, const std::vector<uint64_t>& ranks,
+                               const std::vector<uint64_t>& widths) {
+  const size_t Q = ranks.size();
+  // The bucket of each rank: global per-bucket counts of the columns asked about.
+  std::vector<size_t> cols(column_of.begin(), column_of.end());
+  std::sort(cols.begin(), cols.end());
+  cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+  std::vector<uint64_t> hist(cols.size() * BucketOrder::kBuckets);
+  for (size_t i = 0; i < cols.size(); ++i)
+    for (size_t b = 0; b < BucketOrder::kBuckets; ++b) hist[i * BucketOrder::kBuckets + b] = order[cols[i]].count(b);
+  comm.allreduce_inplace(hist, MPI_SUM);
+  std::vector<u128> lo(Q), hi(Q);
+  for (size_t q = 0; q < Q; ++q) {
+    const size_t i = size_t(std::lower_bound(cols.begin(), cols.end(), column_of[q]) - cols.begin());
+    const uint64_t* h = hist.data() + i * BucketOrder::kBuckets;
+    uint64_t before = 0;
+    size_t b = 0;
+    while (b + 1 < BucketOrder::kBuckets && before + h[b] < ranks[q]) before += h[b++];
+    order[column_of[q]].need_from(b, widths[q]);
+    lo[q] = u128(uint64_t(b) << BucketOrder::kShift) << 64;
+    hi[q] = std::min(kMaxKey, (u128((uint64_t(b) << BucketOrder::kShift) | ((uint64_t(1) << BucketOrder::kShift) - 1)) << 64) |
+                                  u128(std::numeric_limits<uint64_t>::max()));
+  }
+  for (auto& o : order) o.gather();
+  std::vector<uint64_t> count(Q);
+  // Bisection within the bucket: the smallest key whose global count of items at or before it
+  // reaches the rank. Every rank computes the same brackets from the same global counts, so the
+  // loop is in step.
+  for (int round = 0; round < 200; ++round) {
+    bool active = false;
+    for (size_t q = 0; q < Q; ++q) {
+      count[q] = 0;
+      if (lo[q] >= hi[q]) continue;
+      active = true;
+      count[q] = order[column_of[q]].count_upto(lo[q] + (hi[q] - lo[q]) / 2);
+    }
+    if (!active) break;
+    comm.allreduce_inplace(count, MPI_SUM);
+    for (size_t q = 0; q < Q; ++q) {
+      if (lo[q] >= hi[q]) continue;
+      const u128 mid = lo[q] + (hi[q] - lo[q]) / 2;
+      if (count[q] >= ranks[q])
+        hi[q] = mid;
+      else
+        lo[q] = mid + 1;
+    }
+  }
+  std::vector<Scored> out(Q);
+  for (size_t q = 0; q < Q; ++q) {
+    TRAWL_ASSERT_MSG(lo[q] == hi[q] && lo[q] < kMaxKey, "bisection did not converge for rank ", ranks[q]);
+    out[q] = from128(lo[q]);
+  }
+  return out;
+}
+
+// Rank checks shared by items_at_ranks and select: every rank within its column's total and kept.
+void check_ranks(const mpi::Comm& comm, const std::vector<LocalBest>& columns, const std::vector<uint64_t>& totals,
+                 const std::vector<size_t>& column_of, const std::vector<uint64_t>& ranks) {
+  bool bad_keep = false;
+  for (size_t q = 0; q < ranks.size(); ++q) {
+    TRAWL_ASSERT(column_of[q] < columns.size());
+    const uint64_t r = ranks[q];
+    if (r < 1 || r > totals[column_of[q]])
+      throw UsageError(cat("score selection: rank ", r, " of column ", column_of[q], " is outside 1 .. ",
+                           totals[column_of[q]], " (the column's items)"));
+    const auto& col = columns[column_of[q]];
+    if (col.truncated() && col.keep() < r) bad_keep = true;
+  }
+  if (comm.any(bad_keep))
+    throw UsageError("score selection: a rank kept fewer items than the largest rank asked for");
 }
 
 }  // namespace
@@ -223,59 +403,14 @@ std::vector<std::vector<Scored>> reduce_top(const mpi::Comm& comm, const std::ve
 std::vector<Scored> items_at_ranks(const mpi::Comm& comm, std::vector<LocalBest>& columns,
                                    const std::vector<size_t>& column_of, const std::vector<uint64_t>& ranks) {
   TRAWL_ASSERT(column_of.size() == ranks.size());
-  const size_t Q = ranks.size();
   agree(comm, columns.size(), "the number of columns");
-  agree(comm, Q, "the number of rank queries");
+  agree(comm, ranks.size(), "the number of rank queries");
   std::vector<uint64_t> totals(columns.size());
   for (size_t c = 0; c < columns.size(); ++c) totals[c] = columns[c].seen();
   comm.allreduce_inplace(totals, MPI_SUM);
-  bool bad_keep = false;
-  for (size_t q = 0; q < Q; ++q) {
-    TRAWL_ASSERT(column_of[q] < columns.size());
-    const uint64_t r = ranks[q];
-    if (r < 1 || r > totals[column_of[q]])
-      throw UsageError(cat("score selection: rank ", r, " of column ", column_of[q], " is outside 1 .. ",
-                           totals[column_of[q]], " (the column's items)"));
-    const auto& col = columns[column_of[q]];
-    if (col.truncated() && col.keep() < r) bad_keep = true;
-  }
-  if (comm.any(bad_keep))
-    throw UsageError("score selection: a rank kept fewer items than the largest rank asked for");
-
-  std::vector<const std::vector<Scored>*> lists(columns.size());
-  for (size_t c = 0; c < columns.size(); ++c) lists[c] = &columns[c].sorted();
-  std::vector<u128> lo(Q, 0), hi(Q, kMaxKey);
-  std::vector<uint64_t> count(Q);
-  // Bisection: the smallest key whose global count of items at or before it reaches the rank.
-  // Every rank computes the same brackets from the same global counts, so the loop is in step.
-  for (int round = 0; round < 200; ++round) {
-    bool active = false;
-    for (size_t q = 0; q < Q; ++q) {
-      count[q] = 0;
-      if (lo[q] >= hi[q]) continue;
-      active = true;
-      const u128 mid = lo[q] + (hi[q] - lo[q]) / 2;
-      const auto& l = *lists[column_of[q]];
-      auto it = std::upper_bound(l.begin(), l.end(), mid, [](u128 k, const Scored& s) { return k < key128(s); });
-      count[q] = uint64_t(it - l.begin());
-    }
-    if (!active) break;
-    comm.allreduce_inplace(count, MPI_SUM);
-    for (size_t q = 0; q < Q; ++q) {
-      if (lo[q] >= hi[q]) continue;
-      const u128 mid = lo[q] + (hi[q] - lo[q]) / 2;
-      if (count[q] >= ranks[q])
-        hi[q] = mid;
-      else
-        lo[q] = mid + 1;
-    }
-  }
-  std::vector<Scored> out(Q);
-  for (size_t q = 0; q < Q; ++q) {
-    TRAWL_ASSERT_MSG(lo[q] == hi[q] && lo[q] < kMaxKey, "bisection did not converge for rank ", ranks[q]);
-    out[q] = from128(lo[q]);
-  }
-  return out;
+  check_ranks(comm, columns, totals, column_of, ranks);
+  auto order = order_columns(columns);
+  return find_ranks(comm, order, column_of, ranks, std::vector<uint64_t>(ranks.size(), 0));
 }
 
 // ---- the whole selection -------------------------------------------------------------------------
@@ -304,34 +439,44 @@ std::vector<Selection> select(const mpi::Comm& comm, std::vector<LocalBest>& col
     most = std::max(most, totals[c]);
   }
 
-  // Top N: the local best N of each column, merged across ranks.
+  // Each rank's items counted by score bucket; only the buckets read below are gathered and sorted.
+  auto order = order_columns(columns);
   const uint64_t n = std::min(top_n, most);
-  std::vector<std::vector<Scored>> local(C);
-  for (size_t c = 0; c < C; ++c) {
-    const auto& s = columns[c].sorted();
-    local[c].assign(s.begin(), s.begin() + ptrdiff_t(std::min<uint64_t>(n, s.size())));
-  }
-  auto top = reduce_top(comm, local, n);
-  for (size_t c = 0; c < C; ++c) out[c].top = std::move(top[c]);
-
-  // Windows: the key at each window's first rank, then the window's items.
+  for (auto& o : order) o.need_top(n);
+  // The windows' first ranks: found by bisection within their buckets (find_ranks gathers).
   std::vector<size_t> col_of, win_of;
-  std::vector<uint64_t> firsts;
+  std::vector<uint64_t> firsts, widths;
   for (size_t c = 0; c < C; ++c)
     for (size_t w = 0; w < windows.size(); ++w)
       if (windows[w].first <= totals[c]) {
         col_of.push_back(c);
         win_of.push_back(w);
         firsts.push_back(windows[w].first);
+        widths.push_back(windows[w].width());
       }
+  std::vector<Scored> at;
+  if (!firsts.empty()) {
+    check_ranks(comm, columns, totals, col_of, firsts);
+    at = find_ranks(comm, order, col_of, firsts, widths);
+  } else {
+    for (auto& o : order) o.gather();
+  }
+
+  // Top N: the local best N of each column, merged across ranks.
+  std::vector<std::vector<Scored>> local(C);
+  const Scored first{0, 0, 0.f};  // no item ranks before it
+  for (size_t c = 0; c < C; ++c) order[c].append_from(first, n, local[c]);
+  auto top = reduce_top(comm, local, n);
+  for (size_t c = 0; c < C; ++c) out[c].top = std::move(top[c]);
   if (firsts.empty()) return out;
-  auto at = items_at_ranks(comm, columns, col_of, firsts);
+
+  // Windows: every rank offers its first `width` items at or after the key found.
   std::vector<Scored> offer;
   for (size_t q = 0; q < at.size(); ++q) {
-    const auto& l = columns[col_of[q]].sorted();
     const uint64_t width = windows[win_of[q]].width();
-    auto it = std::lower_bound(l.begin(), l.end(), at[q], better);
-    for (uint64_t k = 0; k < width; ++k) offer.push_back(it != l.end() ? *it++ : kSentinel);
+    const size_t had = offer.size();
+    order[col_of[q]].append_from(at[q], width, offer);
+    offer.resize(had + width, kSentinel);
   }
   const auto all = comm.allgatherv(offer);
   const size_t per_rank = offer.size();

@@ -15,12 +15,18 @@
 //  * top N: every rank's sorted local best N are merged by one MPI_Allreduce whose
 //    user-defined, commutative op merges two sorted lists (a reduction tree); 16·N bytes per
 //    class per message.
-//  * the item at global rank r: bisection on the 96-bit order key (score key, uid) — the
-//    smallest key whose global count of items at or before it reaches r. Each round costs a
-//    binary search per query in each rank's sorted local list and one MPI_Allreduce of one u64
-//    count per query (all classes and rank points in the same message): at most 96 rounds.
+//  * the item at global rank r: first the bucket of 2^16 score keys it lies in, from the
+//    per-bucket counts of every rank (one MPI_Allreduce of 65,536 u64 per column); then
+//    bisection on the 96-bit order key (score key, uid) within that bucket — the smallest key
+//    whose global count of items at or before it reaches r. Each round costs a binary search per
+//    query in that one bucket of each rank's list and one MPI_Allreduce of one u64 count per
+//    query (all classes and rank points in the same message): at most 80 rounds.
 //    A rank whose LocalBest dropped items reports at most `keep` items, which is exact
 //    enough: it then holds at least keep >= r items at or before the probe.
+//    No rank sorts its whole list: its items are grouped by bucket (a counting sort) and only
+//    the buckets a query reads are sorted — those holding the top N, the rank points and the
+//    windows after them. (A full sort of each class's up to 2·keep items cost more than the
+//    scoring itself.)
 //  * the window of ranks r .. r+w-1: once the key at rank r is known, every rank offers its
 //    first w local items at or after it; one allgather of w entries per window and rank, and
 //    the w best of them are the window (exact, since an item of the window is among the w
@@ -116,6 +122,9 @@ class LocalBest {
   bool truncated() const { return seen_ > keep_; }
   /// The kept items, best first (min(seen, keep) of them). Further pushes are allowed.
   const std::vector<Scored>& sorted();
+  /// The buffered items in no order: the best min(seen, keep) of the pushed items, and perhaps
+  /// more (select() orders only the parts it needs, see topn.cpp "BucketOrder").
+  const std::vector<Scored>& buffered() const { return buf_; }
 
  private:
   void prune();

@@ -237,3 +237,40 @@ TEST(Select, RejectsTooSmallKeepAndBadRanks) {
   EXPECT_EQ(at[0].score, 2.0f);
   EXPECT_EQ(at[1].uid, 14u);
 }
+
+// select() orders only the score buckets it reads (topn.cpp, BucketOrder): scores spread over
+// 100 binades with 7 values each leave most buckets empty, so windows and the top N run across
+// bucket boundaries and gaps; every rank asked for and every window equals the full sort. With
+// 20,000 items and ranks up to 2,000, LocalBest prunes while it is fed and holds between keep and
+// twice keep items when select() orders them.
+TEST(Select, WindowsAcrossSparseBuckets) {
+  auto comm = mpi::Comm::world();  // a unit test: one process
+  for (auto [n, last_point] : {std::pair<uint64_t, uint64_t>{5000, 5000}, {20000, 2000}}) {
+    Rng r(77 + n);
+    std::vector<Item> items;
+    for (uint64_t i = 0; i < n; ++i)
+      items.push_back({std::ldexp(1.0f + float(r.below(7)) / 8, -int(r.below(100))) * (i % 3 == 0 ? -1.f : 1.f),
+                       r() >> 8});
+    auto ref = sorted_ref(items);
+    std::vector<uint64_t> points;
+    for (uint64_t p = 1; p <= last_point; p += 37) points.push_back(p);
+    auto windows = cutoff_windows(points, 13);
+    std::vector<LocalBest> cols(1, LocalBest(needed_keep(600, windows)));
+    for (auto& it : items) cols[0].push(it.s, it.uid);
+    EXPECT_EQ(cols[0].truncated(), n > last_point + 13);
+    auto sel = select(comm, cols, 600, windows);
+    ASSERT_EQ(sel[0].top.size(), 600u);
+    for (size_t i = 0; i < 600; ++i) expect_same(ref[i], sel[0].top[i], "top " + std::to_string(i));
+    ASSERT_EQ(sel[0].windows.size(), windows.size());
+    for (auto& w : sel[0].windows) {
+      const uint64_t want = std::min<uint64_t>(w.ranks.last, ref.size()) - w.ranks.first + 1;
+      ASSERT_EQ(w.items.size(), want) << "window at " << w.ranks.point;
+      for (size_t k = 0; k < w.items.size(); ++k)
+        expect_same(ref[w.ranks.first - 1 + k], w.items[k], "window at " + std::to_string(w.ranks.point));
+    }
+    std::vector<size_t> col_of(points.size(), 0);
+    auto at = items_at_ranks(comm, cols, col_of, points);
+    for (size_t q = 0; q < points.size(); ++q)
+      expect_same(ref[points[q] - 1], at[q], "rank " + std::to_string(points[q]));
+  }
+}
