@@ -49,7 +49,7 @@ ShardStream::ShardStream(std::vector<std::string> shards, unsigned cols, uint64_
                                " (the shard changed while it was read)"));
         reader_->read(t.begin, t.end, b, cols_);
       },
-      prefetch);
+      prefetch, [](ShardBlock& b) { b.check_views(); });
 }
 
 }  // namespace trawl::io

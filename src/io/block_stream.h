@@ -49,8 +49,14 @@ class BlockStream {
   /// the caller from next().
   using ReadFn = std::function<void(const BlockTask& task, Block& block)>;
 
-  BlockStream(std::vector<BlockTask> tasks, ReadFn read, bool prefetch = true)
-      : tasks_(std::move(tasks)), read_(std::move(read)), prefetch_(prefetch && read_ahead_enabled()) {}
+  /// Then, on the same thread but without the lock, before the block is handed out: work on
+  /// the rows read that needs no HDF5 (e.g. ShardBlock::check_views over mapped rows), so the
+  /// caller's own HDF5 calls need not wait for it.
+  using CheckFn = std::function<void(Block& block)>;
+
+  BlockStream(std::vector<BlockTask> tasks, ReadFn read, bool prefetch = true, CheckFn check = {})
+      : tasks_(std::move(tasks)), read_(std::move(read)), check_(std::move(check)),
+        prefetch_(prefetch && read_ahead_enabled()) {}
   BlockStream(const BlockStream&) = delete;
   BlockStream& operator=(const BlockStream&) = delete;
   ~BlockStream() { wait_quietly(); }
@@ -82,8 +88,11 @@ class BlockStream {
 
  private:
   void load(size_t i, Block& b) {
-    std::lock_guard<std::mutex> g(hdf5_lock());
-    read_(tasks_[i], b);
+    {
+      std::lock_guard<std::mutex> g(hdf5_lock());
+      read_(tasks_[i], b);
+    }
+    if (check_) check_(b);
   }
   void wait_quietly() noexcept {
     if (!ahead_.valid()) return;
@@ -95,6 +104,7 @@ class BlockStream {
 
   std::vector<BlockTask> tasks_;
   ReadFn read_;
+  CheckFn check_;
   bool prefetch_;
   Block cur_, nxt_;
   size_t next_ = 0, cur_task_ = 0;

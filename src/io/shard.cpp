@@ -96,7 +96,7 @@ struct EmbeddingViews {
   struct Chunk {
     const char* data = nullptr;
     uint64_t bytes = 0;
-    float norm_bound = 0;  // see ShardBlock::Segment
+    float norm_bound = -1;  // see ShardBlock::Segment (-1: not computed)
   };
   int dim = 0;
   std::vector<Chunk> chunks;
@@ -161,24 +161,39 @@ float max_squared_norm(const float* x, uint64_t rows, size_t d) {
   return max_squared_norm_portable(x, rows, d);
 }
 
-void verify_chunk(EmbeddingViews& v, size_t chunk) {
-  if (v.verified[chunk]) return;
-  const auto& c = v.chunks[chunk];
-  if (!fletcher32_matches(c.data, c.bytes, c.data + c.bytes)) {
-    const uint64_t lo = chunk * v.chunk_rows;
-    throw InputError(cat(v.where, ": checksum mismatch in rows [", lo, ", ", std::min(lo + v.chunk_rows, v.rows),
-                         "): the stored bytes changed after they were written; restore the file or make it again"));
+void verify_chunk(EmbeddingViews& v, size_t chunk, bool norms) {
+  auto& c = v.chunks[chunk];
+  const uint64_t lo = chunk * v.chunk_rows, nrows = std::min(lo + v.chunk_rows, v.rows) - lo;
+  if (!v.verified[chunk]) {
+    {
+      // Map the chunk's pages in one call rather than by a fault per 64 KiB as they are read.
+      const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+      const uintptr_t a = uintptr_t(c.data) / page * page, b = uintptr_t(c.data + c.bytes + 4);
+      ::madvise(reinterpret_cast<void*>(a), b - a, MADV_POPULATE_READ);  // a hint: errors are harmless
+    }
+    if (!fletcher32_matches(c.data, c.bytes, c.data + c.bytes))
+      throw InputError(cat(v.where, ": checksum mismatch in rows [", lo, ", ", lo + nrows,
+                           "): the stored bytes changed after they were written; restore the file or make it again"));
+    v.verified[chunk] = 1;
   }
   // The largest row norm, while the chunk is in cache.
-  const uint64_t lo = chunk * v.chunk_rows, nrows = std::min(lo + v.chunk_rows, v.rows) - lo;
-  const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
-  v.chunks[chunk].norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
-  v.verified[chunk] = 1;
+  if (norms && c.norm_bound < 0) {
+    const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
+    c.norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
+  }
 }
 }  // namespace
 
-// The reader verifies every chunk it hands out; this is the guard that no view is used unverified.
-void ShardBlock::view_before(const Segment& s) const { verify_chunk(*views, s.chunk); }
+void ShardBlock::check_views(bool norms) {
+  for (auto& s : emb_segments) {
+    verify_chunk(*views, s.chunk, norms);
+    s.norm_bound = views->chunks[s.chunk].norm_bound;
+  }
+}
+
+// Blocks from a BlockStream arrive checked (check_views); this is the guard that no view is
+// used unverified.
+void ShardBlock::view_before(const Segment& s) const { verify_chunk(*views, s.chunk, false); }
 
 void ShardBlock::view_after(const Segment& s, int dim) const {
   // After a chunk's last row, its whole pages leave this process's mapping (they stay in the
@@ -441,9 +456,10 @@ struct ShardReader::Impl {
   bool view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out);
 };
 
-// The embedding rows [begin, end) as views into the mapping, the pages of the chunks they touch
-// faulted in here (on the reading thread); verified when used (for_each_embedding_run). False,
-// with nothing added, when some chunk cannot be viewed: the caller copies.
+// The embedding rows [begin, end) as views into the mapping (chunk extents looked up here, under
+// the HDF5 lock); verified by ShardBlock::check_views, and at the latest when used
+// (for_each_embedding_run). False, with nothing added, when some chunk cannot be viewed: the
+// caller copies.
 bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out) {
   if (meta.dtype != Dtype::kF32 || !emb.direct() || emb.chunk_rows() == 0) return false;
   if (!views) {
@@ -471,10 +487,9 @@ bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock
       ch.data = views->map->data() + off;
       ch.bytes = bytes;
     }
-    // Verified here, on the reading thread (the read-ahead helper while the consumer works on
-    // the previous block); the check also faults the pages in, and leaves them in the cache.
-    verify_chunk(*views, size_t(c));
-    seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), ch.norm_bound});
+    // Verified by ShardBlock::check_views, on the reading thread but outside the HDF5 lock
+    // (BlockStream's unlocked step), so the consumer's HDF5 writes do not wait for it.
+    seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), -1.0f});
   }
   out.emb_segments = std::move(seg);
   out.views = views;

@@ -53,16 +53,17 @@ struct ShardBlock {
   std::vector<float> embedding;  // size() * dim, row-major (f16 files are widened on read)
   /// kEmbeddingView: the embedding rows as views into the mapped shard instead of `embedding`
   /// (when the shard allows it; else `embedding` is filled and this is empty): consecutive
-  /// runs of rows within one stored chunk each. The reader verifies every chunk it views
-  /// (Fletcher-32, in the mapping) before the block is handed out; read the views through
-  /// for_each_embedding_run, which also releases each chunk's pages after its last row.
+  /// runs of rows within one stored chunk each. Every chunk viewed is verified (Fletcher-32, in
+  /// the mapping) by check_views, which a BlockStream runs on its reading thread outside the
+  /// HDF5 lock before it hands the block out; read the views through for_each_embedding_run,
+  /// which also releases each chunk's pages after its last row.
   struct Segment {
     const float* data;
     uint64_t rows;
     size_t chunk;
     /// An upper bound of these rows' L2 norms (rows with NaN aside; +inf when one is infinite),
-    /// found by the reader while it verifies the chunk, 2^-10 relative above the float
-    /// computation so that any summation order stays below it.
+    /// found while the chunk is verified (check_views; -1, unknown, before), 2^-10 relative
+    /// above the float computation so that any summation order stays below it.
     float norm_bound;
   };
   std::vector<Segment> emb_segments;
@@ -72,8 +73,9 @@ struct ShardBlock {
   /// fn(rows, first_row, count, norm_bound) over the embedding rows in order (norm_bound: see
   /// Segment; -1 for copied rows, whose norms nobody has looked at): the views (a chunk's pages
   /// leave this process's mapping after its last row, so resident memory stays at about a
-  /// block), or `embedding` as one run. A view of a chunk not verified (impossible through
-  /// ShardReader::read) is verified here: InputError naming the shard, dataset and rows.
+  /// block), or `embedding` as one run. A view of a chunk not verified yet (a block read by
+  /// ShardReader::read without check_views) is verified here: InputError naming the shard,
+  /// dataset and rows.
   template <class F>
   void for_each_embedding_run(int dim, F&& fn) const {
     if (emb_segments.empty()) {
@@ -89,6 +91,12 @@ struct ShardBlock {
     }
   }
 
+  /// Verifies every viewed chunk not verified yet (Fletcher-32, in the mapping: InputError naming
+  /// the shard, dataset and rows) and, with `norms`, sets each segment's norm bound (a second
+  /// pass over the chunk while it is in cache, for the exact search; scoring has no use for it).
+  /// Needs no HDF5 lock: a BlockStream runs it on its reading thread after the read, outside
+  /// the lock.
+  void check_views(bool norms = true);
  private:
   void view_before(const Segment& s) const;
   void view_after(const Segment& s, int dim) const;

@@ -52,6 +52,12 @@ struct Block {
   std::vector<uint64_t> offsets;          // token models (CSR, from 0)
   std::vector<uint32_t> ids;
   std::vector<std::string> text;          // text models (torchscript)
+  // Embedding-only models in pool mode: the rows as read by ShardReader::kEmbeddingView (views
+  // into the mapped shard, verified by the reading thread; or copied rows, e.g. f16), read
+  // through for_each_embedding_run instead of `emb`.
+  io::ShardBlock rows;
+  bool viewed = false;
+  int dim = 0;
 };
 
 struct Scorer {
@@ -76,12 +82,18 @@ using FeedFn = std::function<void(const Block&, const float*)>;                 
 void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint64_t block_rows, const ReadFn& read,
                   const WriteFn& write, const FeedFn& feed, Progress& prog) {
   std::vector<float> probs, feats;
-  io::BlockStream<Block> stream(io::block_tasks({rows}, block_rows), [&](const io::BlockTask& t, Block& blk) {
-    ScopedTimer timer("read");
-    blk.begin = t.begin;
-    blk.n = t.rows();
-    read(t.begin, t.end, blk);
-  });
+  io::BlockStream<Block> stream(
+      io::block_tasks({rows}, block_rows),
+      [&](const io::BlockTask& t, Block& blk) {
+        ScopedTimer timer("read");
+        blk.begin = t.begin;
+        blk.n = t.rows();
+        read(t.begin, t.end, blk);
+      },
+      true, [](Block& blk) {
+        ScopedTimer timer("check rows");
+        if (blk.viewed) blk.rows.check_views(/*norms=*/false);
+      });
   for (;;) {
     Block* next;
     {
@@ -101,9 +113,14 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
         s.model->predict_mixed(cur.offsets.data(), cur.ids.data(), cur.emb.data(), cur.n, probs.data());
       else if (s.tokens)
         s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
+      else if (cur.viewed)  // run by run: a row's probabilities do not depend on the rows beside it
+        cur.rows.for_each_embedding_run(cur.dim, [&](const float* x, uint64_t at, uint64_t n, float) {
+          s.model->predict(x, n, probs.data() + at * size_t(s.C), fp && !s.feat_from_emb ? fp + at * size_t(s.F) : nullptr);
+          if (fp && s.feat_from_emb) std::copy(x, x + n * size_t(s.F), fp + at * size_t(s.F));
+        });
       else
         s.model->predict(cur.emb.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
-      if (fp && s.feat_from_emb) std::copy(cur.emb.begin(), cur.emb.begin() + long(cur.n * size_t(s.F)), fp);
+      if (fp && s.feat_from_emb && !cur.viewed) std::copy(cur.emb.begin(), cur.emb.begin() + long(cur.n * size_t(s.F)), fp);
     }
     for (size_t i = 0; i < cur.n; ++i)
       for (int c = 0; c < s.C; ++c) {
@@ -516,7 +533,17 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     formats::ScoresWriter w(sp.scores, scores_header(s, r.meta(), "shard", basename(sp.shard), sp.identity, o.config),
                             sp.rows);
     const int dim = r.meta().dim;
+    // A model that reads only the embedding reads f32 rows in place (io/shard.h kEmbeddingView):
+    // no copy out of the page cache, each chunk verified by the reading thread.
+    const bool in_place = s.emb && !s.tokens && !s.text;
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
+      if (in_place) {
+        r.read(b, e, blk.rows, io::ShardReader::kUid | io::ShardReader::kEmbeddingView);
+        blk.uid.assign(blk.rows.uid.begin(), blk.rows.uid.end());
+        blk.viewed = true;
+        blk.dim = dim;
+        return;
+      }
       io::ShardBlock sb;
       r.read(b, e, sb, io::ShardReader::kUid | (s.tokens ? io::ShardReader::kTokens : 0u) |
                            (s.text ? io::ShardReader::kText : 0u));

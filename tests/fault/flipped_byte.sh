@@ -58,6 +58,11 @@ broken shard "$shard0" embedding
 expect_fail 3 "$s0, dataset 'embedding': checksum mismatch in rows \[0, " \
   "$BIN/trawl-retrieve" --pool "$WORK/b" "${R[@]}" -o "$WORK/o1"
 no_output "$WORK/o1" retrieve
+# trawl-score with a model over the embedding reads f32 rows in place (mapped): the same check.
+"$BIN/trawl-train" --pool "$WORK/pool" --labels "$WORK/labels.tsv" --features embedding -o "$WORK/emb_model.h5" "${L[@]}"
+expect_fail 3 "$s0, dataset 'embedding': checksum mismatch in rows \[0, " \
+  "$BIN/trawl-score" --model "$WORK/emb_model.h5" --pool "$WORK/b" -o "$WORK/o1s" "${L[@]}"
+no_output "$WORK/o1s" score
 pass "shard embedding: trawl-retrieve refuses it"
 
 broken shard "$shard0" text_bytes
