@@ -89,37 +89,72 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     check_shard(p, r);
     if ((cols & io::ShardReader::kLabel) && !r.meta().has_label)
       throw InputError(cat(path, ": the shard has no label column"));
-    // A uid's row is its low 40 bits when the chunk lost no rows to rejection (the usual case):
-    // check that one uid (a chunk of the uid column) before reading the whole column.
-    std::vector<uint64_t> all;
+    // One read per run of wanted rows at most `gap` rows apart (the rows between are read and
+    // dropped): one HDF5 read of each column costs as much as a few hundred short rows, and a
+    // text row can be long, hence the smaller gap with text.
+    const uint64_t gap = (cols & io::ShardReader::kText) ? 8 : 128;
+    const unsigned other = (cols & ~unsigned(io::ShardReader::kEmbedding)) | io::ShardReader::kUid;
+    // Appends the rows' columns to `mine`; false (nothing appended) when `check` finds a uid
+    // that is not at its row.
+    auto extract = [&](const std::vector<uint64_t>& rows, bool check) {
+      const size_t mark = mine.uid.size(), mark_tok = mine.token_ids.size(), mark_len = tok_len.size();
+      auto undo = [&] {
+        TRAWL_ASSERT(check);
+        mine.uid.resize(mark);
+        mine.emb.resize(mark * size_t(p.dim) * ((cols & io::ShardReader::kEmbedding) ? 1 : 0));
+        mine.token_ids.resize(mark_tok);
+        tok_len.resize(mark_len);
+        for (auto* v : {&mine.id, &mine.text, &mine.label})
+          if (v->size() > mark) v->resize(mark);
+        return false;
+      };
+      std::vector<float> emb;
+      for (size_t i = 0; i < rows.size();) {
+        size_t j = i + 1;
+        while (j < rows.size() && rows[j] - rows[j - 1] <= gap) ++j;
+        const uint64_t lo = rows[i], hi = rows[j - 1] + 1;
+        if (hi > r.rows()) return undo();  // only when check: resolved rows are in range
+        r.read(lo, hi, one, other);
+        if (cols & io::ShardReader::kEmbedding) {
+          emb.resize((hi - lo) * size_t(p.dim));
+          r.read_embeddings(lo, hi, emb.data());
+        }
+        for (size_t k = i; k < j; ++k) {
+          const size_t at = size_t(rows[k] - lo);
+          if (one.uid[at] != uids[k]) return undo();
+          mine.uid.push_back(uids[k]);
+          if (cols & io::ShardReader::kEmbedding)
+            mine.emb.insert(mine.emb.end(), emb.begin() + ptrdiff_t(at * size_t(p.dim)),
+                            emb.begin() + ptrdiff_t((at + 1) * size_t(p.dim)));
+          if (cols & io::ShardReader::kTokens) {
+            const auto b = one.token_ids.begin();
+            tok_len.push_back(one.token_offsets[at + 1] - one.token_offsets[at]);
+            mine.token_ids.insert(mine.token_ids.end(), b + ptrdiff_t(one.token_offsets[at]),
+                                  b + ptrdiff_t(one.token_offsets[at + 1]));
+          }
+          if (cols & io::ShardReader::kId) mine.id.push_back(std::move(one.id[at]));
+          if (cols & io::ShardReader::kText) mine.text.push_back(std::move(one.text[at]));
+          if (cols & io::ShardReader::kLabel) mine.label.push_back(std::move(one.label[at]));
+        }
+        i = j;
+      }
+      return true;
+    };
+    // A uid's row is its low 40 bits when the chunk lost no rows to rejection (the usual case;
+    // the uids read with the rows confirm it); else each uid is looked up in the uid column.
     const uint64_t mask = io::kMaxRowsPerChunk - 1;
-    for (auto u : uids) {
-      uint64_t row = u & mask, at = UINT64_MAX;
-      if (all.empty() && row < r.rows()) r.read_uid(row, &at);
-      if (at != u) {
-        if (all.empty()) all = r.read_uids();
+    std::vector<uint64_t> rows;
+    for (auto u : uids) rows.push_back(u & mask);
+    if (!extract(rows, true)) {
+      const auto all = r.read_uids();
+      rows.clear();
+      for (auto u : uids) {
         auto it = std::lower_bound(all.begin(), all.end(), u);
         if (it == all.end() || *it != u)
           throw InputError(cat(where(u), ": uid ", u, " is not in the pool (no such row in ", path, ")"));
-        row = uint64_t(it - all.begin());
+        rows.push_back(uint64_t(it - all.begin()));  // increasing: a shard's uids increase with its rows
       }
-      mine.uid.push_back(u);
-      if (cols & io::ShardReader::kEmbedding) {
-        size_t off = mine.emb.size();
-        mine.emb.resize(off + size_t(p.dim));
-        r.read_embeddings(row, row + 1, mine.emb.data() + off);
-      }
-      unsigned other = cols & ~unsigned(io::ShardReader::kEmbedding);
-      if (other) {
-        r.read(row, row + 1, one, other);
-        if (cols & io::ShardReader::kTokens) {
-          tok_len.push_back(one.token_ids.size());
-          mine.token_ids.insert(mine.token_ids.end(), one.token_ids.begin(), one.token_ids.end());
-        }
-        if (cols & io::ShardReader::kId) mine.id.push_back(one.id[0]);
-        if (cols & io::ShardReader::kText) mine.text.push_back(one.text[0]);
-        if (cols & io::ShardReader::kLabel) mine.label.push_back(one.label[0]);
-      }
+      extract(rows, false);
     }
   }
   // Gather everything on every rank, then sort by uid.

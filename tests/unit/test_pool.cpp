@@ -47,10 +47,14 @@ TEST(Pool, FetchRowsFindsRowsAfterRejectedOnesAndNamesUnknownUids) {
   const int dim = 4;
   write_shard(dir / io::shard_file_name(0), 0, 40, {}, dim);
   write_shard(dir / io::shard_file_name(1), 1, 40, {3, 4, 20}, dim);  // rows shift after 3
+  // Rows are read in runs of nearby rows: here the first run (row 5) is right, a later one is
+  // not where its uid's low bits say (rows shift after 300), and the last is beyond the rows.
+  write_shard(dir / io::shard_file_name(2), 2, 400, {300}, dim);
   auto comm = mpi::Comm::world();
   auto p = pool::open_pool(comm, dir.path());
-  std::vector<uint64_t> want = {io::make_uid(0, 5), io::make_uid(0, 39), io::make_uid(1, 2), io::make_uid(1, 5),
-                                io::make_uid(1, 21), io::make_uid(1, 39)};
+  std::vector<uint64_t> want = {io::make_uid(0, 5),   io::make_uid(0, 39),  io::make_uid(1, 2),
+                                io::make_uid(1, 5),   io::make_uid(1, 21),  io::make_uid(1, 39),
+                                io::make_uid(2, 5),   io::make_uid(2, 350), io::make_uid(2, 399)};
   auto rows = pool::fetch_rows(comm, p, want, [](uint64_t) { return std::string("test"); },
                                io::ShardReader::kEmbedding | io::ShardReader::kId);
   ASSERT_EQ(rows.uid, want);
