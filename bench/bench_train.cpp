@@ -26,6 +26,9 @@
 #include "train/train.h"
 #include "bench_util.h"
 
+// LibTorch is linked into this binary: mlp and embbag train in-process, not through the plugin.
+static const bool kTorchTraining = (trawl::train::register_torch_training(), true);
+
 using namespace trawl;
 using trawl::bench::now;
 using namespace trawl::train;

@@ -299,24 +299,21 @@ std::unique_ptr<train::Model> load_torchscript_model(const std::string& path, in
   return std::make_unique<TorchScriptClassifier>(path, threads);
 }
 
-void register_torchscript_models() { train::set_torchscript_loader(&load_torchscript_model); }
+FineTuneResult finetune_torch(const std::string& init, const std::vector<std::string>& texts, const std::vector<int>& y,
+                              const std::vector<std::string>& classes, const FineTuneOptions& o, const std::string& what);
+std::vector<float> predict_with_torch(const std::string& module_bytes, const train::ModelHeader& h,
+                                      const std::vector<std::string>& vocab, const std::vector<std::string>& texts,
+                                      int threads);
+
+void register_torchscript_models() {
+  train::set_torchscript_loader(&load_torchscript_model);
+  set_torch_finetune(&finetune_torch, &predict_with_torch);
+}
 
 // ---- fine-tuning ---------------------------------------------------------------------------------
 
-std::string FineTuneResult::summary(const std::vector<std::string>& classes) const {
-  std::ostringstream s;
-  uint64_t n = 0;
-  for (auto c : counts) n += c;
-  s << "examples=" << n << " (";
-  for (size_t c = 0; c < classes.size(); ++c) s << (c ? " " : "") << classes[c] << "=" << counts[c];
-  s << ") steps=" << steps << " trained_tensors=" << trained_tensors << " trained_values=" << trained_values
-    << std::setprecision(6) << " final_loss=" << final_loss << " train_accuracy=" << train_accuracy;
-  if (minority >= 0) s << " minority_f1[" << classes[size_t(minority)] << "]=" << minority_f1;
-  return s.str();
-}
-
-FineTuneResult finetune(const std::string& init, const std::vector<std::string>& texts, const std::vector<int>& y,
-                        const std::vector<std::string>& classes, const FineTuneOptions& o, const std::string& what) {
+FineTuneResult finetune_torch(const std::string& init, const std::vector<std::string>& texts, const std::vector<int>& y,
+                              const std::vector<std::string>& classes, const FineTuneOptions& o, const std::string& what) {
   auto t0 = std::chrono::steady_clock::now();
   if (o.epochs < 1) throw UsageError(cat("--epochs ", o.epochs, ": must be at least 1"));
   if (o.batch_size < 1) throw UsageError(cat("--batch-size ", o.batch_size, ": must be at least 1"));
@@ -448,9 +445,9 @@ FineTuneResult finetune(const std::string& init, const std::vector<std::string>&
   return r;
 }
 
-std::vector<float> predict_with(const std::string& module_bytes, const train::ModelHeader& h,
-                                const std::vector<std::string>& vocab, const std::vector<std::string>& texts,
-                                int threads) {
+std::vector<float> predict_with_torch(const std::string& module_bytes, const train::ModelHeader& h,
+                                      const std::vector<std::string>& vocab, const std::vector<std::string>& texts,
+                                      int threads) {
   WordPiece wp = make_wordpiece(vocab, h.lowercase, "fine-tuned module");
   set_threads(threads);
   auto m = load_bytes(module_bytes, "fine-tuned module");

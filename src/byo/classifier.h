@@ -96,4 +96,16 @@ std::vector<float> predict_with(const std::string& module_bytes, const train::Mo
                                 const std::vector<std::string>& vocab, const std::vector<std::string>& texts,
                                 int threads);
 
+/// finetune and predict_with run LibTorch code (byo/classifier.cpp): the implementations
+/// registered by register_torchscript_models() in binaries that link LibTorch, else those of
+/// trawl's LibTorch plugin (core/plugin.h; UsageError when it cannot be loaded). The functions
+/// above are torch-free front ends (byo/api.cpp).
+using FineTuneFn = FineTuneResult (*)(const std::string& init, const std::vector<std::string>& texts,
+                                      const std::vector<int>& y, const std::vector<std::string>& classes,
+                                      const FineTuneOptions& o, const std::string& what);
+using PredictWithFn = std::vector<float> (*)(const std::string& module_bytes, const train::ModelHeader& h,
+                                             const std::vector<std::string>& vocab,
+                                             const std::vector<std::string>& texts, int threads);
+void set_torch_finetune(FineTuneFn finetune, PredictWithFn predict_with);
+
 }  // namespace trawl::byo

@@ -12,9 +12,4 @@ train::ModelHeader import_torchscript(const ImportOptions&) { no_torch(); }
 void check_module(const std::string&, const std::vector<std::string>&, bool, int, size_t, const std::string&) { no_torch(); }
 std::unique_ptr<train::Model> load_torchscript_model(const std::string&, int) { no_torch(); }
 void register_torchscript_models() {}
-std::string FineTuneResult::summary(const std::vector<std::string>&) const { return {}; }
-FineTuneResult finetune(const std::string&, const std::vector<std::string>&, const std::vector<int>&,
-                        const std::vector<std::string>&, const FineTuneOptions&, const std::string&) { no_torch(); }
-std::vector<float> predict_with(const std::string&, const train::ModelHeader&, const std::vector<std::string>&,
-                                const std::vector<std::string>&, int) { no_torch(); }
 }  // namespace trawl::byo

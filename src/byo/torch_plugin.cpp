@@ -3,6 +3,7 @@
 // (the binary deletes it through the virtual destructor, whose code is the plugin's).
 #include "byo/classifier.h"
 #include "embed/encoder.h"
+#include "train/train.h"
 
 extern "C" {
 
@@ -13,6 +14,30 @@ __attribute__((visibility("default"))) trawl::train::Model* trawl_torch_load_mod
 __attribute__((visibility("default"))) trawl::embed::Encoder* trawl_torch_make_encoder(
     const trawl::embed::TorchScriptEncoderOptions* o) {
   return trawl::embed::make_torchscript_encoder(*o).release();
+}
+
+// mlp / embbag training (train/train.cpp) and fine-tuning (byo/classifier.cpp): the plugin
+// registers its own LibTorch code on first call, then runs it.
+__attribute__((visibility("default"))) void trawl_torch_train(const trawl::train::TrainData* d,
+                                                             const trawl::train::TrainOptions* o,
+                                                             const std::string* what, trawl::train::TrainResult* out) {
+  trawl::train::register_torch_training();  // the plugin's own set_torch_trainer is the binary's: see below
+  *out = trawl::train::train_model(*d, *o, *what);
+}
+
+__attribute__((visibility("default"))) void trawl_torch_finetune(
+    const std::string* init, const std::vector<std::string>* texts, const std::vector<int>* y,
+    const std::vector<std::string>* classes, const trawl::byo::FineTuneOptions* o, const std::string* what,
+    trawl::byo::FineTuneResult* out) {
+  trawl::byo::register_torchscript_models();
+  *out = trawl::byo::finetune(*init, *texts, *y, *classes, *o, *what);
+}
+
+__attribute__((visibility("default"))) void trawl_torch_predict_with(
+    const std::string* module_bytes, const trawl::train::ModelHeader* h, const std::vector<std::string>* vocab,
+    const std::vector<std::string>* texts, int threads, std::vector<float>* out) {
+  trawl::byo::register_torchscript_models();
+  *out = trawl::byo::predict_with(*module_bytes, *h, *vocab, *texts, threads);
 }
 
 }  // extern "C"

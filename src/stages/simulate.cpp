@@ -12,7 +12,6 @@
 #include <set>
 #include <sstream>
 
-#include "byo/classifier.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -334,7 +333,6 @@ SimulateSummary run_one(const mpi::Comm& comm, const SimulateOptions& o, const S
 }  // namespace
 
 std::vector<SimulateSummary> run_simulate(const mpi::Comm& comm, const SimulateOptions& o) {
-  byo::register_torchscript_models();  // LibTorch is linked in (training): scoring needs no plugin
   if (o.pool.empty()) throw UsageError("--pool: required");
   if (o.labels.empty() == o.initial_minority.empty())
     throw UsageError("round 0's labels: pass either --labels FILE or --initial-minority CLASSES (drawn per seed)");

@@ -235,7 +235,6 @@ std::string train_fingerprint(const TrainStageOptions& o, const std::string& lab
 
 TrainStageSummary run_train(const mpi::Comm& comm, const TrainStageOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
-  byo::register_torchscript_models();  // LibTorch is linked in: Model::load needs no plugin
   validate(o.train);
   const std::string input = input_of(o.train);
   if (o.output.empty()) throw UsageError("--output: a model file path is required");

@@ -121,8 +121,17 @@ struct TrainResult {
   std::string summary(const std::vector<std::string>& classes) const;
 };
 
-/// Trains a fresh model on d (validated first: check_data, class_weights, validate).
+/// Trains a fresh model on d (validated first: check_data, class_weights, validate). logreg
+/// here; mlp and embbag with LibTorch: the trainer registered by register_torch_training() in
+/// binaries that link LibTorch (train/train.cpp), else trawl's LibTorch plugin (core/plugin.h;
+/// UsageError when it cannot be loaded).
 TrainResult train_model(const TrainData& d, const TrainOptions& o, const std::string& what = "training data");
+
+/// The LibTorch trainer of mlp and embbag (train/train.cpp, or the plugin's).
+using TorchTrainer = TrainResult (*)(const TrainData& d, const TrainOptions& o, const std::string& what);
+void set_torch_trainer(TorchTrainer t);
+/// Installs train/train.cpp's trainer (defined only where LibTorch is linked).
+void register_torch_training();
 
 /// logreg: the convex class-weighted L2 logistic regression of train/linear.h over the rows'
 /// features (tokens: sublinear tf-idf of the ids folded into feature_buckets columns, L2

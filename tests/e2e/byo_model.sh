@@ -72,7 +72,7 @@ pass "rerun"
 # trawl-score and trawl-embed link no LibTorch: every torchscript run above went through the
 # plugin, loaded when the model asked for it; so does trawl-embed --encoder torchscript, whose
 # embeddings must equal python3-torch's and not depend on the rank count.
-for b in trawl-score trawl-embed; do
+for b in trawl-score trawl-embed trawl-train trawl-simulate; do
   ! ldd "$BIN/$b" | grep -q libtorch || fail "$b links LibTorch"
 done
 E=(--input-list list --encoder torchscript --model enc/model.pt --vocab enc/vocab.txt --max-length 48 --log-level warn)
@@ -88,7 +88,22 @@ expect_fail 2 "model.h5: a torchscript model: needs trawl's LibTorch plugin libt
 expect_fail 2 "--encoder torchscript: needs trawl's LibTorch plugin" \
   env TRAWL_TORCH_PLUGIN=/nowhere/libtrawl-torch.so "$BIN/trawl-embed" "${E[@]}" -o noplug2
 [ -z "$(ls noplug2 2>/dev/null | grep shard-)" ] || fail "shards written without the plugin"
-pass "LibTorch on demand: score and embed load the plugin, equal python3-torch, clear error without it"
+# Training: logreg needs no LibTorch (it trains with the plugin out of reach); mlp loads the
+# plugin, trains the same model under mpirun -n 2, and without the plugin is a clear error.
+env TRAWL_TORCH_PLUGIN=/nowhere/libtrawl-torch.so "$BIN/trawl-train" --pool pool --labels seed.tsv -o lr.h5 \
+  --log-level warn || fail "logreg training needed the LibTorch plugin"
+expect_fail 2 "--model mlp: needs trawl's LibTorch plugin" \
+  env TRAWL_TORCH_PLUGIN=/nowhere/libtrawl-torch.so "$BIN/trawl-train" --model mlp --pool pool --labels seed.tsv \
+  -o mlp_x.h5 --log-level warn
+[ ! -e mlp_x.h5 ] || fail "an mlp model written without the plugin"
+"$BIN/trawl-train" --model mlp --pool pool --labels seed.tsv -o mlp1.h5 --log-level warn
+mpirun_n 2 "$BIN/trawl-train" --model mlp --pool pool --labels seed.tsv -o mlp2.h5 --log-level warn
+for d in hidden.weight hidden.bias output.weight output.bias; do
+  h5same mlp1.h5 mlp2.h5 /$d || fail "mlp /$d differs under mpirun -n 2"
+done
+"$BIN/trawl-train" --model mlp --pool pool --labels seed.tsv -o mlp3.h5 --seed 9 --log-level warn
+h5same mlp1.h5 mlp3.h5 /hidden.weight && fail "seeds 42 and 9 gave the same mlp"
+pass "LibTorch on demand: score, embed and train load the plugin, equal python3-torch, clear error without it"
 
 # ---- bad inputs: clear errors, nothing written -------------------------------------------------
 imp() { "$BIN/trawl-import-model" --vocab enc/vocab.txt --max-length 48 --log-level warn "$@"; }

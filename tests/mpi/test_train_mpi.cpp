@@ -1,4 +1,4 @@
-// trawl-libs: trawl_stage_train
+// trawl-libs: trawl_stage_train trawl_train
 // The trawl-train stage under MPI (run at 1..4 ranks): the model file written by all ranks of
 // the job is byte-identical to the one a single process writes from the same shards, for every
 // model kind, with and without a subpool; errors found on rank 0 reach every rank (no hang).
@@ -15,6 +15,12 @@
 #include "support/testutil.h"
 #include "train/model.h"
 #include "stages/train_stage.h"
+#include "byo/classifier.h"
+#include "train/train.h"
+
+// LibTorch is linked into this binary: mlp, embbag and torchscript models train in-process, not
+// through the plugin.
+static const bool kTorchTraining = (trawl::train::register_torch_training(), trawl::byo::register_torchscript_models(), true);
 
 using namespace trawl;
 using namespace trawl::train;

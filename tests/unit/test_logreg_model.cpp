@@ -14,6 +14,9 @@
 #include "train/model.h"
 #include "train/train.h"
 
+// LibTorch is linked into this binary: mlp and embbag train in-process, not through the plugin.
+static const bool kTorchTraining = (trawl::train::register_torch_training(), true);
+
 using namespace trawl;
 using namespace trawl::train;
 

@@ -1,4 +1,4 @@
-// trawl-libs: trawl_stage_train
+// trawl-libs: trawl_stage_train trawl_train
 // Training (src/train/train.h) and the trawl-train stage (src/train/train_stage.h): the step
 // rule, class weights, known solution directions, class weighting on imbalanced data,
 // determinism, the saved model against the trainer's own statistics, embbag on a token task,
@@ -16,8 +16,13 @@
 #include "io/shard.h"
 #include "support/testutil.h"
 #include "train/model.h"
+#include "byo/classifier.h"
 #include "train/train.h"
 #include "stages/train_stage.h"
+
+// LibTorch is linked into this binary: mlp, embbag and torchscript models train in-process, not
+// through the plugin.
+static const bool kTorchTraining = (trawl::train::register_torch_training(), trawl::byo::register_torchscript_models(), true);
 
 using namespace trawl;
 using namespace trawl::train;
