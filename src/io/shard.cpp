@@ -99,6 +99,7 @@ struct EmbeddingViews {
     float norm_bound = -1;  // see ShardBlock::Segment (-1: not computed)
   };
   int dim = 0;
+  bool half = false;  // f16 rows (kEmbeddingViewHalf): verified, never bounded
   std::vector<Chunk> chunks;
   std::vector<char> verified;
 };
@@ -177,12 +178,19 @@ void verify_chunk(EmbeddingViews& v, size_t chunk, bool norms) {
     v.verified[chunk] = 1;
   }
   // The largest row norm, while the chunk is in cache.
-  if (norms && c.norm_bound < 0) {
+  if (norms && !v.half && c.norm_bound < 0) {
     const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
     c.norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
   }
 }
 }  // namespace
+
+const float* ShardBlock::widen(const Segment& s, uint64_t first, uint64_t n, int dim) const {
+  const size_t count = size_t(n) * size_t(dim);
+  if (widened_.size() < count) widened_.resize(count);
+  h5::f16_to_f32(s.half + first * uint64_t(dim), widened_.data(), count);
+  return widened_.data();
+}
 
 void ShardBlock::check_views(bool norms) {
   for (auto& s : emb_segments) {
@@ -199,7 +207,8 @@ void ShardBlock::view_after(const Segment& s, int dim) const {
   // After a chunk's last row, its whole pages leave this process's mapping (they stay in the
   // page cache), so resident memory stays at a block's worth, not a shard's.
   const auto& c = views->chunks[s.chunk];
-  const char* end = reinterpret_cast<const char*>(s.data + s.rows * uint64_t(dim));
+  const char* end = s.data ? reinterpret_cast<const char*>(s.data + s.rows * uint64_t(dim))
+                           : reinterpret_cast<const char*>(s.half + s.rows * uint64_t(dim));
   if (end != c.data + c.bytes) return;
   const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   uintptr_t a = (uintptr_t(c.data) + page - 1) / page * page, b = uintptr_t(end) / page * page;
@@ -453,15 +462,17 @@ struct ShardReader::Impl {
   // kEmbeddingView: the mapping and its chunks (made on first use; views->map null when the
   // file cannot be mapped).
   std::shared_ptr<EmbeddingViews> views;
-  bool view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out);
+  bool view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out, bool half_ok);
 };
 
 // The embedding rows [begin, end) as views into the mapping (chunk extents looked up here, under
 // the HDF5 lock); verified by ShardBlock::check_views, and at the latest when used
 // (for_each_embedding_run). False, with nothing added, when some chunk cannot be viewed: the
 // caller copies.
-bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out) {
-  if (meta.dtype != Dtype::kF32 || !emb.direct() || emb.chunk_rows() == 0) return false;
+bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock& out, bool half_ok) {
+  const bool half = meta.dtype == Dtype::kF16;
+  if ((half && !half_ok) || !emb.direct() || emb.chunk_rows() == 0) return false;
+  const uint64_t elem = half ? sizeof(uint16_t) : sizeof(float);
   if (!views) {
     views = std::make_shared<EmbeddingViews>();
     views->map = MappedFile::open(path);
@@ -469,6 +480,7 @@ bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock
     views->chunk_rows = emb.chunk_rows();
     views->rows = n;
     views->dim = meta.dim;
+    views->half = half;
     const size_t nc = size_t((n + emb.chunk_rows() - 1) / emb.chunk_rows());
     views->chunks.resize(nc);
     views->verified.assign(nc, 0);
@@ -482,14 +494,17 @@ bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock
     auto& ch = views->chunks[size_t(c)];
     if (!ch.data) {
       uint64_t off = 0, bytes = 0;
-      if (!emb.chunk_extent(c, &off, &bytes) || off % alignof(float) != 0 || off + bytes + 4 > views->map->size())
+      if (!emb.chunk_extent(c, &off, &bytes) || off % elem != 0 || off + bytes + 4 > views->map->size())
         return false;
       ch.data = views->map->data() + off;
       ch.bytes = bytes;
     }
     // Verified by ShardBlock::check_views, on the reading thread but outside the HDF5 lock
     // (BlockStream's unlocked step), so the consumer's HDF5 writes do not wait for it.
-    seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), -1.0f});
+    if (half)
+      seg.push_back({nullptr, b - a, size_t(c), -1.0f, reinterpret_cast<const uint16_t*>(ch.data) + (a - lo) * dim});
+    else
+      seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), -1.0f});
   }
   out.emb_segments = std::move(seg);
   out.views = views;
@@ -604,7 +619,7 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
     out.token_ids.resize(count);
     if (count) m.tokens.read(base, count, out.token_ids.data());
   }
-  if ((cols & kEmbeddingView) && k && m.view_embeddings(begin, end, out)) {
+  if ((cols & kEmbeddingView) && k && m.view_embeddings(begin, end, out, (cols & kEmbeddingViewHalf) != 0)) {
     out.embedding.clear();
   } else if (cols & (kEmbedding | kEmbeddingView)) {
     out.embedding.resize(k * static_cast<uint64_t>(m.meta.dim));

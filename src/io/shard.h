@@ -12,6 +12,7 @@
 // "shard", trawl-format-version, trawl-version, encoder, encoder-params, dim, dtype,
 // normalisation, source-file, source-checksum, chunk-index, rows, rejected-rows, config.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -58,13 +59,14 @@ struct ShardBlock {
   /// HDF5 lock before it hands the block out; read the views through for_each_embedding_run,
   /// which also releases each chunk's pages after its last row.
   struct Segment {
-    const float* data;
+    const float* data;  // f32 rows; null for f16 rows (kEmbeddingViewHalf), which are in `half`
     uint64_t rows;
     size_t chunk;
     /// An upper bound of these rows' L2 norms (rows with NaN aside; +inf when one is infinite),
-    /// found while the chunk is verified (check_views; -1, unknown, before), 2^-10 relative
-    /// above the float computation so that any summation order stays below it.
+    /// found while the chunk is verified (check_views; -1, unknown, before and for f16 rows),
+    /// 2^-10 relative above the float computation so that any summation order stays below it.
     float norm_bound;
+    const uint16_t* half = nullptr;
   };
   std::vector<Segment> emb_segments;
   std::shared_ptr<struct EmbeddingViews> views;  // the mapping and its chunks' state
@@ -85,7 +87,15 @@ struct ShardBlock {
     uint64_t at = 0;
     for (const auto& s : emb_segments) {
       view_before(s);
-      fn(s.data, at, s.rows, s.norm_bound);
+      if (s.data) {
+        fn(s.data, at, s.rows, s.norm_bound);
+      } else {  // f16: widened a tile (256 KiB of f32) at a time
+        const uint64_t tile = std::max<uint64_t>(1, (uint64_t(1) << 16) / uint64_t(dim));
+        for (uint64_t r = 0; r < s.rows; r += tile) {
+          const uint64_t n = std::min(tile, s.rows - r);
+          fn(widen(s, r, n, dim), at + r, n, -1.0f);
+        }
+      }
       view_after(s, dim);
       at += s.rows;
     }
@@ -98,6 +108,8 @@ struct ShardBlock {
   /// the lock.
   void check_views(bool norms = true);
  private:
+  const float* widen(const Segment& s, uint64_t first, uint64_t n, int dim) const;
+  mutable std::vector<float> widened_;  // for_each_embedding_run's tile of widened f16 rows
   void view_before(const Segment& s) const;
   void view_after(const Segment& s, int dim) const;
 };
@@ -137,7 +149,11 @@ class ShardReader {
     /// The embeddings as views into the mapped file (ShardBlock::emb_segments): f32 shards whose
     /// chunks can be read directly, each chunk verified against its checksum once per reader.
     /// Other shards fill `embedding` as kEmbedding does.
-    kEmbeddingView = 64
+    kEmbeddingView = 64,
+    /// With kEmbeddingView: f16 shards are viewed too; for_each_embedding_run widens their rows
+    /// (exactly, with F16C where the CPU has it) tile by tile on the consumer's thread, so the
+    /// reading thread neither copies nor widens them under the HDF5 lock.
+    kEmbeddingViewHalf = 128
   };
   explicit ShardReader(const std::string& path);
   ~ShardReader();

@@ -533,12 +533,13 @@ ScoreSummary run_pool(const mpi::Comm& comm, const ScoreOptions& o) {
     formats::ScoresWriter w(sp.scores, scores_header(s, r.meta(), "shard", basename(sp.shard), sp.identity, o.config),
                             sp.rows);
     const int dim = r.meta().dim;
-    // A model that reads only the embedding reads f32 rows in place (io/shard.h kEmbeddingView):
-    // no copy out of the page cache, each chunk verified by the reading thread.
+    // A model that reads only the embedding reads the rows in place (io/shard.h kEmbeddingView,
+    // f16 rows widened tile by tile as they are scored): no copy out of the page cache, each
+    // chunk verified by the reading thread outside the HDF5 lock.
     const bool in_place = s.emb && !s.tokens && !s.text;
     auto read = [&](uint64_t b, uint64_t e, Block& blk) {
       if (in_place) {
-        r.read(b, e, blk.rows, io::ShardReader::kUid | io::ShardReader::kEmbeddingView);
+        r.read(b, e, blk.rows, io::ShardReader::kUid | io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf);
         blk.uid.assign(blk.rows.uid.begin(), blk.rows.uid.end());
         blk.viewed = true;
         blk.dim = dim;

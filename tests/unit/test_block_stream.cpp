@@ -232,7 +232,7 @@ TEST(ShardStream, EmbeddingViewsEqualTheCopiedRows) {
       EXPECT_GE(runs, (93u + 15) / 16) << B;  // at least one run per chunk
     }
   }
-  // f16: no views, the widened copy.
+  // f16: no views, the widened copy ...
   std::string h = dir / "h.h5";
   write_shard(h, 3, 20, 8, Dtype::kF16);
   ShardStream st({h}, ShardReader::kUid | ShardReader::kEmbeddingView, 64);
@@ -240,32 +240,60 @@ TEST(ShardStream, EmbeddingViewsEqualTheCopiedRows) {
   ASSERT_NE(b, nullptr);
   EXPECT_TRUE(b->emb_segments.empty());
   EXPECT_EQ(b->embedding.size(), 20u * 8);
+  // ... unless kEmbeddingViewHalf: views of the f16 rows, widened tile by tile as they are read,
+  // bit for bit the copy (dim 5000: a tile of 13 rows, so a 16-row chunk spans two tiles).
+  for (int d : {8, 5000}) {
+    std::vector<std::string> hs = {dir / ("h1-" + std::to_string(d) + ".h5"), dir / ("h2-" + std::to_string(d) + ".h5")};
+    write_shard(hs[0], 4, 37, d, Dtype::kF16);
+    write_shard(hs[1], 5, 21, d, Dtype::kF16);
+    ShardBlock want = read_whole(hs);
+    for (uint64_t B : {5, 16, 64}) {
+      std::vector<float> emb;
+      ShardStream sh(hs, ShardReader::kUid | ShardReader::kEmbeddingView | ShardReader::kEmbeddingViewHalf, B);
+      while (const ShardBlock* hb = sh.next()) {
+        EXPECT_FALSE(hb->emb_segments.empty());
+        EXPECT_TRUE(hb->embedding.empty());
+        uint64_t next = 0;
+        hb->for_each_embedding_run(d, [&](const float* x, uint64_t at, uint64_t n, float bound) {
+          EXPECT_EQ(at, next);
+          EXPECT_EQ(bound, -1.0f);  // f16 rows are never bounded
+          next += n;
+          emb.insert(emb.end(), x, x + n * uint64_t(d));
+        });
+        EXPECT_EQ(next, hb->size());
+      }
+      EXPECT_EQ(emb, want.embedding) << "dim " << d << ", block " << B;
+    }
+  }
 }
 
 // A changed byte in a viewed chunk is an InputError naming the file, the dataset and the rows,
 // and it arrives before any of the chunk's rows are used.
 TEST(ShardStream, AChangedByteInAViewedChunkIsAnError) {
+  for (Dtype dt : {Dtype::kF32, Dtype::kF16}) {
   test::TempDir dir("bsc");
   std::string s = dir / "a.h5";
-  write_shard(s, 0, 64, 8, Dtype::kF32);
+  write_shard(s, 0, 64, 8, dt);
+  const uint64_t elem = dt == Dtype::kF16 ? 2 : 4;
   uint64_t off = 0, bytes = 0;
   {
     auto f = h5::File::open(s);
     auto e = h5::Dataset::open(f, "embedding");
     ASSERT_TRUE(e.direct());
     ASSERT_TRUE(e.chunk_extent(2, &off, &bytes));  // rows [32, 48)
-    EXPECT_EQ(bytes, 16u * 8 * 4);
+    EXPECT_EQ(bytes, 16u * 8 * elem);
   }
   {
     FILE* fp = std::fopen(s.c_str(), "r+b");
     ASSERT_NE(fp, nullptr);
-    std::fseek(fp, long(off + 100), SEEK_SET);
+    std::fseek(fp, long(off + 50 * elem / 2), SEEK_SET);
     int c = std::fgetc(fp);
-    std::fseek(fp, long(off + 100), SEEK_SET);
+    std::fseek(fp, long(off + 50 * elem / 2), SEEK_SET);
     std::fputc(c ^ 0x10, fp);
     std::fclose(fp);
   }
-  ShardStream st({s}, ShardReader::kUid | ShardReader::kEmbeddingView, 16, {}, {}, false);
+  ShardStream st({s}, ShardReader::kUid | ShardReader::kEmbeddingView | ShardReader::kEmbeddingViewHalf, 16, {}, {},
+                 false);
   uint64_t used = 0;
   try {
     while (const ShardBlock* b = st.next())
@@ -277,7 +305,8 @@ TEST(ShardStream, AChangedByteInAViewedChunkIsAnError) {
     EXPECT_NE(m.find("embedding"), std::string::npos) << m;
     EXPECT_NE(m.find("checksum mismatch in rows [32, 48)"), std::string::npos) << m;
   }
-  EXPECT_EQ(used, 32u);  // rows [0, 32) only
+  EXPECT_EQ(used, 32u) << dtype_name(dt);  // rows [0, 32) only
+  }
 }
 
 TEST(ShardStream, TheOpenCheckAndAShrunkShardAreErrorsNamingTheFile) {
