@@ -16,12 +16,13 @@ __attribute__((visibility("default"))) trawl::embed::Encoder* trawl_torch_make_e
   return trawl::embed::make_torchscript_encoder(*o).release();
 }
 
-// mlp / embbag training (train/train.cpp) and fine-tuning (byo/classifier.cpp): the plugin
-// registers its own LibTorch code on first call, then runs it.
+// mlp / embbag training (train/train.cpp) and fine-tuning (byo/classifier.cpp): the first call
+// registers the plugin's LibTorch code with the binary's front ends (set_torch_trainer and
+// set_torch_finetune resolve to the binary's), so later calls go straight to it; then it runs.
 __attribute__((visibility("default"))) void trawl_torch_train(const trawl::train::TrainData* d,
                                                              const trawl::train::TrainOptions* o,
                                                              const std::string* what, trawl::train::TrainResult* out) {
-  trawl::train::register_torch_training();  // the plugin's own set_torch_trainer is the binary's: see below
+  trawl::train::register_torch_training();
   *out = trawl::train::train_model(*d, *o, *what);
 }
 

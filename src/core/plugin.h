@@ -1,14 +1,16 @@
-// trawl's LibTorch plugin (libtrawl-torch.so): the TorchScript encoder and classifiers, loaded
-// with dlopen when a run first needs them. Stages that may meet a TorchScript model (trawl-score,
-// trawl-embed) therefore do not load LibTorch's 300+ MB of shared libraries and static
-// initialisers (0.5 s a process here) for the usual hash/lsa encoders and logreg/mlp models.
+// trawl's LibTorch plugin (libtrawl-torch.so): the TorchScript encoder and classifiers, mlp and
+// embbag training, loaded with dlopen when a run first needs them. The pipeline binaries
+// (trawl-score, trawl-embed, trawl-train, trawl-simulate) therefore do not load LibTorch's
+// 300+ MB of shared libraries and static initialisers (0.5 s a process here) for the usual
+// hash/lsa encoders, logreg training and logreg/mlp/embbag scoring.
 //
-// The plugin holds only its own code (the byo classifier, the TorchScript encoder, WordPiece)
-// and LibTorch; the rest of trawl (logging, errors, HDF5 access and its lock, the model base
-// class) it takes from the binary that loads it, which exports its symbols (ENABLE_EXPORTS), so
-// there is one copy of every piece of trawl state in a process. Binaries that link LibTorch
-// themselves (trawl-train, trawl-simulate, trawl-import-model, tests) register the statically
-// linked code instead and never load the plugin (byo::register_torchscript_models).
+// The plugin holds only its own code (the byo classifier, train/train.cpp, the TorchScript
+// encoder, WordPiece) and LibTorch; the rest of trawl (logging, errors, HDF5 access and its lock,
+// the model base class, the registries) it takes from the binary that loads it, which exports
+// its symbols (ENABLE_EXPORTS), so there is one copy of every piece of trawl state in a process.
+// Binaries that link LibTorch themselves (trawl-import-model, tests, benchmarks) register the
+// statically linked code instead (byo::register_torchscript_models,
+// train::register_torch_training) and never load the plugin.
 //
 // Where it is looked for, in order: $TRAWL_TORCH_PLUGIN (a file), then <dir of the running
 // binary>/../lib/libtrawl-torch.so, then <dir of the running binary>/libtrawl-torch.so.
