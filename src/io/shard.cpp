@@ -634,12 +634,6 @@ void ShardReader::read_embeddings(uint64_t begin, uint64_t end, float* out) cons
   if (end > begin) m.emb.read(begin, end - begin, out);
 }
 
-void ShardReader::read_uid(uint64_t row, uint64_t* out) const {
-  if (row >= impl_->n)
-    throw UsageError(cat(impl_->path, ": row ", row, " is out of range (the shard has ", impl_->n, " rows)"));
-  impl_->uid.read(row, 1, out);
-}
-
 std::vector<uint64_t> ShardReader::read_uids() const {
   std::vector<uint64_t> v(impl_->n);
   if (!v.empty()) impl_->uid.read(0, v.size(), v.data());

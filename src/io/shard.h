@@ -167,8 +167,6 @@ class ShardReader {
   /// Embeddings of rows [begin, end) as f32, row-major, into out[(end-begin)*dim].
   void read_embeddings(uint64_t begin, uint64_t end, float* out) const;
   std::vector<uint64_t> read_uids() const;
-  /// The uid of one row (reads and verifies only the chunk that holds it).
-  void read_uid(uint64_t row, uint64_t* out) const;
   /// A deep check: every dataset's shape and type, all offsets (tokens and strings) monotone
   /// and in range, strings valid UTF-8, uids unique and increasing, embeddings finite. Throws
   /// InputError.
