@@ -554,7 +554,7 @@ void tfidf_rows(const uint64_t* offsets, const uint32_t* ids, size_t n, uint32_t
   std::vector<double> v;
   for (size_t i = 0; i < n; ++i) {
     bk.clear();
-    for (uint64_t j = offsets[i]; j < offsets[i + 1]; ++j) bk.push_back(ids[j] % buckets);
+    for (uint64_t j = offsets[i]; j < offsets[i + 1]; ++j) bk.push_back(ids[j] < buckets ? ids[j] : ids[j] % buckets);
     std::sort(bk.begin(), bk.end());
     const size_t start = out->index.size();
     v.clear();
@@ -562,7 +562,9 @@ void tfidf_rows(const uint64_t* offsets, const uint32_t* ids, size_t n, uint32_t
     for (size_t j = 0; j < bk.size();) {
       size_t e = j + 1;
       while (e < bk.size() && bk[e] == bk[j]) ++e;
-      const double val = (1.0 + std::log(double(e - j))) * (idf ? double(idf[bk[j]]) : 1.0);
+      // 1 + log 1 is exactly 1: most tokens occur once in a row, and log is not free.
+      const double tf = e - j == 1 ? 1.0 : 1.0 + std::log(double(e - j));
+      const double val = tf * (idf ? double(idf[bk[j]]) : 1.0);
       out->index.push_back(bk[j]);
       v.push_back(val);
       norm2 += val * val;
