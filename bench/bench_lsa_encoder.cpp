@@ -11,8 +11,12 @@
 //               then Σ x_j · basis[j] and the row's L2 normalisation);
 //   product   — the product alone on the featurised rows (Σ x_j · basis[j], float), this file's
 //               plain loop;
-//   prefetch  — the same with the basis row 4 entries ahead prefetched (what the encoder does);
+//   prefetch  — the same with the basis row 4 entries ahead prefetched (what the encoder did
+//               before its register slabs);
 //   huge      — prefetch, from a copy of the basis in transparent huge pages;
+//   slab      — the encoder's product (embed::basis_product: slabs of 64 outputs in registers
+//               while the row's entries stream by, the next row's basis rows prefetched);
+//   gather    — the limit: the same basis rows in the same order, prefetched alike, only summed;
 //   read-sum  — a sequential sum over 1 GiB (the core's memory read bandwidth);
 // each as rows/s and as GB/s of basis rows touched (selected ids × dim × 4 bytes).
 #include <omp.h>
@@ -114,6 +118,27 @@ __attribute__((target_clones("avx2", "default"))) void product_prefetch(const tr
   }
 }
 
+// The limit for this access pattern: the same basis rows in the same order, prefetched the same
+// way, only summed (16 float accumulators, no weights, no output rows): the rate at which the
+// memory system delivers exactly the rows the product touches.
+__attribute__((target_clones("avx2", "default"))) float gather_sum(const train::linear::Csr& x, const float* basis,
+                                                                   int d) {
+  const uint64_t end = x.offsets.back();
+  float s[16] = {0};
+  for (uint64_t q = 0; q < end; ++q) {
+    if (q + 4 < end) {
+      const char* p = reinterpret_cast<const char*>(basis + size_t(x.index[q + 4]) * size_t(d));
+      for (size_t b = 0; b < size_t(d) * sizeof(float); b += 64) __builtin_prefetch(p + b);
+    }
+    const float* b = basis + size_t(x.index[q]) * size_t(d);
+    for (int t = 0; t < d; t += 16)
+      for (int u = 0; u < 16; ++u) s[u] += b[t + u];
+  }
+  float tot = 0;
+  for (float v : s) tot += v;
+  return tot;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,8 +176,15 @@ int main(int argc, char** argv) {
   std::vector<float> out(n * size_t(d));
   std::vector<std::string> texts(n);  // unused: token ids are given
   const double t_enc = best_of(reps, [&] { enc->encode(texts, offs, ids, out.data()); });
+  train::linear::Csr x2;
+  const double t_feat = best_of(reps, [&] {
+    for (size_t r0 = 0; r0 < n; r0 += 512) feat.rows(offs.data() + r0, ids.data(), std::min<size_t>(512, n - r0), &x2);
+  });
   const double t_prod = best_of(reps, [&] { product(x, m->basis.data(), d, out.data()); });
   const double t_pref = best_of(reps, [&] { product_prefetch(x, m->basis.data(), d, out.data()); });
+  const double t_slab = best_of(reps, [&] { embed::basis_product(*m, x, out.data()); });
+  volatile float gsink = 0;
+  const double t_gather = best_of(reps, [&] { gsink = gsink + gather_sum(x, m->basis.data(), d); });
   // The same from a copy of the basis in 2 MiB pages (transparent huge pages asked for).
   const size_t bytes = (m->basis.size() * sizeof(float) + (size_t(1) << 21) - 1) & ~((size_t(1) << 21) - 1);
   float* huge = static_cast<float*>(std::aligned_alloc(size_t(1) << 21, bytes));
@@ -173,14 +205,18 @@ int main(int argc, char** argv) {
   });
   const double bw = double(big.size()) * 4.0 / t_read;
   auto line = [&](const char* what, double t) {
-    std::printf("%-9s %10.3f s %12.0f rows/s %8.2f GB/s of basis rows  = %5.1f%% of read-sum\n", what, t,
-                double(n) / t, basis_bytes / t / 1e9, 100.0 * basis_bytes / t / bw);
+    std::printf("%-9s %10.3f s %12.0f rows/s %8.2f GB/s of basis rows  = %5.1f%% of gather, %5.1f%% of read-sum\n",
+                what, t, double(n) / t, basis_bytes / t / 1e9, 100.0 * t_gather / t, 100.0 * basis_bytes / t / bw);
   };
   line("encode", t_enc);
   line("product", t_prod);
   line("prefetch", t_pref);
   line("huge", t_huge);
+  line("slab", t_slab);
+  line("gather", t_gather);
   std::printf("%-9s %10.3f s %35.2f GB/s\n", "read-sum", t_read, bw / 1e9);
+  std::printf("%-9s %10.3f s %12.0f rows/s (token ids -> TF-IDF rows, in the encoder's pieces of 512 rows)\n",
+              "featurise", t_feat, double(n) / t_feat);
   std::printf("encode / product time: %.2fx (the featurisation and normalisation on top of the product)\n",
               t_enc / t_prod);
   return 0;

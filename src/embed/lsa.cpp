@@ -970,11 +970,79 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
 
 namespace {
 
-// out[0,d) += a · b[0,d) in float, element-wise.
-__attribute__((target_clones("avx2", "default"))) void axpy_f(float* __restrict y, const float* __restrict x, float a,
-                                                                 int d) {
-  for (int t = 0; t < d; ++t) y[t] += a * x[t];
+// out[0,d) = Σ_{q in [q0,q1)} value[q] · basis[index[q]] in float, each element summed in entry
+// order from 0 (the bits of the plain y += a·x loop over the entries). The output is built in
+// slabs of 64 elements held in eight 8-float registers while the row's entries stream by, so
+// the accumulators never go through memory: the entry-at-a-time loop loaded and stored the
+// whole 1 KiB accumulator per entry and ran at a quarter of the rate at which memory delivers
+// the basis rows (bench_lsa_encoder, docs/BENCHMARKS.md). Prefetches the basis rows of the
+// entries [q1, pf_end) (the next rows') while it works.
+__attribute__((target_clones("avx2", "default"))) void combine_rows(const float* __restrict basis, int d,
+                                                                    const uint32_t* __restrict index,
+                                                                    const float* __restrict value, uint64_t q0,
+                                                                    uint64_t q1, uint64_t pf_end,
+                                                                    float* __restrict out) {
+  const size_t row_bytes = size_t(d) * sizeof(float);
+  for (uint64_t q = q1; q < pf_end; ++q) {
+    const char* p = reinterpret_cast<const char*>(basis + size_t(index[q]) * size_t(d));
+    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(p + b);
+  }
+  typedef float v8 __attribute__((vector_size(32)));
+  int t0 = 0;
+  for (; t0 + 64 <= d; t0 += 64) {
+    v8 c[8];
+    for (int s = 0; s < 8; ++s) c[s] = v8{0, 0, 0, 0, 0, 0, 0, 0};
+    for (uint64_t q = q0; q < q1; ++q) {
+      const float* b = basis + size_t(index[q]) * size_t(d) + t0;
+      const float a = value[q];
+      const v8 av = {a, a, a, a, a, a, a, a};
+      for (int s = 0; s < 8; ++s) {
+        v8 bv;
+        std::memcpy(&bv, b + 8 * s, sizeof bv);
+        c[s] += av * bv;
+      }
+    }
+    std::memcpy(out + t0, c, sizeof c);
+  }
+  if (t0 < d) {  // the last d mod 64 elements, entry at a time
+    std::fill(out + t0, out + d, 0.0f);
+    for (uint64_t q = q0; q < q1; ++q) {
+      const float* b = basis + size_t(index[q]) * size_t(d);
+      const float a = value[q];
+      for (int t = t0; t < d; ++t) out[t] += a * b[t];
+    }
+  }
 }
+
+// o = acc / ‖acc‖ (zeros for a zero row), in double. The squares are summed in 8 interleaved
+// partial sums (a fixed order: the same bits on every machine and SIMD clone), not one chain
+// of dependent adds, which cost as much as the row's whole product.
+__attribute__((target_clones("avx2", "default"))) void unit_row(const float* __restrict acc, int d,
+                                                                float* __restrict o) {
+  double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int t = 0;
+  for (; t + 8 <= d; t += 8)
+    for (int u = 0; u < 8; ++u) p[u] += double(acc[t + u]) * double(acc[t + u]);
+  for (int u = 0; t < d; ++t, ++u) p[u] += double(acc[t]) * double(acc[t]);
+  const double ss = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  if (ss > 0) {
+    const double inv = 1.0 / std::sqrt(ss);
+    for (t = 0; t < d; ++t) o[t] = static_cast<float>(double(acc[t]) * inv);
+  } else {
+    std::fill(o, o + d, 0.0f);
+  }
+}
+
+}  // namespace
+
+void basis_product(const LsaModel& m, const Csr& x, float* out) {
+  const int d = m.dim;
+  for (size_t r = 0; r < x.rows(); ++r)
+    combine_rows(m.basis.data(), d, x.index.data(), x.value.data(), x.offsets[r], x.offsets[r + 1],
+                 r + 2 < x.offsets.size() ? x.offsets[r + 2] : x.offsets[r + 1], out + r * size_t(d));
+}
+
+namespace {
 
 class LsaEncoder final : public TokenIdEncoder {
  public:
@@ -999,27 +1067,15 @@ class LsaEncoder final : public TokenIdEncoder {
       for (long long p = 0; p < pieces; ++p) {
         const size_t r0 = size_t(p) * piece, r1 = std::min(n, r0 + piece);
         feat_.rows(offs.data() + r0, ids.data(), r1 - r0, &x);
-        const uint64_t end = x.offsets.back();
         for (size_t r = r0; r < r1; ++r) {
-          std::fill(acc.begin(), acc.end(), 0.0f);
-          for (uint64_t q = x.offsets[r - r0]; q < x.offsets[r - r0 + 1]; ++q) {
-            // The basis row of the entry 4 ahead (maybe the next rows'), line by line: rows of a
-            // basis larger than the caches, in an order no hardware prefetcher can guess.
-            if (q + 4 < end) {
-              const char* p = reinterpret_cast<const char*>(m_->basis.data() + size_t(x.index[q + 4]) * d);
-              for (size_t b = 0; b < size_t(d) * sizeof(float); b += 64) __builtin_prefetch(p + b);
-            }
-            axpy_f(acc.data(), m_->basis.data() + size_t(x.index[q]) * d, x.value[q], d);
-          }
-          double ss = 0;
-          for (int t = 0; t < d; ++t) ss += double(acc[size_t(t)]) * double(acc[size_t(t)]);
-          float* o = out + r * size_t(d);
-          if (ss > 0) {
-            const double inv = 1.0 / std::sqrt(ss);
-            for (int t = 0; t < d; ++t) o[t] = static_cast<float>(double(acc[size_t(t)]) * inv);
-          } else {
-            std::fill(o, o + d, 0.0f);
-          }
+          // The basis rows of the next row's entries are prefetched line by line while this
+          // row's are combined: rows of a basis larger than the caches, in an order no hardware
+          // prefetcher can guess.
+          const size_t i = r - r0;
+          const uint64_t q0 = x.offsets[i], q1 = x.offsets[i + 1];
+          combine_rows(m_->basis.data(), d, x.index.data(), x.value.data(), q0, q1,
+                       i + 2 < x.offsets.size() ? x.offsets[i + 2] : q1, acc.data());
+          unit_row(acc.data(), d, out + r * size_t(d));
         }
       }
     }

@@ -394,6 +394,67 @@ TEST(LsaFile, RoundTripAndCorruption) {
   EXPECT_THROW(embed::read_lsa(dir / "trunc.h5"), InputError);
 }
 
+// Rows wide enough for the encoder's 64-element register slabs (64, 64 + 36, 4·64 + 44), over
+// more than one 512-row piece, with repeated, unselected and no tokens: against TF-IDF and the
+// product computed here in double from the model's arrays, and the same bits at 1 and 2 threads.
+TEST(LsaEncoder, WideRowsMatchADoubleReference) {
+  for (int d : {64, 100, 300}) {
+    auto m = std::make_shared<embed::LsaModel>();
+    std::mt19937_64 g{uint64_t(d)};
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const size_t V = 300;
+    m->dim = d;
+    for (size_t j = 0; j < V; ++j) {
+      m->id.push_back(uint32_t(3 * j + 1));
+      m->df.push_back(1 + j);
+      m->idf.push_back(1.0f + float(j % 7) * 0.5f);
+    }
+    for (size_t i = 0; i < V * size_t(d); ++i) m->basis.push_back(nd(g));
+    m->singular_values.assign(size_t(d), 1.0);
+    m->checksum = m->content_checksum();
+    const size_t n = 1300;
+    std::vector<uint64_t> offs = {0};
+    std::vector<uint32_t> ids;
+    for (size_t r = 0; r < n; ++r) {
+      const size_t len = r % 97 == 5 ? 0 : 1 + g() % 30;
+      for (size_t k = 0; k < len; ++k) ids.push_back(uint32_t(g() % (3 * V + 30)));  // ~1/3 selected
+      if (len > 2) ids.push_back(ids[ids.size() - 2]);                               // a repeat
+      offs.push_back(ids.size());
+    }
+    std::vector<std::string> texts(n);
+    auto enc = embed::make_lsa_encoder(m);
+    std::vector<float> out(n * size_t(d)), out2(n * size_t(d));
+    omp_set_num_threads(1);
+    enc->encode(texts, offs, ids, out.data());
+    omp_set_num_threads(2);
+    enc->encode(texts, offs, ids, out2.data());
+    omp_set_num_threads(1);
+    EXPECT_EQ(out, out2) << "d = " << d;
+    double worst = 0;
+    size_t zero_rows = 0;
+    for (size_t r = 0; r < n; ++r) {
+      std::map<uint32_t, int> tf;
+      for (uint64_t k = offs[r]; k < offs[r + 1]; ++k)
+        if (ids[k] % 3 == 1 && ids[k] / 3 < V) ++tf[ids[k] / 3];
+      std::vector<double> e(size_t(d), 0.0);
+      for (const auto& [j, c] : tf) {
+        const double x = (1.0 + std::log(double(c))) * double(m->idf[j]);
+        for (int t = 0; t < d; ++t) e[size_t(t)] += x * double(m->basis[j * size_t(d) + size_t(t)]);
+      }
+      double nn = 0;
+      for (double v : e) nn += v * v;
+      nn = std::sqrt(nn);
+      if (tf.empty()) ++zero_rows;
+      for (int t = 0; t < d; ++t) {
+        const double ref = nn > 0 ? e[size_t(t)] / nn : 0.0;
+        worst = std::max(worst, std::abs(double(out[r * size_t(d) + size_t(t)]) - ref));
+      }
+    }
+    EXPECT_LT(worst, 2e-6) << "d = " << d;
+    EXPECT_GT(zero_rows, 0u);
+  }
+}
+
 TEST(LsaEncoder, MatchesAHandComputation) {
   auto m = std::make_shared<embed::LsaModel>(small_model());
   m->checksum = m->content_checksum();
