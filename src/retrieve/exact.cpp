@@ -168,6 +168,7 @@ struct ExactScanner::Impl {
   // same registers.
   std::vector<float> qt;  // dim x (8 nv): qt[d * 8 nv + q] = Q(q, d), zero for padded lanes
   int nv = 0;             // vectors of 8 queries; 0: the GEMM path
+  bool wide = false;      // AVX-512: nv is even, read as nv/2 vectors of 16
   void few_queries(ThreadState& st, const float* X, const uint64_t* U, size_t n, size_t row0, float maxn);
 };
 
@@ -218,8 +219,57 @@ void scan_few(const float* X, size_t n, int dim, const float* qt, const float* l
   scan_rows<NV, R>(X, 0, n, dim, qt, lo, on_hit);
 }
 
+// The same with 16 queries per 512-bit vector (NV16 of them: qt's rows of 8·nv floats read as
+// NV16 = nv/2 vectors, nv even): half the multiply-adds per row and query, and twice the
+// registers for independent rows.
+template <int NV16, int R, class F>
+__attribute__((target("avx512f"))) void scan_rows16(const float* X, size_t j0, size_t j1, int dim, const float* qt,
+                                                    const float* lo, F& on_hit) {
+  size_t j = j0;
+  for (; j + R <= j1; j += R) {
+    __m512 acc[R][NV16];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV16; ++v) acc[r][v] = _mm512_setzero_ps();
+    const float* x = X + j * static_cast<size_t>(dim);
+    for (int d = 0; d < dim; ++d) {
+      const float* qd = qt + static_cast<size_t>(d) * NV16 * 16;
+      __m512 qv[NV16];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV16; ++v) qv[v] = _mm512_loadu_ps(qd + 16 * v);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512 xb = _mm512_set1_ps(x[static_cast<size_t>(r) * dim + d]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV16; ++v) acc[r][v] = _mm512_fmadd_ps(qv[v], xb, acc[r][v]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV16; ++v) {
+        unsigned m = _mm512_cmp_ps_mask(acc[r][v], _mm512_loadu_ps(lo + 16 * v), _CMP_GE_OQ);
+        while (m) {
+          const int b = __builtin_ctz(m);
+          m &= m - 1;
+          on_hit(16 * v + b, j + static_cast<size_t>(r));
+        }
+      }
+  }
+  if (j < j1) scan_rows16<NV16, 1>(X, j, j1, dim, qt, lo, on_hit);
+}
+
+template <int NV16, class F>
+void scan_few16(const float* X, size_t n, int dim, const float* qt, const float* lo, F& on_hit) {
+  constexpr int R = NV16 == 1 ? 12 : NV16 == 2 ? 8 : NV16 == 3 ? 6 : 4;
+  scan_rows16<NV16, R>(X, 0, n, dim, qt, lo, on_hit);
+}
+
 bool cpu_has_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+bool cpu_has_avx512f() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
   return ok;
 }
 
@@ -232,6 +282,15 @@ void ExactScanner::Impl::few_queries(ThreadState& st, const float* X, const uint
   auto on_hit = [&](int q, size_t j) {
     if (consider(st, q, X, U, j, row0)) lo[static_cast<size_t>(q)] = floor_of(st, q, maxn);
   };
+  if (wide) {
+    switch (nv / 2) {
+      case 1: scan_few16<1>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+      case 2: scan_few16<2>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+      case 3: scan_few16<3>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+      default: scan_few16<4>(X, n, dim, qt.data(), lo.data(), on_hit); break;
+    }
+    return;
+  }
   switch (nv) {
     case 1: scan_few<1>(X, n, dim, qt.data(), lo.data(), on_hit); break;
     case 2: scan_few<2>(X, n, dim, qt.data(), lo.data(), on_hit); break;
@@ -276,10 +335,14 @@ ExactScanner::ExactScanner(const float* queries, int nq, int dim, int K,
   m.qnorm.resize(static_cast<size_t>(nq));
   for (int q = 0; q < nq; ++q) m.qnorm[static_cast<size_t>(q)] = m.Q.row(q).norm();
 #if defined(__x86_64__)
-  // The few-query kernel (unless TRAWL_EXACT_KERNEL=gemm asks for the GEMM path).
+  // The few-query kernel, in 512-bit vectors where the CPU has AVX-512 (unless
+  // TRAWL_EXACT_KERNEL=gemm asks for the GEMM path, or =avx2 for the 256-bit kernel).
   const char* kernel = std::getenv("TRAWL_EXACT_KERNEL");
-  if (nq > 0 && nq <= 64 && cpu_has_avx2_fma() && !(kernel && std::string(kernel) == "gemm")) {
+  const std::string kname = kernel ? kernel : "";
+  if (nq > 0 && nq <= 64 && cpu_has_avx2_fma() && kname != "gemm") {
+    m.wide = cpu_has_avx512f() && kname != "avx2";
     m.nv = (nq + 7) / 8;
+    if (m.wide) m.nv += m.nv % 2;  // whole vectors of 16 (the padding lanes' floors stay +inf)
     m.qt.assign(static_cast<size_t>(dim) * 8 * static_cast<size_t>(m.nv), 0.0f);
     for (int q = 0; q < nq; ++q)
       for (int d = 0; d < dim; ++d) m.qt[static_cast<size_t>(d) * 8 * static_cast<size_t>(m.nv) + static_cast<size_t>(q)] = m.Q(q, d);

@@ -243,9 +243,11 @@ TEST(Exact, RejectsBadArguments) {
   EXPECT_THROW(s.seed(wrong), InputError);
 }
 
-// Both approximate-dot kernels — the few-query AVX2/FMA kernel (nq <= 64, on CPUs that have
-// it) and the GEMM (TRAWL_EXACT_KERNEL=gemm, and always above 64 queries) — give the naive
-// loop's lists: 1..100 queries, so every vector count of the kernel (1-8) and its row tails.
+// Every approximate-dot kernel — the few-query kernel (nq <= 64: AVX-512 on CPUs that have it,
+// else AVX2/FMA; TRAWL_EXACT_KERNEL=avx2 forces the latter), and the GEMM
+// (TRAWL_EXACT_KERNEL=gemm, and always above 64 queries) — gives the naive loop's lists:
+// 1..100 queries, so every vector count of the kernels (1-8 of 8 lanes, 1-4 of 16, odd counts
+// padded) and their row tails.
 TEST(Exact, FewQueryKernelAndGemmBothEqualTheNaiveLoop) {
   Rng r(77);
   for (int nq : {1, 3, 8, 9, 17, 20, 33, 41, 49, 57, 64, 65, 100}) {
@@ -258,9 +260,9 @@ TEST(Exact, FewQueryKernelAndGemmBothEqualTheNaiveLoop) {
       for (size_t i = 0; i < n; i += 7) ex.insert(p.uid[i]);
       std::vector<uint64_t> exv(ex.begin(), ex.end());
       auto want = naive(q, nq, p, K, ex);
-      for (const char* kernel : {"auto", "gemm"}) {
-        if (std::string(kernel) == "gemm") {
-          setenv("TRAWL_EXACT_KERNEL", "gemm", 1);
+      for (const char* kernel : {"auto", "avx2", "gemm"}) {
+        if (std::string(kernel) != "auto") {
+          setenv("TRAWL_EXACT_KERNEL", kernel, 1);
         } else {
           unsetenv("TRAWL_EXACT_KERNEL");
         }
