@@ -25,9 +25,15 @@ namespace {
 constexpr uint64_t kTokenChunk = 1 << 16;  // token_ids chunk (elements)
 constexpr uint64_t kMaxChunkBytes = 64ull << 20;
 constexpr uint32_t kBigramBit = 1u << 31;
-// Chunks of the CSR string bytes: texts are long, ids and labels short.
-constexpr uint64_t kTextByteChunk = 1ull << 20;
-constexpr uint64_t kShortByteChunk = 1ull << 18;
+// Chunks of the CSR string columns. They are read mostly a few rows at a time (the selected
+// items' ids and texts, the labelled rows), and every read verifies the whole chunks it
+// touches, so their chunks are small: a sparse row costs its offsets chunk (at most
+// kStrOffsetRows rows) and one bytes chunk, not the 64 KiB + 256 KiB–1 MiB of the row-chunk
+// sized offsets and the old byte chunks (docs/FORMATS.md, docs/BENCHMARKS.md). Texts are long,
+// ids and labels short.
+constexpr uint64_t kTextByteChunk = 1ull << 17;
+constexpr uint64_t kShortByteChunk = 1ull << 15;
+constexpr uint64_t kStrOffsetRows = 2048;
 
 const char* const kRequired[] = {"uid",           "id_offsets", "id_bytes",  "text_offsets", "text_bytes",
                                  "token_offsets", "token_ids",  "embedding"};
@@ -230,7 +236,7 @@ struct StrColumnWriter {
   uint64_t total = 0;  // bytes written so far (= the last offset)
 
   void create(h5::File& f, const std::string& name, uint64_t chunk_rows, uint64_t byte_chunk) {
-    offsets = h5::Dataset::create(f, name + "_offsets", h5::Type::kU64, chunk_rows);
+    offsets = h5::Dataset::create(f, name + "_offsets", h5::Type::kU64, std::min(chunk_rows, kStrOffsetRows));
     bytes = h5::Dataset::create(f, name + "_bytes", h5::Type::kU8, byte_chunk);
     uint64_t zero = 0;
     offsets.write(0, 1, &zero);

@@ -621,8 +621,8 @@ TEST(Shard, StringColumnsKeepEveryByte) {
   for (auto& t : all.text) total += t.size();
   EXPECT_EQ(tb.rows(), total);
   EXPECT_EQ(tb.type(), h5::Type::kU8);
-  EXPECT_EQ(tb.chunk_dims(), std::vector<uint64_t>({1u << 20}));
-  EXPECT_EQ(h5::Dataset::open(f, "id_bytes").chunk_dims(), std::vector<uint64_t>({1u << 18}));
+  EXPECT_EQ(tb.chunk_dims(), std::vector<uint64_t>({1u << 17}));
+  EXPECT_EQ(h5::Dataset::open(f, "id_bytes").chunk_dims(), std::vector<uint64_t>({1u << 15}));
   EXPECT_EQ(h5::Dataset::open(f, "label_offsets").chunk_dims(), std::vector<uint64_t>({4}));
   std::vector<uint64_t> o = h5::Dataset::open(f, "text_offsets").read_all<uint64_t>();
   ASSERT_EQ(o.size(), 13u);
@@ -630,8 +630,39 @@ TEST(Shard, StringColumnsKeepEveryByte) {
   for (size_t i = 0; i < 12; ++i) EXPECT_EQ(o[i + 1] - o[i], all.text[i].size()) << i;
 }
 
+// The string columns' offsets are chunked by at most 2,048 rows whatever the row chunk (a few
+// selected rows read, and verify, 16 KiB of offsets each, not the row chunk's 64 KiB); uid and
+// the embedding keep the row chunk. Rows across the offsets' chunk boundaries read back whole.
+TEST(Shard, StringOffsetsHaveSmallChunks) {
+  test::TempDir d("shard");
+  std::string p = d / "t.h5";
+  ShardBlock all = make_block(0, 0, 5000, 2, true);
+  {
+    ShardWriter w(p, make_meta(2, Dtype::kF32, 0, true), 8192);
+    w.append(all);
+    w.close(0);
+  }
+  {
+    auto f = h5::File::open(p);
+    for (const char* c : {"id_offsets", "text_offsets", "label_offsets"})
+      EXPECT_EQ(h5::Dataset::open(f, c).chunk_dims(), std::vector<uint64_t>({2048})) << c;
+    EXPECT_EQ(h5::Dataset::open(f, "uid").chunk_dims(), std::vector<uint64_t>({8192}));
+    EXPECT_EQ(h5::Dataset::open(f, "token_offsets").chunk_dims(), std::vector<uint64_t>({8192}));
+  }
+  ShardReader r(p);
+  ShardBlock b;
+  for (uint64_t lo : {0u, 2040u, 2047u, 4095u, 4999u}) {
+    const uint64_t hi = std::min<uint64_t>(5000, lo + 10);
+    r.read(lo, hi, b);
+    EXPECT_EQ(b.id, std::vector<std::string>(all.id.begin() + lo, all.id.begin() + hi)) << lo;
+    EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin() + lo, all.text.begin() + hi)) << lo;
+    EXPECT_EQ(b.label, std::vector<std::string>(all.label.begin() + lo, all.label.begin() + hi)) << lo;
+  }
+  EXPECT_NO_THROW(r.validate_deep());
+}
+
 TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
-  // Texts of 40 KB: 100 rows take 4 byte chunks of 1 MiB. Overwrite the last chunk on disk:
+  // Texts of 40 KB: 100 rows take 31 byte chunks of 128 KiB. Overwrite the last chunk on disk:
   // rows whose bytes lie before it still read right (their reads never touch it), rows in it
   // see the damage, and validate_deep reports it.
   test::TempDir d("shard");
@@ -647,17 +678,18 @@ TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
   haddr_t addr = 0;
   hsize_t size = 0;
   std::vector<uint64_t> o;
+  const uint64_t C = 1u << 17, last = 30 * C;  // text_bytes chunk; the last chunk's first byte
   {
     auto f = h5::File::open(p);
     auto tb = h5::Dataset::open(f, "text_bytes");
     o = h5::Dataset::open(f, "text_offsets").read_all<uint64_t>();
     ASSERT_EQ(tb.rows(), o[100]);
-    ASSERT_GT(tb.rows(), 3u << 20);
-    ASSERT_LT(tb.rows(), 4u << 20);
-    hsize_t coord[1] = {3u << 20};
+    ASSERT_GT(tb.rows(), last);
+    ASSERT_LE(tb.rows(), last + C);
+    hsize_t coord[1] = {last};
     unsigned mask = 0;
     ASSERT_GE(H5Dget_chunk_info_by_coord(tb.id(), coord, &mask, &addr, &size), 0);
-    ASSERT_EQ(size, (1u << 20) + 4);
+    ASSERT_EQ(size, C + 4);
   }
   {
     std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
@@ -666,7 +698,7 @@ TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
     io.write(ff.data(), static_cast<std::streamsize>(ff.size()));
   }
   uint64_t first_bad = 0;  // the first row with a byte in the last chunk
-  while (o[first_bad + 1] <= (3u << 20)) ++first_bad;
+  while (o[first_bad + 1] <= last) ++first_bad;
   ASSERT_GT(first_bad, 50u);
   ShardReader r(p);
   ShardBlock b;
@@ -676,7 +708,7 @@ TEST(Shard, TextRowRangesReadOnlyTheirBytes) {
   EXPECT_EQ(b.text, std::vector<std::string>(all.text.begin() + first_bad - 5, all.text.begin() + first_bad));
   // The overwritten chunk's bytes are refused by its checksum, naming the byte range.
   std::string e = error_of([&] { r.read(99, 100, b, ShardReader::kText); });
-  EXPECT_HAS(e, "dataset 'text_bytes': checksum mismatch in rows [" + std::to_string(3u << 20) + ", ");
+  EXPECT_HAS(e, "dataset 'text_bytes': checksum mismatch in rows [" + std::to_string(last) + ", ");
   r.read(0, 100, b, ShardReader::kId);  // other string columns are intact
   EXPECT_EQ(b.id, all.id);
   e = error_of([&] { r.validate_deep(); });
@@ -769,13 +801,13 @@ def strings(name, byte_chunk):
     return [raw[o[i]:o[i + 1]].decode("utf-8") for i in range(n)]
 assert set(f.keys()) == {"uid", "id_offsets", "id_bytes", "text_offsets", "text_bytes", "label_offsets",
                          "label_bytes", "token_offsets", "token_ids", "embedding"}, list(f.keys())
-assert strings("id", 262144) == ["id-%d" % i for i in range(n)]
+assert strings("id", 32768) == ["id-%d" % i for i in range(n)]
 def text(i):
     if i % 11 == 3: return ""
     if i % 5 == 0: return "héllo wörld %d 😀\ttab" % i
     return "text number %d" % i
-assert strings("text", 1048576) == [text(i) for i in range(n)]
-assert strings("label", 262144) == ["pos" if i % 3 == 0 else "neg" for i in range(n)]
+assert strings("text", 131072) == [text(i) for i in range(n)]
+assert strings("label", 32768) == ["pos" if i % 3 == 0 else "neg" for i in range(n)]
 # one row, as the docs show: only that row's offsets and bytes are read
 o = f["text_offsets"]
 for i in (0, 3, 5, 99):
@@ -844,7 +876,7 @@ TEST(Inspect, PrintsShardDetailsAndChecks) {
   for (const char* s : {"format: shard, version 1", "chunk-index", "= 2", "encoder-params", "dim=12;seed=7",
                         "      dim = 12", "      encoder = hash", "source-checksum", "/embedding", "f16",
                         "[40, 12]", "chunks [16, 12]", "/text_bytes", "/text_offsets", "/id_bytes", "/id_offsets",
-                        "/label_bytes", "/label_offsets", "u8", "chunks [1048576]", "chunks [262144]", "[41]",
+                        "/label_bytes", "/label_offsets", "u8", "chunks [131072]", "chunks [32768]", "[41]",
                         "/token_ids",
                         "chunks [65536]", "rows: 40", "string bytes: id 190 (4.8/row), text ", ", label 120 (3.0/row)",
                         "first 2 rows", "uid 2199023255553 (chunk 2, row 1)",
