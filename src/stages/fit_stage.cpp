@@ -11,8 +11,6 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
-#include <future>
-#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -25,7 +23,6 @@
 #include "core/timer.h"
 #include "embed/lsa.h"
 #include "embed/vocab.h"
-#include "io/block_stream.h"
 #include "io/h5.h"
 #include "io/shard.h"
 #include "mpi/comm.h"
@@ -426,32 +423,14 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
   });
   comm.bcast_value(resume.pass);
   st.resumed_from_pass = resume.pass;
-  // Each pass's checkpoint is written by a helper thread on rank 0 while the next pass runs
-  // (written in line, the HDF5 write and fsync of V × kp floats held every rank up: ~1 s of a
-  // 30 s fit). Its outcome is collected at the next pass boundary and at the end, so a failed
-  // write still stops every rank, and a stop after a pass leaves that pass's checkpoint on disk.
-  std::future<void> writing;
-  std::vector<float> z_written;  // the helper's copy: the next dense step overwrites Z
-  auto wait_for_checkpoint = [&] {
-    collective(comm, [&] {
-      if (writing.valid()) writing.get();
-    });
-  };
   const SvdAfterPass after_pass = [&](int next, int kp_, const std::vector<float>& z) {
-    if (o.checkpoint) {
-      wait_for_checkpoint();
-      if (comm.root()) {
-        z_written = z;
-        writing = std::async(std::launch::async, [&, next, kp_] {
-          ScopedTimer timer("fit: checkpoint writes (rank 0, beside the passes)");
-          std::lock_guard<std::mutex> g(io::hdf5_lock());
-          write_checkpoint(ckpt, fingerprint, next, passes, kp_, V, z_written);
-        });
-      }
-    }
-    const bool go_on = !(o.stop_after_pass > 0 && next >= o.stop_after_pass);
-    if (!go_on) wait_for_checkpoint();
-    return go_on;
+    if (o.checkpoint)
+      collective(comm, [&] {
+        if (!comm.root()) return;
+        ScopedTimer timer("fit: checkpoint writes (rank 0)");
+        write_checkpoint(ckpt, fingerprint, next, passes, kp_, V, z);
+      });
+    return !(o.stop_after_pass > 0 && next >= o.stop_after_pass);
   };
 
   SvdResult svd;
@@ -459,7 +438,6 @@ FitStats run_fit(const mpi::Comm& comm, const FitOptions& o) {
     ScopedTimer timer("fit: randomized svd");
     svd = randomized_svd(comm, blocks, ids, o.svd, {}, resume.pass > 0 ? &resume : nullptr, after_pass);
   });
-  wait_for_checkpoint();
   blocks.clear();
   std::vector<float>().swap(resume.z);
   if (svd.stopped) {
