@@ -164,10 +164,10 @@ uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, int ranks);
 /// stays zero). params(): "dim=<d>;lsa=<checksum>". encode() tokenises texts when token_offsets
 /// is empty. Rows are independent: the output does not depend on threads or blocks.
 std::unique_ptr<Encoder> make_lsa_encoder(std::shared_ptr<const LsaModel> m);
+std::unique_ptr<Encoder> make_lsa_encoder(const std::string& path);
 /// The lsa encoder's sparse × dense product alone: out[r] = Σ_j x[r,j] · basis[j] (float, not
 /// normalised) for every row of x, one thread, the encoder's kernel (bench_lsa_encoder).
 void basis_product(const LsaModel& m, const train::linear::Csr& x, float* out);
-std::unique_ptr<Encoder> make_lsa_encoder(const std::string& path);
 
 /// Concatenation (name "<a>+<b>"): each part's unit rows side by side, divided by √(number of
 /// non-zero parts) so the row is unit again. params(): each part's k=v prefixed "<name>.".
