@@ -154,23 +154,74 @@ ModelHeader read_header(const h5::File& f) {
 // ---- inference ------------------------------------------------------------------------------
 
 // out[i·C + c] = x_i · w_c for m rows, with 8 partial sums per dot product combined in a fixed
-// order. The AVX2 clone does the same per-lane multiplies
-// and adds 8 wide in one register (no FMA: "avx2" does not enable it, so every product and sum
-// is rounded as in the SSE2 build) — bit-identical results, about half the instructions.
+// order: lane l sums x[k] w[k] over k ≡ l (mod 8), in increasing k. Each dot product is one
+// dependent chain of d/8 adds, so the kernel runs R rows × G classes of them side by side (x's
+// 8 floats loaded once for the G classes, w's once for the R rows): one chain at a time was
+// bound by the add latency, not by memory (0.48 s for 2M × 256 rows, 5 classes; see
+// docs/BENCHMARKS.md, "Scoring"). Interleaving changes no dot product's own order. The AVX2
+// clone does the same per-lane multiplies and adds 8 wide in one register (no FMA: "avx2" does
+// not enable it, so every product and sum is rounded as in the SSE2 build) — bit-identical
+// results, about half the instructions.
+typedef float LogregV8 __attribute__((vector_size(32)));
+
+template <int R, int G>
+__attribute__((always_inline)) inline void logreg_tile(const float* __restrict x, const float* __restrict w, int d,
+                                                       size_t C, float* __restrict out) {
+  LogregV8 acc[R][G];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) acc[r][g] = LogregV8{};
+  int k = 0;
+  for (; k + 8 <= d; k += 8) {
+    LogregV8 xv[R], wv[G];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) std::memcpy(&xv[r], x + size_t(r) * size_t(d) + size_t(k), sizeof(LogregV8));
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) std::memcpy(&wv[g], w + size_t(g) * size_t(d) + size_t(k), sizeof(LogregV8));
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) acc[r][g] += xv[r] * wv[g];
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      float a[8];
+      std::memcpy(a, &acc[r][g], sizeof a);
+      for (int kk = k, l = 0; kk < d; ++kk, ++l)
+        a[l] += x[size_t(r) * size_t(d) + size_t(kk)] * w[size_t(g) * size_t(d) + size_t(kk)];
+      out[size_t(r) * C + size_t(g)] = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    }
+}
+
+template <int R>
+__attribute__((always_inline)) inline void logreg_row_group(const float* __restrict x, const float* __restrict w, int C,
+                                                            int d, float* __restrict out) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4) logreg_tile<R, 4>(x, w + size_t(c) * size_t(d), d, size_t(C), out + c);
+  switch (C - c) {
+    case 3: logreg_tile<R, 3>(x, w + size_t(c) * size_t(d), d, size_t(C), out + c); break;
+    case 2: logreg_tile<R, 2>(x, w + size_t(c) * size_t(d), d, size_t(C), out + c); break;
+    case 1: logreg_tile<R, 1>(x, w + size_t(c) * size_t(d), d, size_t(C), out + c); break;
+    default: break;
+  }
+}
+
 __attribute__((target_clones("avx2", "default")))
 void logreg_rows(const float* __restrict x, size_t m, const float* __restrict w, int C, int d, float* __restrict out) {
-  for (size_t i = 0; i < m; ++i) {
-    const float* xi = x + i * size_t(d);
-    for (int c = 0; c < C; ++c) {
-      const float* wc = w + size_t(c) * size_t(d);
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int k = 0;
-      for (; k + 8 <= d; k += 8)
-        for (int l = 0; l < 8; ++l) acc[l] += xi[k + l] * wc[k + l];
-      for (int l = 0; k < d; ++k, ++l) acc[l] += xi[k] * wc[k];
-      out[i * size_t(C) + size_t(c)] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  size_t i = 0;
+  const size_t pair_bytes = 2 * size_t(d) * sizeof(float);
+  for (; i + 2 <= m; i += 2) {
+    // Rows i+4, i+5 requested now: the hardware prefetcher stops at each 4 KiB page boundary.
+    if (i + 6 <= m) {
+      const char* ahead = reinterpret_cast<const char*>(x + (i + 4) * size_t(d));
+      for (size_t b = 0; b < pair_bytes; b += 64) __builtin_prefetch(ahead + b);
     }
+    logreg_row_group<2>(x + i * size_t(d), w, C, d, out + i * size_t(C));
   }
+  if (i < m) logreg_row_group<1>(x + i * size_t(d), w, C, d, out + i * size_t(C));
 }
 
 void softmax_rows(float* p, size_t n, int C) {

@@ -125,6 +125,42 @@ TEST(ModelInference, LogregHandChecked) {
   EXPECT_EQ(m->num_classes(), 2);
 }
 
+TEST(ModelInference, LogregBitIdenticalToTheDocumentedSumOrder) {
+  // The logreg kernel's contract (model.cpp, logreg_rows): lane l of a dot product sums
+  // x[k] w[k] over k = l (mod 8) in increasing k, then ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)). The
+  // kernel interleaves rows and classes in tiles; every class count (tiles of 4 and the 1-3
+  // left), odd row counts (the single-row tail) and dims with a tail of 1-7 must still give
+  // exactly this reference's bits, softmax included.
+  for (int C : {1, 2, 3, 4, 5, 7, 9})
+    for (int d : {1, 7, 8, 13, 64, 100}) {
+      SCOPED_TRACE(testing::Message() << "C=" << C << " d=" << d);
+      auto h = header("logreg", C, d, 0);
+      auto ps = random_params(h, uint64_t(C * 1000 + d));
+      auto m = make_model(h, ps);
+      const size_t n = 11;
+      auto x = random_x(n, d, uint64_t(d));
+      std::vector<float> p(n * size_t(C));
+      m->predict(x.data(), n, p.data(), nullptr);
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<float> z(static_cast<size_t>(C));
+        for (int c = 0; c < C; ++c) {
+          float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          for (int k = 0; k < d; ++k) {
+            volatile float prod = x[i * size_t(d) + size_t(k)] * ps[0].values[size_t(c) * size_t(d) + size_t(k)];
+            a[k % 8] += prod;
+          }
+          z[size_t(c)] = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + ps[1].values[size_t(c)];
+        }
+        float mx = z[0];
+        for (float v : z) mx = std::max(mx, v);
+        float sum = 0;
+        for (auto& v : z) sum += (v = std::exp(v - mx));
+        const float inv = 1.0f / sum;
+        for (int c = 0; c < C; ++c) ASSERT_EQ(p[i * size_t(C) + size_t(c)], z[size_t(c)] * inv) << "row " << i << " class " << c;
+      }
+    }
+}
+
 TEST(ModelInference, EmbbagHandChecked) {
   // 4 buckets, H = 2, one class pair; ids folded mod 4; empty row = zero features.
   auto h = header("embbag", 2, 4, 2);
