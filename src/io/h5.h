@@ -251,11 +251,13 @@ class Dataset : public Object {
   void check_kind(Kind k, const char* mem) const;
   void transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct = true) const;
   void read_verified(uint64_t row, uint64_t nrows, void* buf) const;
+  void write_direct(uint64_t row, uint64_t nrows, hid_t mem_type, const void* buf) const;
   void inspect_filters(bool read_only);
   int rank_ = 0;
   bool checksum_ = false;   // fletcher32 on every chunk
   bool direct_ = false;     // chunks read and verified by trawl (read_verified)
   uint64_t chunk_rows_ = 0;
+  uint64_t write_chunk_rows_ = 0;  // > 0: whole chunks written raw with trawl's checksum (write_direct)
   mutable std::vector<char> cache_;           // the last chunk read_verified checked...
   mutable uint64_t cache_chunk_ = UINT64_MAX;  // ...and its index
   uint64_t rows_ = 0, cols_ = 0;

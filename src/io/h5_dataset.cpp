@@ -119,6 +119,8 @@ void Dataset::inspect_filters(bool read_only) {
     direct_ = true;
     chunk_rows_ = ch[0];
   }
+  write_chunk_rows_ = checksum_ && n == 1 && !read_only && whole_rows && type_ != Type::kStr && type_ != Type::kOther
+                          ? ch[0] : 0;
 }
 
 void Dataset::refresh() {
@@ -224,6 +226,21 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
     Id ft(H5Dget_type(id()));
     if (H5Tequal(ft.get(), mem_type) > 0) return read_verified(row, nrows, buf);
   }
+  if (write && allow_direct && write_chunk_rows_ > 0) {
+    // Whole chunks go in raw; what is left (the edges of the range) through HDF5's pipeline.
+    const uint64_t cr = write_chunk_rows_, first = (row + cr - 1) / cr * cr, last = (row + nrows) / cr * cr;
+    if (first < last) {
+      Id ft(H5Dget_type(id()));
+      if (H5Tequal(ft.get(), mem_type) > 0) {
+        const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
+        auto* p = static_cast<char*>(buf);
+        transfer(true, row, first - row, mem_type, p, false);
+        write_direct(first, last - first, mem_type, p + (first - row) * row_bytes);
+        transfer(true, last, row + nrows - last, mem_type, p + (last - row) * row_bytes, false);
+        return;
+      }
+    }
+  }
   Id mspace = checked(H5Screate_simple(r, count.data(), nullptr), where(), "cannot create dataspace");
   herr_t rc = write ? H5Dwrite(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf)
                     : H5Dread(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf);
@@ -314,6 +331,31 @@ void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
       cache_chunk_ = c;
       std::memcpy(out + (a - row) * row_bytes, dst + (a - lo) * row_bytes, (b - a) * row_bytes);
     }
+  }
+}
+
+// Rows [row, row + nrows), whole chunks of a fletcher32-only dataset, each written raw
+// (H5Dwrite_chunk) as its bytes followed by trawl's Fletcher-32 of them: what HDF5's filter would
+// store (io/checksum.h), at trawl's checksum rate instead of HDF5's byte-at-a-time loop (the
+// filter took most of a scores file's write time: docs/BENCHMARKS.md, "Scoring"). HDF5 evicts
+// any cached copy of a chunk written this way, so its later reads and partial writes see these
+// bytes.
+void Dataset::write_direct(uint64_t row, uint64_t nrows, hid_t mem_type, const void* buf) const {
+  Id ft(H5Dget_type(id()));
+  const uint64_t cr = write_chunk_rows_;
+  TRAWL_ASSERT(cr > 0 && row % cr == 0 && nrows % cr == 0 && H5Tequal(ft.get(), mem_type) > 0);
+  const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1), chunk_bytes = cr * row_bytes;
+  if (cache_.size() < chunk_bytes + 4) cache_.resize(chunk_bytes + 4);
+  cache_chunk_ = UINT64_MAX;
+  const auto* in = static_cast<const char*>(buf);
+  for (uint64_t lo = row; lo < row + nrows; lo += cr) {
+    std::memcpy(cache_.data(), in + (lo - row) * row_bytes, chunk_bytes);
+    const uint32_t c = io::fletcher32(cache_.data(), chunk_bytes);
+    const unsigned char le[4] = {uint8_t(c), uint8_t(c >> 8), uint8_t(c >> 16), uint8_t(c >> 24)};
+    std::memcpy(cache_.data() + chunk_bytes, le, 4);
+    hsize_t off[2] = {lo, 0};
+    if (H5Dwrite_chunk(id(), H5P_DEFAULT, 0, off, size_t(chunk_bytes + 4), cache_.data()) < 0)
+      fail_io(where(), cat("cannot write the chunk of rows [", lo, ", ", lo + cr, ")"));
   }
 }
 

@@ -377,6 +377,69 @@ TEST(H5Dataset, NumericRowRangesAcrossChunksAndBlocks) {
   EXPECT_THROW(du.append(u.data(), 1), IoError);
 }
 
+// Whole chunks of a checksummed dataset are written raw with trawl's Fletcher-32
+// (Dataset::write_direct), the edges of a range through HDF5's filter. HDF5 itself must then
+// read every chunk back and accept its checksum: h5py (HDF5's own filter pipeline, which fails
+// the read on a mismatch) is the reference. Mixed on purpose: a partial chunk cached by HDF5
+// then overwritten raw, a raw chunk then patched through HDF5, appends of several whole chunks.
+TEST(H5Dataset, RawChunkWritesAreReadByHdf5sOwnFilter) {
+  if (test::run("/usr/bin/python3 -c 'import h5py, numpy'") != 0)
+    FAIL() << "reference cannot run (tools/install-deps.sh installs it): /usr/bin/python3 with h5py and numpy";
+  test::TempDir d("h5");
+  const std::string p = d / "raw.h5";
+  const uint64_t n = 1000;
+  std::vector<uint64_t> u(n);
+  std::vector<float> f(n * 3);
+  for (uint64_t i = 0; i < n; ++i) {
+    u[i] = i * 0x9e3779b97f4a7c15ull;
+    for (int c = 0; c < 3; ++c) f[i * 3 + c] = float(i) * 0.5f - float(c);
+  }
+  {
+    auto file = h5::File::create(p);
+    auto du = h5::Dataset::create(file, "u", h5::Type::kU64, 64);
+    auto df = h5::Dataset::create(file, "f", h5::Type::kF32, 64, 3);
+    std::vector<uint64_t> old(10, 7);
+    std::vector<float> oldf(30, 7.0f);
+    du.append(old.data(), 10);  // chunk 0 partial: held in HDF5's cache...
+    df.append(oldf.data(), 10);
+    du.write(0, 128, u.data());  // ...then chunks 0 and 1 whole, raw
+    df.write(0, 128, f.data());
+    std::vector<uint64_t> patch(10);
+    std::vector<float> patchf(30);
+    for (uint64_t i = 0; i < 10; ++i) {
+      patch[i] = u[100 + i] = ~u[100 + i];
+      for (int c = 0; c < 3; ++c) patchf[i * 3 + c] = f[(100 + i) * 3 + c] = -f[(100 + i) * 3 + c];
+    }
+    du.write(100, 10, patch.data());  // a raw chunk patched through HDF5
+    df.write(100, 10, patchf.data());
+    du.append(u.data() + 128, 300);  // 128..428: chunks 2-5 raw, 6 partial
+    df.append(f.data() + 128 * 3, 300);
+    du.append(u.data() + 428, n - 428);  // the rest of chunk 6 through HDF5, 7-14 raw, 15 partial
+    df.append(f.data() + 428 * 3, n - 428);
+    file.close();
+  }
+  const std::string ref = d / "ref";
+  {
+    std::FILE* o = std::fopen(ref.c_str(), "wb");
+    ASSERT_TRUE(o);
+    ASSERT_EQ(std::fwrite(u.data(), 8, n, o), n);
+    ASSERT_EQ(std::fwrite(f.data(), 4, n * 3, o), n * 3);
+    std::fclose(o);
+  }
+  std::string out;
+  ASSERT_EQ(test::run("/usr/bin/python3 -c \"import h5py, numpy as np, sys\n"
+                      "f = h5py.File(sys.argv[1], 'r'); raw = open(sys.argv[2], 'rb').read()\n"
+                      "u = np.frombuffer(raw[:8000], np.uint64); x = np.frombuffer(raw[8000:], np.float32).reshape(-1, 3)\n"
+                      "assert f['u'].fletcher32 and f['f'].fletcher32\n"
+                      "assert np.array_equal(f['u'][()], u), 'u differs'\n"
+                      "assert np.array_equal(f['f'][()], x), 'f differs'\n"
+                      "print('ok')\" " + p + " " + ref, &out), 0) << out;
+  EXPECT_HAS(out, "ok");
+  auto file = h5::File::open(p);
+  EXPECT_EQ(h5::Dataset::open(file, "u").read_all<uint64_t>(), u);  // and trawl's own verified read
+  EXPECT_EQ(h5::Dataset::open(file, "f").read_all<float>(), f);
+}
+
 TEST(H5Dataset, StringsUtf8EmptyAndRanges) {
   test::TempDir d("h5");
   std::string p = d / "s.h5";
