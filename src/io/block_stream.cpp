@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/timer.h"
 
 namespace trawl::io {
 
@@ -49,7 +50,12 @@ ShardStream::ShardStream(std::vector<std::string> shards, unsigned cols, uint64_
                                " (the shard changed while it was read)"));
         reader_->read(t.begin, t.end, b, cols_);
       },
-      prefetch, [](ShardBlock& b) { b.check_views(); });
+      prefetch,
+      [](ShardBlock& b) {
+        ScopedTimer t("check views");
+        b.check_views();
+      },
+      [](ShardBlock& b) { b.arm_check(); });
 }
 
 }  // namespace trawl::io

@@ -3,20 +3,22 @@
 //
 // The rows of several sources (shards, scores files) are cut into blocks that start at
 // multiples of block_rows within each source, whatever the rank count, so results never depend
-// on how the work is split. With prefetch on, a helper thread reads block i+1 while the caller
-// computes on block i; the two blocks' buffers are reused, so a stream allocates once.
+// on how the work is split. With prefetch on, one reading thread per stream reads block i+1 while
+// the caller computes on block i; the two blocks' buffers are reused, so a stream allocates once.
 //
 // HDF5 (Debian's build) is not thread-safe: the read callback runs under hdf5_lock(), and any
 // HDF5 call the caller makes while a stream is live must hold that lock too.
 #pragma once
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <future>
-#include <mutex>
-#include <utility>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "io/shard.h"
@@ -54,29 +56,58 @@ class BlockStream {
   /// caller's own HDF5 calls need not wait for it.
   using CheckFn = std::function<void(Block& block)>;
 
-  BlockStream(std::vector<BlockTask> tasks, ReadFn read, bool prefetch = true, CheckFn check = {})
-      : tasks_(std::move(tasks)), read_(std::move(read)), check_(std::move(check)),
-        prefetch_(prefetch && read_ahead_enabled()) {}
+  /// Optional, with a check: called after the read; the block is then handed out at once and
+  /// the check runs on while the caller uses it, the caller's accesses waiting for the parts
+  /// the check has passed (ShardBlock::arm_check). The checker then stays a chunk or so ahead of
+  /// the caller, so the caller reads rows the checker has just brought into the cache instead
+  /// of a second pass over memory.
+  using ArmFn = std::function<void(Block& block)>;
+
+  BlockStream(std::vector<BlockTask> tasks, ReadFn read, bool prefetch = true, CheckFn check = {}, ArmFn arm = {})
+      : tasks_(std::move(tasks)), read_(std::move(read)), check_(std::move(check)), arm_(std::move(arm)),
+        prefetch_(prefetch && read_ahead_enabled()) {
+    if (!check_) arm_ = nullptr;
+    if (prefetch_ && !tasks_.empty()) worker_ = std::thread([this] { run(); });
+  }
   BlockStream(const BlockStream&) = delete;
   BlockStream& operator=(const BlockStream&) = delete;
-  ~BlockStream() { wait_quietly(); }
+  ~BlockStream() {
+    if (!worker_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();  // a read or check under way finishes first
+  }
 
   /// The next block in task order, or nullptr after the last. The block stays valid (and
   /// unchanged) until the next call; task() describes it.
   Block* next() {
-    if (next_ >= tasks_.size() && !ahead_.valid()) return nullptr;
-    if (ahead_.valid()) {
-      ahead_.get();  // rethrows the read's exception
-      std::swap(cur_, nxt_);
-    } else {
-      load(next_, cur_);
+    if (!prefetch_) {
+      if (next_ >= tasks_.size()) return nullptr;
+      Block& b = slots_[0].block;
+      {
+        std::lock_guard<std::mutex> g(hdf5_lock());
+        read_(tasks_[next_], b);
+      }
+      if (check_) check_(b);
+      cur_task_ = next_++;
+      return &b;
     }
+    std::unique_lock<std::mutex> lk(m_);
+    if (holding_) {  // the caller is done with the previous block: its slot is free again
+      slots_[cur_task_ % 2].state = Slot::kFree;
+      holding_ = false;
+      cv_.notify_all();
+    }
+    if (next_ >= tasks_.size()) return nullptr;
+    Slot& s = slots_[next_ % 2];
+    cv_.wait(lk, [&] { return (s.task == next_ && s.state >= Slot::kArmed) || failed_task_ == next_; });
+    if (!(s.task == next_ && s.state >= Slot::kArmed)) std::rethrow_exception(error_);
     cur_task_ = next_++;
-    if (prefetch_ && next_ < tasks_.size()) {
-      const size_t i = next_;
-      ahead_ = std::async(std::launch::async, [this, i] { load(i, nxt_); });
-    }
-    return &cur_;
+    holding_ = true;
+    return &s.block;
   }
   const BlockTask& task() const { return tasks_[cur_task_]; }
   /// Rows in all tasks.
@@ -87,28 +118,70 @@ class BlockStream {
   }
 
  private:
-  void load(size_t i, Block& b) {
-    {
-      std::lock_guard<std::mutex> g(hdf5_lock());
-      read_(tasks_[i], b);
+  struct Slot {
+    enum State { kFree, kLoading, kArmed, kReady } state = kFree;
+    size_t task = SIZE_MAX;
+    Block block;
+  };
+
+  // The reading thread: task after task into the two slots, each once the caller has let go of
+  // the block it held before.
+  void run() {
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      Slot& s = slots_[i % 2];
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || s.state == Slot::kFree; });
+        if (stop_) return;
+        s.state = Slot::kLoading;
+        s.task = i;
+      }
+      bool armed = false;
+      try {
+        {
+          std::lock_guard<std::mutex> g(hdf5_lock());
+          read_(tasks_[i], s.block);
+        }
+        if (arm_) {
+          arm_(s.block);
+          publish(s, Slot::kArmed);
+          armed = true;
+        }
+        if (check_) check_(s.block);  // armed: its failure also reaches the caller through the block
+        publish(s, Slot::kReady);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(m_);
+        error_ = std::current_exception();
+        failed_task_ = armed ? i + 1 : i;  // an armed block is the caller's already: it met the error there
+        cv_.notify_all();
+        return;
+      }
     }
-    if (check_) check_(b);
   }
-  void wait_quietly() noexcept {
-    if (!ahead_.valid()) return;
-    try {
-      ahead_.get();
-    } catch (...) {  // the caller stopped early (an error of its own is already on its way)
+  void publish(Slot& s, typename Slot::State st) {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      // An armed block's caller may have finished with it (set it free) before its check
+      // returned here: free stays free.
+      if (s.state != Slot::kFree) s.state = st;
     }
+    cv_.notify_all();
   }
 
   std::vector<BlockTask> tasks_;
   ReadFn read_;
   CheckFn check_;
+  ArmFn arm_;
   bool prefetch_;
-  Block cur_, nxt_;
+  Slot slots_[2];
   size_t next_ = 0, cur_task_ = 0;
-  std::future<void> ahead_;  // declared last: destroyed (joined) first
+  bool holding_ = false;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  size_t failed_task_ = SIZE_MAX;
+  std::exception_ptr error_;
+  std::thread worker_;  // declared last: started after, and joined before, everything above
 };
 
 /// The rows of a list of shards, block by block: the columns `cols` of ShardReader::read

@@ -7,6 +7,10 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -90,24 +94,31 @@ void ShardBlock::clear() {
   embedding.clear();
   emb_segments.clear();
   views.reset();
+  armed_ = armed_norms_ = false;
 }
 
 // A shard's mapping and, per embedding chunk, where it lies in the mapping (filled by the
-// reader as blocks reach the chunk) and whether it has been verified (by the consumer, in
-// for_each_embedding_run; a chunk is verified once however many blocks share it).
+// reader as blocks reach the chunk, under the HDF5 lock) and whether it has been verified. A
+// chunk is verified once, however many blocks and threads share it: the thread that moves its
+// state from kNew to kClaimed verifies it (and finds its norm bound) and publishes kVerified or
+// kFailed; the others wait for that, or (armed checkers) move on.
 struct EmbeddingViews {
+  enum : uint8_t { kNew, kClaimed, kVerified, kFailed };
   std::shared_ptr<const MappedFile> map;
   std::string where;  // "file, dataset 'embedding'"
   uint64_t chunk_rows = 0, rows = 0;
   struct Chunk {
     const char* data = nullptr;
     uint64_t bytes = 0;
-    float norm_bound = -1;  // see ShardBlock::Segment (-1: not computed)
+    float norm_bound = -1;  // see ShardBlock::for_each_embedding_run (-1: not computed)
   };
   int dim = 0;
   bool half = false;  // f16 rows (kEmbeddingViewHalf): verified, never bounded
   std::vector<Chunk> chunks;
-  std::vector<char> verified;
+  std::unique_ptr<std::atomic<uint8_t>[]> state;  // one per chunk
+  std::mutex m;                                   // with cv: waiting for a claimed chunk
+  std::condition_variable cv;
+  std::exception_ptr error;  // the first chunk's failure (kFailed)
 };
 
 namespace {
@@ -168,10 +179,17 @@ float max_squared_norm(const float* x, uint64_t rows, size_t d) {
   return max_squared_norm_portable(x, rows, d);
 }
 
-void verify_chunk(EmbeddingViews& v, size_t chunk, bool norms) {
+// Claims chunk `chunk` and verifies it: false, doing nothing, when another thread has claimed
+// it already (or it is verified). A mismatch is published (kFailed, for the threads waiting on
+// the chunk) and thrown.
+bool try_verify(EmbeddingViews& v, size_t chunk, bool norms) {
+  uint8_t expect = EmbeddingViews::kNew;
+  if (!v.state[chunk].compare_exchange_strong(expect, EmbeddingViews::kClaimed, std::memory_order_acq_rel))
+    return false;
   auto& c = v.chunks[chunk];
   const uint64_t lo = chunk * v.chunk_rows, nrows = std::min(lo + v.chunk_rows, v.rows) - lo;
-  if (!v.verified[chunk]) {
+  uint8_t result = EmbeddingViews::kVerified;
+  try {
     {
       // Map the chunk's pages in one call rather than by a fault per 64 KiB as they are read.
       const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
@@ -181,12 +199,53 @@ void verify_chunk(EmbeddingViews& v, size_t chunk, bool norms) {
     if (!fletcher32_matches(c.data, c.bytes, c.data + c.bytes))
       throw InputError(cat(v.where, ": checksum mismatch in rows [", lo, ", ", lo + nrows,
                            "): the stored bytes changed after they were written; restore the file or make it again"));
-    v.verified[chunk] = 1;
+    // The largest row norm, while the chunk is in cache.
+    if (norms && !v.half) {
+      const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
+      c.norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
+    }
+  } catch (...) {
+    result = EmbeddingViews::kFailed;
+    std::lock_guard<std::mutex> g(v.m);
+    if (!v.error) v.error = std::current_exception();
+    v.state[chunk].store(result, std::memory_order_release);
+    v.cv.notify_all();
+    throw;
   }
-  // The largest row norm, while the chunk is in cache.
-  if (norms && !v.half && c.norm_bound < 0) {
-    const float m2 = max_squared_norm(reinterpret_cast<const float*>(c.data), nrows, size_t(v.dim));
-    c.norm_bound = std::sqrt(m2) * (1.0f + std::ldexp(1.0f, -10));
+  {
+    std::lock_guard<std::mutex> g(v.m);
+    v.state[chunk].store(result, std::memory_order_release);
+  }
+  v.cv.notify_all();
+  return true;
+}
+
+// Returns once chunk `chunk` is verified (by this thread, when nobody has claimed it yet);
+// rethrows the failure another thread met on it.
+void ensure_verified(EmbeddingViews& v, size_t chunk, bool norms) {
+  if (v.state[chunk].load(std::memory_order_acquire) == EmbeddingViews::kVerified) return;
+  if (try_verify(v, chunk, norms)) return;
+  // Claimed by another thread, which is a chunk's check away from done: spin a few
+  // microseconds before sleeping on the lock.
+  uint8_t st = EmbeddingViews::kClaimed;
+  for (int i = 0; i < 256 && st == EmbeddingViews::kClaimed; ++i) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+    st = v.state[chunk].load(std::memory_order_acquire);
+  }
+  if (st == EmbeddingViews::kClaimed) {
+    std::unique_lock<std::mutex> lk(v.m);
+    v.cv.wait(lk, [&] { return v.state[chunk].load(std::memory_order_acquire) != EmbeddingViews::kClaimed; });
+    st = v.state[chunk].load(std::memory_order_acquire);
+  }
+  if (st == EmbeddingViews::kFailed) {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> g(v.m);
+      e = v.error;
+    }
+    std::rethrow_exception(e);
   }
 }
 }  // namespace
@@ -198,16 +257,42 @@ const float* ShardBlock::widen(const Segment& s, uint64_t first, uint64_t n, int
   return widened_.data();
 }
 
+void ShardBlock::arm_check(bool norms) {
+  armed_ = true;
+  armed_norms_ = norms;
+}
+
 void ShardBlock::check_views(bool norms) {
   for (auto& s : emb_segments) {
-    verify_chunk(*views, s.chunk, norms);
-    s.norm_bound = views->chunks[s.chunk].norm_bound;
+    if (armed_)
+      try_verify(*views, s.chunk, norms);  // a chunk the caller has claimed is the caller's to finish
+    else
+      ensure_verified(*views, s.chunk, norms);
   }
 }
 
-// Blocks from a BlockStream arrive checked (check_views); this is the guard that no view is
-// used unverified.
-void ShardBlock::view_before(const Segment& s) const { verify_chunk(*views, s.chunk, false); }
+// Blocks from a BlockStream arrive checked (check_views) or armed (checked while they are
+// used); this is the guard that no view is used unverified.
+void ShardBlock::view_before(const Segment& s) const {
+  auto& v = *views;
+  if (armed_ && v.state[s.chunk].load(std::memory_order_acquire) == EmbeddingViews::kClaimed) {
+    // The checker is on this chunk: rather than wait, verify the next one (if nobody has claimed
+    // it), which this thread then reads from its own cache; the checker moves past it. When the
+    // caller is the faster of the two, they take turns.
+    const size_t k = size_t(&s - emb_segments.data());
+    if (k + 1 < emb_segments.size()) {
+      try {
+        try_verify(v, emb_segments[k + 1].chunk, armed_norms_);
+      } catch (const std::exception&) {
+        // Recorded on the chunk (kFailed): it reaches this caller when it gets there, not
+        // before the rows ahead of it are used.
+      }
+    }
+  }
+  ensure_verified(v, s.chunk, armed_ && armed_norms_);
+}
+
+float ShardBlock::view_bound(const Segment& s) const { return views->chunks[s.chunk].norm_bound; }
 
 void ShardBlock::view_after(const Segment& s, int dim) const {
   // After a chunk's last row, its whole pages leave this process's mapping (they stay in the
@@ -489,7 +574,8 @@ bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock
     views->half = half;
     const size_t nc = size_t((n + emb.chunk_rows() - 1) / emb.chunk_rows());
     views->chunks.resize(nc);
-    views->verified.assign(nc, 0);
+    views->state.reset(new std::atomic<uint8_t>[nc]);
+    for (size_t i = 0; i < nc; ++i) views->state[i].store(EmbeddingViews::kNew, std::memory_order_relaxed);
   }
   if (!views->map) return false;
   const uint64_t cr = emb.chunk_rows(), dim = uint64_t(meta.dim);
@@ -508,9 +594,9 @@ bool ShardReader::Impl::view_embeddings(uint64_t begin, uint64_t end, ShardBlock
     // Verified by ShardBlock::check_views, on the reading thread but outside the HDF5 lock
     // (BlockStream's unlocked step), so the consumer's HDF5 writes do not wait for it.
     if (half)
-      seg.push_back({nullptr, b - a, size_t(c), -1.0f, reinterpret_cast<const uint16_t*>(ch.data) + (a - lo) * dim});
+      seg.push_back({nullptr, b - a, size_t(c), reinterpret_cast<const uint16_t*>(ch.data) + (a - lo) * dim});
     else
-      seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c), -1.0f});
+      seg.push_back({reinterpret_cast<const float*>(ch.data) + (a - lo) * dim, b - a, size_t(c)});
   }
   out.emb_segments = std::move(seg);
   out.views = views;

@@ -62,18 +62,17 @@ struct ShardBlock {
     const float* data;  // f32 rows; null for f16 rows (kEmbeddingViewHalf), which are in `half`
     uint64_t rows;
     size_t chunk;
-    /// An upper bound of these rows' L2 norms (rows with NaN aside; +inf when one is infinite),
-    /// found while the chunk is verified (check_views; -1, unknown, before and for f16 rows),
-    /// 2^-10 relative above the float computation so that any summation order stays below it.
-    float norm_bound;
     const uint16_t* half = nullptr;
   };
   std::vector<Segment> emb_segments;
   std::shared_ptr<struct EmbeddingViews> views;  // the mapping and its chunks' state
   size_t size() const { return uid.size(); }
   void clear();
-  /// fn(rows, first_row, count, norm_bound) over the embedding rows in order (norm_bound: see
-  /// Segment; -1 for copied rows, whose norms nobody has looked at): the views (a chunk's pages
+  /// fn(rows, first_row, count, norm_bound) over the embedding rows in order (norm_bound: an
+  /// upper bound of the rows' L2 norms (rows with NaN aside; +inf when one is infinite), found
+  /// while the chunk was verified with norms, 2^-10 relative above the float computation so that
+  /// any summation order stays below it; -1, unknown, for copied rows, f16 rows and chunks
+  /// verified without norms): the views (a chunk's pages
   /// leave this process's mapping after its last row, so resident memory stays at about a
   /// block), or `embedding` as one run. A view of a chunk not verified yet (a block read by
   /// ShardReader::read without check_views) is verified here: InputError naming the shard,
@@ -88,7 +87,7 @@ struct ShardBlock {
     for (const auto& s : emb_segments) {
       view_before(s);
       if (s.data) {
-        fn(s.data, at, s.rows, s.norm_bound);
+        fn(s.data, at, s.rows, view_bound(s));
       } else {  // f16: widened a tile (256 KiB of f32) at a time
         const uint64_t tile = std::max<uint64_t>(1, (uint64_t(1) << 16) / uint64_t(dim));
         for (uint64_t r = 0; r < s.rows; r += tile) {
@@ -102,12 +101,21 @@ struct ShardBlock {
   }
 
   /// Verifies every viewed chunk not verified yet (Fletcher-32, in the mapping: InputError naming
-  /// the shard, dataset and rows) and, with `norms`, sets each segment's norm bound (a second
+  /// the shard, dataset and rows) and, with `norms`, finds the chunk's norm bound (a second
   /// pass over the chunk while it is in cache, for the exact search; scoring has no use for it).
   /// Needs no HDF5 lock: a BlockStream runs it on its reading thread after the read, outside
-  /// the lock.
+  /// the lock. Each chunk is verified once, by whichever thread claims it first; armed
+  /// (arm_check), this skips the chunks another thread has claimed instead of waiting for them.
   void check_views(bool norms = true);
+  /// Before check_views runs on another thread while this block is already in use (a
+  /// BlockStream's ArmFn): for_each_embedding_run then takes each chunk as soon as it is
+  /// verified, and verifies one nobody has claimed yet itself (reading it into its own cache
+  /// right before using it) rather than wait; `norms` as check_views's. The next read into
+  /// this block disarms it.
+  void arm_check(bool norms = true);
  private:
+  bool armed_ = false, armed_norms_ = false;
+  float view_bound(const Segment& s) const;
   const float* widen(const Segment& s, uint64_t first, uint64_t n, int dim) const;
   mutable std::vector<float> widened_;  // for_each_embedding_run's tile of widened f16 rows
   void view_before(const Segment& s) const;

@@ -90,9 +90,13 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
         blk.n = t.rows();
         read(t.begin, t.end, blk);
       },
-      true, [](Block& blk) {
+      true,
+      [](Block& blk) {
         ScopedTimer timer("check rows");
         if (blk.viewed) blk.rows.check_views(/*norms=*/false);
+      },
+      [](Block& blk) {  // viewed rows are scored right behind their check, chunk by chunk
+        if (blk.viewed) blk.rows.arm_check(/*norms=*/false);
       });
   for (;;) {
     Block* next;
