@@ -251,7 +251,7 @@ class Dataset : public Object {
   void check_kind(Kind k, const char* mem) const;
   void transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct = true) const;
   void read_verified(uint64_t row, uint64_t nrows, void* buf) const;
-  void write_direct(uint64_t row, uint64_t nrows, hid_t mem_type, const void* buf) const;
+  void write_direct(uint64_t row, uint64_t nrows, uint64_t row_bytes, const void* buf) const;
   void inspect_filters(bool read_only);
   int rank_ = 0;
   bool checksum_ = false;   // fletcher32 on every chunk

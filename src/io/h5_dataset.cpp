@@ -214,14 +214,7 @@ void Dataset::check_kind(Kind k, const char* mem) const {
 void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type, void* buf, bool allow_direct) const {
   if (nrows == 0) return;
   if (rank_ < 1) throw InputError(cat(where(), ": is a scalar dataset, expected rows"));
-  const int r = rank_;
-  Id fspace = checked(H5Dget_space(id()), where(), "cannot get dataspace");
-  std::vector<hsize_t> start(r, 0), count(r, 0);
-  H5Sget_simple_extent_dims(fspace.get(), count.data(), nullptr);  // all of the other dimensions
-  start[0] = row;
-  count[0] = nrows;
-  if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
-    fail_io(where(), cat("cannot select rows [", row, ", ", row + nrows, ")"));
+  // The direct paths first: they need no dataspace selection.
   if (!write && direct_ && allow_direct) {
     Id ft(H5Dget_type(id()));
     if (H5Tequal(ft.get(), mem_type) > 0) return read_verified(row, nrows, buf);
@@ -235,12 +228,20 @@ void Dataset::transfer(bool write, uint64_t row, uint64_t nrows, hid_t mem_type,
         const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1);
         auto* p = static_cast<char*>(buf);
         transfer(true, row, first - row, mem_type, p, false);
-        write_direct(first, last - first, mem_type, p + (first - row) * row_bytes);
+        write_direct(first, last - first, row_bytes, p + (first - row) * row_bytes);
         transfer(true, last, row + nrows - last, mem_type, p + (last - row) * row_bytes, false);
         return;
       }
     }
   }
+  const int r = rank_;
+  Id fspace = checked(H5Dget_space(id()), where(), "cannot get dataspace");
+  std::vector<hsize_t> start(r, 0), count(r, 0);
+  H5Sget_simple_extent_dims(fspace.get(), count.data(), nullptr);  // all of the other dimensions
+  start[0] = row;
+  count[0] = nrows;
+  if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
+    fail_io(where(), cat("cannot select rows [", row, ", ", row + nrows, ")"));
   Id mspace = checked(H5Screate_simple(r, count.data(), nullptr), where(), "cannot create dataspace");
   herr_t rc = write ? H5Dwrite(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf)
                     : H5Dread(id(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf);
@@ -340,11 +341,11 @@ void Dataset::read_verified(uint64_t row, uint64_t nrows, void* buf) const {
 // filter took most of a scores file's write time: docs/BENCHMARKS.md, "Scoring"). HDF5 evicts
 // any cached copy of a chunk written this way, so its later reads and partial writes see these
 // bytes.
-void Dataset::write_direct(uint64_t row, uint64_t nrows, hid_t mem_type, const void* buf) const {
-  Id ft(H5Dget_type(id()));
+// buf holds rows of row_bytes bytes in the file's type (the caller has compared the types).
+void Dataset::write_direct(uint64_t row, uint64_t nrows, uint64_t row_bytes, const void* buf) const {
   const uint64_t cr = write_chunk_rows_;
-  TRAWL_ASSERT(cr > 0 && row % cr == 0 && nrows % cr == 0 && H5Tequal(ft.get(), mem_type) > 0);
-  const uint64_t row_bytes = H5Tget_size(ft.get()) * (cols_ ? cols_ : 1), chunk_bytes = cr * row_bytes;
+  TRAWL_ASSERT(cr > 0 && row % cr == 0 && nrows % cr == 0);
+  const uint64_t chunk_bytes = cr * row_bytes;
   if (cache_.size() < chunk_bytes + 4) cache_.resize(chunk_bytes + 4);
   cache_chunk_ = UINT64_MAX;
   const auto* in = static_cast<const char*>(buf);
