@@ -189,6 +189,7 @@ bool try_verify(EmbeddingViews& v, size_t chunk, bool norms) {
   auto& c = v.chunks[chunk];
   const uint64_t lo = chunk * v.chunk_rows, nrows = std::min(lo + v.chunk_rows, v.rows) - lo;
   uint8_t result = EmbeddingViews::kVerified;
+  std::exception_ptr err;
   try {
     {
       // Map the chunk's pages in one call rather than by a fault per 64 KiB as they are read.
@@ -206,17 +207,15 @@ bool try_verify(EmbeddingViews& v, size_t chunk, bool norms) {
     }
   } catch (...) {
     result = EmbeddingViews::kFailed;
-    std::lock_guard<std::mutex> g(v.m);
-    if (!v.error) v.error = std::current_exception();
-    v.state[chunk].store(result, std::memory_order_release);
-    v.cv.notify_all();
-    throw;
+    err = std::current_exception();
   }
   {
     std::lock_guard<std::mutex> g(v.m);
+    if (err && !v.error) v.error = err;
     v.state[chunk].store(result, std::memory_order_release);
   }
   v.cv.notify_all();
+  if (err) std::rethrow_exception(err);
   return true;
 }
 
