@@ -95,44 +95,61 @@ void run_sums(const uint8_t* p, size_t k, uint64_t* a, uint64_t* b) {
 
 }  // namespace
 
-uint32_t fletcher32(const void* data, size_t bytes) {
+Fletcher32::Fletcher32(size_t total_bytes) : total_(total_bytes / 2 + (total_bytes & 1)) {}
+
+void Fletcher32::update(const void* data, size_t bytes) {
   const auto* p = static_cast<const uint8_t*>(data);
   const size_t words = bytes / 2;
-  const size_t total = words + (bytes & 1);  // n: an odd trailing byte is one more word
-  uint64_t s1 = 0, s2 = 0;                   // modulo 65535
-  bool nonzero = false;
-  size_t i = 0;                              // words done
+  const size_t left = total_ - done_;  // the words after this piece's start, its own included
   constexpr size_t kRunWords = 16 * 256;
+  size_t i = 0;  // this piece's words done
   while (words - i >= 16) {
-    size_t k = std::min<size_t>((words - i) / 16, kRunWords / 16);
+    const size_t k = std::min<size_t>((words - i) / 16, kRunWords / 16);
     uint64_t a, b;
     run_sums(p + 2 * i, k, &a, &b);
-    size_t len = 16 * k;
-    // sum over the run of (n - i0 - j) w_j = (n - i0 - len) * a + b.
-    s2 = (s2 + ((total - i - len) % kMod) * (a % kMod) + b % kMod) % kMod;
-    s1 = (s1 + a) % kMod;
-    nonzero = nonzero || a != 0;
+    const size_t len = 16 * k;
+    s2_ = (s2_ + ((left - i - len) % kMod) * (a % kMod) + b % kMod) % kMod;
+    s1_ = (s1_ + a) % kMod;
+    nonzero_ = nonzero_ || a != 0;
     i += len;
   }
-  for (; i < total; ++i) {
-    uint64_t w = i < words ? (uint64_t(p[2 * i]) << 8) | p[2 * i + 1] : uint64_t(p[2 * i]) << 8;
-    s1 = (s1 + w) % kMod;
-    s2 = (s2 + ((total - i) % kMod) * w) % kMod;
-    nonzero = nonzero || w != 0;
+  const size_t n = words + (bytes & 1);  // an odd trailing byte (the last piece's) is one more word
+  for (; i < n; ++i) {
+    const uint64_t w = i < words ? (uint64_t(p[2 * i]) << 8) | p[2 * i + 1] : uint64_t(p[2 * i]) << 8;
+    s1_ = (s1_ + w) % kMod;
+    s2_ = (s2_ + ((left - i) % kMod) * w) % kMod;
+    nonzero_ = nonzero_ || w != 0;
   }
-  if (nonzero) {
+  done_ += n;
+}
+
+uint32_t Fletcher32::value() const {
+  uint64_t s1 = s1_, s2 = s2_;
+  if (nonzero_) {
     if (s1 == 0) s1 = kMod;
     if (s2 == 0) s2 = kMod;
   }
   return static_cast<uint32_t>((s2 << 16) | s1);
 }
 
-bool fletcher32_matches(const void* data, size_t bytes, const void* stored) {
+bool Fletcher32::matches(const void* stored) const {
   const auto* s = static_cast<const uint8_t*>(stored);
-  uint32_t le = uint32_t(s[0]) | uint32_t(s[1]) << 8 | uint32_t(s[2]) << 16 | uint32_t(s[3]) << 24;
-  uint32_t be = uint32_t(s[3]) | uint32_t(s[2]) << 8 | uint32_t(s[1]) << 16 | uint32_t(s[0]) << 24;
-  uint32_t c = fletcher32(data, bytes);
+  const uint32_t le = uint32_t(s[0]) | uint32_t(s[1]) << 8 | uint32_t(s[2]) << 16 | uint32_t(s[3]) << 24;
+  const uint32_t be = uint32_t(s[3]) | uint32_t(s[2]) << 8 | uint32_t(s[1]) << 16 | uint32_t(s[0]) << 24;
+  const uint32_t c = value();
   return c == le || c == be;
+}
+
+uint32_t fletcher32(const void* data, size_t bytes) {
+  Fletcher32 f(bytes);
+  f.update(data, bytes);
+  return f.value();
+}
+
+bool fletcher32_matches(const void* data, size_t bytes, const void* stored) {
+  Fletcher32 f(bytes);
+  f.update(data, bytes);
+  return f.matches(stored);
 }
 
 }  // namespace trawl::io

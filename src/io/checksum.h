@@ -20,6 +20,22 @@ namespace trawl::io {
 
 uint32_t fletcher32(const void* data, size_t bytes);
 
+/// The same value over data fed in pieces, in order (every piece but the last of even length),
+/// so a pass that uses the bytes can verify them tile by tile while each tile is in cache.
+class Fletcher32 {
+ public:
+  explicit Fletcher32(size_t total_bytes);  // the length of all the pieces together
+  void update(const void* data, size_t bytes);
+  uint32_t value() const;  // once all total_bytes are in
+  /// True when the 4 bytes at stored (as HDF5 appends them) are value().
+  bool matches(const void* stored) const;
+
+ private:
+  size_t total_, done_ = 0;  // in words (an odd trailing byte is one)
+  uint64_t s1_ = 0, s2_ = 0;  // modulo 65535
+  bool nonzero_ = false;
+};
+
 /// True when the 4 bytes at stored (as HDF5 appends them) are the Fletcher-32 of data.
 bool fletcher32_matches(const void* data, size_t bytes, const void* stored);
 

@@ -104,6 +104,30 @@ TEST(Fletcher32, MatchesTheDefinitionOnEverySizeAndPattern) {
   }
 }
 
+TEST(Fletcher32, FedInPiecesEqualsTheDefinition) {
+  // Pieces of every even length from 2 bytes up, an odd last piece, zero-length pieces, and
+  // splits inside and across the kernel's 32-byte steps and 8 KiB runs.
+  std::mt19937 g(11);
+  for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(64), size_t(8193), size_t(65536), size_t(262147), size_t(1000003)}) {
+    const auto b = random_bytes(n, static_cast<uint32_t>(n) + 5);
+    const uint32_t want = reference_fletcher32(b);
+    for (size_t piece : {size_t(2), size_t(30), size_t(32), size_t(8190), size_t(8192), size_t(65536), size_t(0)}) {
+      io::Fletcher32 f(n);
+      size_t at = 0;
+      while (at < n) {
+        size_t len = piece ? std::min(piece, n - at) : std::min<size_t>(2 * (g() % 5000), n - at);
+        f.update(b.data() + at, len);
+        at += len;
+      }
+      EXPECT_EQ(f.value(), want) << n << " bytes in pieces of " << (piece ? std::to_string(piece) : "random") << " bytes";
+      uint8_t le[4] = {uint8_t(want), uint8_t(want >> 8), uint8_t(want >> 16), uint8_t(want >> 24)};
+      EXPECT_TRUE(f.matches(le));
+      le[1] ^= 1;
+      EXPECT_FALSE(f.matches(le));
+    }
+  }
+}
+
 TEST(Checksums, AgreeWithHdf5sFilterAndReadBackAnyRange) {
   test::TempDir dir("checksum");
   const std::string path = dir / "c.h5";
