@@ -94,6 +94,7 @@ void ShardBlock::clear() {
   embedding.clear();
   emb_segments.clear();
   views.reset();
+  work_.reset();
   armed_ = armed_norms_ = false;
 }
 
@@ -182,7 +183,11 @@ float max_squared_norm(const float* x, uint64_t rows, size_t d) {
 // Claims chunk `chunk` and verifies it: false, doing nothing, when another thread has claimed
 // it already (or it is verified). A mismatch is published (kFailed, for the threads waiting on
 // the chunk) and thrown.
-bool try_verify(EmbeddingViews& v, size_t chunk, bool norms) {
+// With `tiles` (use(first_row, count) over rows of the chunk), the checksum is summed tile by tile
+// (tile_rows rows) and each tile's rows are handed to use right after, while in cache; a
+// mismatch is found after the last tile (the caller's results for the chunk are then void).
+using TileUse = std::function<void(uint64_t first, uint64_t n)>;
+bool try_verify(EmbeddingViews& v, size_t chunk, bool norms, const TileUse* tiles = nullptr, uint64_t tile_rows = 0) {
   uint8_t expect = EmbeddingViews::kNew;
   if (!v.state[chunk].compare_exchange_strong(expect, EmbeddingViews::kClaimed, std::memory_order_acq_rel))
     return false;
@@ -197,7 +202,20 @@ bool try_verify(EmbeddingViews& v, size_t chunk, bool norms) {
       const uintptr_t a = uintptr_t(c.data) / page * page, b = uintptr_t(c.data + c.bytes + 4);
       ::madvise(reinterpret_cast<void*>(a), b - a, MADV_POPULATE_READ);  // a hint: errors are harmless
     }
-    if (!fletcher32_matches(c.data, c.bytes, c.data + c.bytes))
+    bool ok;
+    if (tiles) {
+      // The stored chunk is whole (chunk_rows rows) even where the dataset ends inside it.
+      const uint64_t rb = uint64_t(v.dim) * (v.half ? sizeof(uint16_t) : sizeof(float));
+      Fletcher32 f(c.bytes);
+      for (uint64_t r = 0; r * rb < c.bytes; r += tile_rows) {
+        f.update(c.data + r * rb, std::min<uint64_t>(tile_rows * rb, c.bytes - r * rb));
+        if (r < nrows) (*tiles)(r, std::min(tile_rows, nrows - r));
+      }
+      ok = f.matches(c.data + c.bytes);
+    } else {
+      ok = fletcher32_matches(c.data, c.bytes, c.data + c.bytes);
+    }
+    if (!ok)
       throw InputError(cat(v.where, ": checksum mismatch in rows [", lo, ", ", lo + nrows,
                            "): the stored bytes changed after they were written; restore the file or make it again"));
     // The largest row norm, while the chunk is in cache.
@@ -289,6 +307,117 @@ void ShardBlock::view_before(const Segment& s) const {
     }
   }
   ensure_verified(v, s.chunk, armed_ && armed_norms_);
+}
+
+// ---- work_views: the block's segments shared among threads ----------------------------------
+
+struct ShardBlock::Work {
+  enum : uint8_t { kPending, kDone, kFailed };
+  RunFn fn;
+  int dim = 0;
+  uint64_t tile_values = 0;
+  std::vector<uint64_t> at;                       // each segment's first row in the block
+  std::unique_ptr<std::atomic<uint8_t>[]> state;  // per segment
+  std::vector<std::exception_ptr> error;          // per segment, set before kFailed is published
+  std::atomic<size_t> next{0};                    // the next segment to take
+  std::atomic<bool> failed{false};
+  std::mutex m;
+  std::condition_variable cv;
+};
+
+void ShardBlock::arm_work(RunFn fn, int dim, uint64_t tile_values) {
+  TRAWL_ASSERT(views && dim > 0);
+  auto w = std::make_shared<Work>();
+  w->fn = std::move(fn);
+  w->dim = dim;
+  w->tile_values = std::max<uint64_t>(1, tile_values);
+  const size_t n = emb_segments.size();
+  w->state.reset(new std::atomic<uint8_t>[n]);
+  w->error.resize(n);
+  uint64_t at = 0;
+  for (size_t k = 0; k < n; ++k) {
+    w->state[k].store(Work::kPending, std::memory_order_relaxed);
+    w->at.push_back(at);
+    at += emb_segments[k].rows;
+  }
+  work_ = std::move(w);
+}
+
+void ShardBlock::work_views() {
+  Work& w = *work_;
+  for (;;) {
+    if (w.failed.load(std::memory_order_acquire)) return;
+    const size_t k = w.next.fetch_add(1, std::memory_order_acq_rel);
+    if (k >= emb_segments.size()) return;
+    uint8_t result = Work::kDone;
+    std::exception_ptr err;
+    try {
+      work_segment(k);
+    } catch (...) {
+      result = Work::kFailed;
+      err = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> g(w.m);
+      if (err) {
+        w.error[k] = err;
+        w.failed.store(true, std::memory_order_release);
+      }
+      w.state[k].store(result, std::memory_order_release);
+    }
+    w.cv.notify_all();
+    if (err) std::rethrow_exception(err);
+  }
+}
+
+void ShardBlock::wait_views() const {
+  Work& w = *work_;
+  for (size_t k = 0; k < emb_segments.size(); ++k) {
+    if (w.state[k].load(std::memory_order_acquire) == Work::kPending) {
+      std::unique_lock<std::mutex> lk(w.m);
+      // A failure elsewhere stops the others from taking segments: one never taken stays pending.
+      w.cv.wait(lk, [&] {
+        return w.state[k].load(std::memory_order_acquire) != Work::kPending ||
+               (w.failed.load(std::memory_order_acquire) && w.next.load(std::memory_order_acquire) <= k);
+      });
+    }
+    if (w.state[k].load(std::memory_order_acquire) == Work::kFailed) std::rethrow_exception(w.error[k]);
+  }
+  if (w.failed.load(std::memory_order_acquire))  // a failure past every segment taken: the first one
+    for (size_t k = 0; k < emb_segments.size(); ++k)
+      if (w.error[k]) std::rethrow_exception(w.error[k]);
+}
+
+void ShardBlock::work_segment(size_t k) {
+  const Segment& s = emb_segments[k];
+  Work& w = *work_;
+  auto& v = *views;
+  const auto& c = v.chunks[s.chunk];
+  const uint64_t at = w.at[k], dim = uint64_t(w.dim);
+  const uint64_t rb = dim * (s.data ? sizeof(float) : sizeof(uint16_t));
+  const char* first = s.data ? reinterpret_cast<const char*>(s.data) : reinterpret_cast<const char*>(s.half);
+  const uint64_t r0 = uint64_t(first - c.data) / rb;  // the segment's first row in its chunk
+  const uint64_t tile = std::max<uint64_t>(1, w.tile_values / dim);
+  thread_local std::vector<float> wide;
+  TileUse use = [&](uint64_t lo, uint64_t n) {  // rows [lo, lo + n) of the chunk
+    const uint64_t a = std::max(lo, r0), b = std::min(lo + n, r0 + s.rows);
+    if (a >= b) return;
+    if (s.data) {
+      w.fn(reinterpret_cast<const float*>(c.data) + a * dim, at + (a - r0), b - a);
+    } else {
+      if (wide.size() < (b - a) * dim) wide.resize((b - a) * dim);
+      h5::f16_to_f32(reinterpret_cast<const uint16_t*>(c.data) + a * dim, wide.data(), size_t((b - a) * dim));
+      w.fn(wide.data(), at + (a - r0), b - a);
+    }
+  };
+  if (!try_verify(v, s.chunk, false, &use, tile)) {  // verified, or being verified, by another thread
+    ensure_verified(v, s.chunk, false);
+    if (s.data)
+      use(r0, s.rows);
+    else
+      for (uint64_t r = 0; r < s.rows; r += tile) use(r0 + r, std::min(tile, s.rows - r));
+  }
+  view_after(s, w.dim);
 }
 
 float ShardBlock::view_bound(const Segment& s) const { return views->chunks[s.chunk].norm_bound; }

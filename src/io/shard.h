@@ -14,6 +14,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,7 +114,31 @@ struct ShardBlock {
   /// right before using it) rather than wait; `norms` as check_views's. The next read into
   /// this block disarms it.
   void arm_check(bool norms = true);
+
+  /// fn(rows, first_row, count) over a run of the block's embedding rows (first_row counted from
+  /// the block's start), for work that more than one thread may do at once on different runs:
+  /// e.g. scoring with a reentrant model, each run's results stored by first_row.
+  using RunFn = std::function<void(const float* x, uint64_t at, uint64_t n)>;
+  /// Instead of arm_check, on a block with views (emb_segments): its rows are to be used by `fn`,
+  /// segment by segment, by every thread that calls work_views (a BlockStream's reading thread
+  /// in its CheckFn, and the caller) — each takes the next segment nobody has taken. A segment
+  /// whose chunk nobody has verified is verified and used in one pass, tile by tile (a tile's
+  /// checksum, then its rows from cache); f16 rows are widened tile by tile. The next read into
+  /// this block disarms it. tile_values: a tile's size in values (64 Ki: 256 KiB of f32 rows,
+  /// well inside L2 between its check and its use; tests pass small ones).
+  void arm_work(RunFn fn, int dim, uint64_t tile_values = uint64_t(1) << 16);
+  bool armed_for_work() const { return work_ != nullptr; }
+  /// Takes and works segments until none is left; throws the failure of one it worked (a
+  /// checksum mismatch, or fn's exception), after which no thread takes another.
+  void work_views();
+  /// Returns once every segment has been worked (by any thread); rethrows the first failure in
+  /// row order.
+  void wait_views() const;
+
  private:
+  struct Work;
+  std::shared_ptr<Work> work_;
+  void work_segment(size_t k);
   bool armed_ = false, armed_norms_ = false;
   float view_bound(const Segment& s) const;
   const float* widen(const Segment& s, uint64_t first, uint64_t n, int dim) const;

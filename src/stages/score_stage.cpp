@@ -58,6 +58,10 @@ struct Block {
   io::ShardBlock rows;
   bool viewed = false;
   int dim = 0;
+  // Viewed rows scored by both the stream's reading thread and the caller (ShardBlock::arm_work):
+  // each block's own results, since the reading thread scores the next block while the caller
+  // writes this one.
+  std::vector<float> probs, feats;
 };
 
 struct Scorer {
@@ -82,6 +86,15 @@ using FeedFn = std::function<void(const Block&, const float*)>;                 
 void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint64_t block_rows, const ReadFn& read,
                   const WriteFn& write, const FeedFn& feed, Progress& prog) {
   std::vector<float> probs, feats;
+  // A model whose predict() is a memory-bound pass that two threads may run at once (logistic
+  // regression over the embedding): the reading thread scores too, each chunk verified and
+  // scored tile by tile from cache (ShardBlock::arm_work) — one pass over memory, on both cores.
+  const bool shared = s.model->concurrent_predict() && io::read_ahead_enabled();
+  auto score_run = [&s](Block& blk, const float* x, uint64_t at, uint64_t n) {
+    float* fp = s.features ? blk.feats.data() + at * size_t(s.F) : nullptr;
+    s.model->predict(x, n, blk.probs.data() + at * size_t(s.C), fp && !s.feat_from_emb ? fp : nullptr);
+    if (fp && s.feat_from_emb) std::copy(x, x + n * size_t(s.F), fp);
+  };
   io::BlockStream<Block> stream(
       io::block_tasks({rows}, block_rows),
       [&](const io::BlockTask& t, Block& blk) {
@@ -93,10 +106,18 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
       true,
       [](Block& blk) {
         ScopedTimer timer("check rows");
-        if (blk.viewed) blk.rows.check_views(/*norms=*/false);
+        if (blk.rows.armed_for_work())
+          blk.rows.work_views();
+        else if (blk.viewed)
+          blk.rows.check_views(/*norms=*/false);
       },
-      [](Block& blk) {  // viewed rows are scored right behind their check, chunk by chunk
-        if (blk.viewed) blk.rows.arm_check(/*norms=*/false);
+      [&](Block& blk) {  // viewed rows are scored right behind their check, chunk by chunk
+        if (!blk.viewed) return;
+        if (!shared || blk.rows.emb_segments.empty()) return blk.rows.arm_check(/*norms=*/false);
+        blk.probs.resize(blk.n * size_t(s.C));
+        blk.feats.resize(s.features ? blk.n * size_t(s.F) : 0);
+        blk.rows.arm_work([&score_run, &blk](const float* x, uint64_t at, uint64_t n) { score_run(blk, x, at, n); },
+                          blk.dim);
       });
   for (;;) {
     Block* next;
@@ -106,7 +127,18 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
     }
     if (!next) break;
     Block& cur = *next;
-    {
+    if (cur.rows.armed_for_work()) {
+      {
+        ScopedTimer t("predict");
+        cur.rows.work_views();
+      }
+      {
+        ScopedTimer t("wait for scores");
+        cur.rows.wait_views();
+      }
+      probs.swap(cur.probs);
+      feats.swap(cur.feats);
+    } else {
       ScopedTimer t("predict");
       probs.resize(cur.n * size_t(s.C));
       feats.resize(s.features ? cur.n * size_t(s.F) : 0);

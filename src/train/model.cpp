@@ -272,6 +272,7 @@ class EigenModel final : public Model {
   }
   const ModelHeader& header() const override { return h_; }
   int feature_dim() const override { return feat_; }
+  bool concurrent_predict() const override { return h_.kind == "logreg" && h_.input == "embedding"; }
 
   void predict(const float* X, size_t n, float* probs, float* features) const override {
     if (h_.input != "embedding")

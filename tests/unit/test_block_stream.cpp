@@ -371,6 +371,97 @@ TEST(ShardStream, ArmedChecksShareTheChunksAndStopAtABadOne) {
     }
 }
 
+// ShardBlock::arm_work, as trawl-score drives it: the stream's reading thread and the caller
+// both take segments (work_views), each chunk verified tile by tile as its rows are used. Every
+// row reaches the work once, at its place in the block, equal to the copied rows (f16 widened
+// the same way), whatever the block size (aligned to the 16-row chunks or not), the tile size
+// (5 rows: tiles that split chunks and segments) and which thread is the slower one; a changed
+// byte fails the block holding it, and no block from there on is completed.
+TEST(ShardStream, SharedWorkUsesEveryRowOnceAndStopsAtABadChunk) {
+  test::TempDir dir("bsw");
+  const int d = 8;
+  for (Dtype dt : {Dtype::kF32, Dtype::kF16}) {
+    const std::string s = dir / (std::string("w") + dtype_name(dt) + ".h5");
+    write_shard(s, 0, 400, d, dt);  // 25 chunks of 16 rows
+    const ShardBlock want = read_whole({s});
+    struct Blk {
+      uint64_t begin = 0, n = 0;
+      ShardBlock rows;
+      std::vector<float> out;
+    };
+    // Runs the stream; returns the rows of the blocks completed (wait_views returned), in order.
+    auto run = [&](uint64_t B, uint64_t tile_values, int pace, std::vector<float>* got) {
+      ShardReader r(s);
+      const std::thread::id caller = std::this_thread::get_id();
+      std::atomic<int> by_reader{0};
+      BlockStream<Blk> st(
+          block_tasks({r.rows()}, B),
+          [&](const BlockTask& t, Blk& b) {
+            b.begin = t.begin;
+            b.n = t.rows();
+            r.read(t.begin, t.end, b.rows, ShardReader::kUid | ShardReader::kEmbeddingView | ShardReader::kEmbeddingViewHalf);
+          },
+          true, [](Blk& b) { b.rows.work_views(); },
+          [&](Blk& b) {
+            ASSERT_FALSE(b.rows.emb_segments.empty());
+            b.out.assign(b.n * d, -1.0f);
+            b.rows.arm_work(
+                [&, bp = &b](const float* x, uint64_t at, uint64_t n) {
+                  const bool mine = std::this_thread::get_id() == caller;
+                  if (!mine) ++by_reader;
+                  if ((pace == 1 && mine) || (pace == 2 && !mine)) std::this_thread::sleep_for(std::chrono::microseconds(200));
+                  ASSERT_LE(at + n, bp->n);
+                  for (uint64_t i = 0; i < n * d; ++i) {
+                    EXPECT_EQ(bp->out[at * d + i], -1.0f) << "row " << bp->begin + at + i / d << " used twice";
+                    bp->out[at * d + i] = x[i];
+                  }
+                },
+                d, tile_values);
+          });
+      while (Blk* b = st.next()) {
+        b->rows.work_views();
+        b->rows.wait_views();
+        got->insert(got->end(), b->out.begin(), b->out.end());
+      }
+      return by_reader.load();
+    };
+    for (uint64_t B : {16, 40, 64, 400})
+      for (uint64_t tile : {40, 1 << 16})
+        for (int pace = 0; pace < 3; ++pace) {  // no sleeps; the caller slower; the reading thread slower
+          std::vector<float> got;
+          run(B, tile, pace, &got);
+          EXPECT_EQ(got, want.embedding) << dtype_name(dt) << ", block " << B << ", tile " << tile << ", pace " << pace;
+        }
+    // The reading thread does take a share when the caller is slow.
+    std::vector<float> got;
+    EXPECT_GT(run(16, 40, 1, &got), 0);
+
+    uint64_t off = 0, bytes = 0;
+    {
+      auto f = h5::File::open(s);
+      auto e = h5::Dataset::open(f, "embedding");
+      ASSERT_TRUE(e.chunk_extent(13, &off, &bytes));  // rows [208, 224)
+    }
+    {
+      FILE* fp = std::fopen(s.c_str(), "r+b");
+      ASSERT_NE(fp, nullptr);
+      std::fseek(fp, long(off + 20), SEEK_SET);
+      int c = std::fgetc(fp);
+      std::fseek(fp, long(off + 20), SEEK_SET);
+      std::fputc(c ^ 0x01, fp);
+      std::fclose(fp);
+    }
+    for (uint64_t B : {16, 40, 64, 400})
+      for (int pace = 0; pace < 3; ++pace) {
+        std::vector<float> done;
+        std::string m = test::error_of([&] { run(B, 40, pace, &done); });
+        EXPECT_NE(m.find("checksum mismatch in rows [208, 224)"), std::string::npos) << m;
+        EXPECT_NE(m.find(s), std::string::npos) << m;
+        EXPECT_EQ(done.size(), 208 / B * B * d) << dtype_name(dt) << ", block " << B << ", pace " << pace;
+      }
+  }
+}
+
 TEST(ShardStream, TheOpenCheckAndAShrunkShardAreErrorsNamingTheFile) {
   test::TempDir dir("bs");
   std::vector<std::string> shards = {dir / "a.h5", dir / "b.h5"};
