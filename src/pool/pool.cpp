@@ -93,7 +93,14 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     // dropped): one HDF5 read of each column costs as much as a few hundred short rows, and a
     // text row can be long, hence the smaller gap with text.
     const uint64_t gap = (cols & io::ShardReader::kText) ? 8 : 128;
-    const unsigned other = (cols & ~unsigned(io::ShardReader::kEmbedding)) | io::ShardReader::kUid;
+    // Embeddings as views into the mapped shard where it allows (io/shard.h kEmbeddingView): a
+    // wanted row's chunk is mapped and verified in place, once per chunk, instead of copied out
+    // of the page cache whole by HDF5 and verified in the copy; the rows wanted are copied.
+    const unsigned other = (cols & io::ShardReader::kEmbedding)
+                               ? (cols & ~unsigned(io::ShardReader::kEmbedding)) | io::ShardReader::kUid |
+                                     io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf
+                               : cols | io::ShardReader::kUid;
+    std::vector<float> emb;
     // Appends the rows' columns to `mine`; false (nothing appended) when `check` finds a uid
     // that is not at its row.
     auto extract = [&](const std::vector<uint64_t>& rows, bool check) {
@@ -108,7 +115,6 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
           if (v->size() > mark) v->resize(mark);
         return false;
       };
-      std::vector<float> emb;
       for (size_t i = 0; i < rows.size();) {
         size_t j = i + 1;
         while (j < rows.size() && rows[j] - rows[j - 1] <= gap) ++j;
@@ -117,7 +123,9 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
         r.read(lo, hi, one, other);
         if (cols & io::ShardReader::kEmbedding) {
           emb.resize((hi - lo) * size_t(p.dim));
-          r.read_embeddings(lo, hi, emb.data());
+          one.for_each_embedding_run(p.dim, [&](const float* x, uint64_t at, uint64_t n, float) {
+            std::copy(x, x + n * uint64_t(p.dim), emb.begin() + ptrdiff_t(at * uint64_t(p.dim)));
+          });
         }
         for (size_t k = i; k < j; ++k) {
           const size_t at = size_t(rows[k] - lo);

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
+#include "core/fs.h"
+#include "io/h5.h"
 #include "io/shard.h"
 #include "pool/pool.h"
 #include "support/testutil.h"
@@ -19,8 +22,10 @@ namespace {
 float value(uint64_t row, int d) { return float(std::sin(double(row * 31 + uint64_t(d)))); }
 
 // Chunk `chunk` with input rows 0..n-1 except those in `gaps` (rejected rows leave uid gaps).
-void write_shard(const std::string& path, uint64_t chunk, uint64_t n, const std::vector<uint64_t>& gaps, int dim) {
+void write_shard(const std::string& path, uint64_t chunk, uint64_t n, const std::vector<uint64_t>& gaps, int dim,
+                 io::Dtype dt = io::Dtype::kF32) {
   io::ShardMeta m;
+  m.dtype = dt;
   m.encoder = "hash";
   m.encoder_params = "dim=4;seed=1";
   m.dim = dim;
@@ -80,5 +85,55 @@ TEST(Pool, FetchRowsFindsRowsAfterRejectedOnesAndNamesUnknownUids) {
     const bool held = want[i] == io::make_uid(0, 39) || want[i] == io::make_uid(1, 21);
     const uint64_t input_row = want[i] & (io::kMaxRowsPerChunk - 1);
     for (int d = 0; d < dim; ++d) EXPECT_EQ(g.row(i, dim)[d], held ? 7.5f : value(input_row, d)) << want[i];
+  }
+}
+
+// Embeddings are fetched through the shard's mapping (each wanted row's chunk verified in place):
+// f32 rows as stored, f16 rows widened exactly as ShardReader::read widens them; a changed byte
+// in a wanted row's chunk is an error naming the shard and the chunk's rows, while rows of intact
+// chunks of the same shard are still fetched.
+TEST(Pool, FetchedEmbeddingsAreTheStoredRowsAndEachChunkIsVerified) {
+  test::TempDir dir("poolv");
+  const int dim = 6;
+  for (io::Dtype dt : {io::Dtype::kF32, io::Dtype::kF16}) {
+    const std::string sub = dir / io::dtype_name(dt);
+    make_dirs(sub);
+    const std::string path = join_path(sub, io::shard_file_name(0));
+    write_shard(path, 0, 60, {}, dim, dt);  // chunks of 8 rows
+    auto comm = mpi::Comm::world();
+    auto p = pool::open_pool(comm, sub);
+    io::ShardBlock all;
+    io::ShardReader(path).read(0, 60, all, io::ShardReader::kUid | io::ShardReader::kEmbedding);
+    std::vector<uint64_t> want = {io::make_uid(0, 0), io::make_uid(0, 9), io::make_uid(0, 10), io::make_uid(0, 33),
+                                  io::make_uid(0, 59)};
+    auto rows = pool::fetch_rows(comm, p, want, [](uint64_t) { return std::string("test"); }, io::ShardReader::kEmbedding);
+    ASSERT_EQ(rows.uid, want);
+    for (size_t i = 0; i < want.size(); ++i)
+      for (int d = 0; d < dim; ++d)
+        EXPECT_EQ(rows.row(i, dim)[d], all.embedding[size_t(want[i]) * dim + size_t(d)]) << io::dtype_name(dt) << " " << want[i];
+    // Flip a byte of chunk 4 (rows [32, 40)).
+    uint64_t off = 0, bytes = 0;
+    {
+      auto f = io::h5::File::open(path);
+      ASSERT_TRUE(io::h5::Dataset::open(f, "embedding").chunk_extent(4, &off, &bytes));
+    }
+    {
+      FILE* fp = std::fopen(path.c_str(), "r+b");
+      ASSERT_NE(fp, nullptr);
+      std::fseek(fp, long(off + 3), SEEK_SET);
+      const int c = std::fgetc(fp);
+      std::fseek(fp, long(off + 3), SEEK_SET);
+      std::fputc(c ^ 0x20, fp);
+      std::fclose(fp);
+    }
+    const std::string m = test::error_of([&] {
+      pool::fetch_rows(comm, p, {io::make_uid(0, 33)}, [](uint64_t) { return std::string("test"); }, io::ShardReader::kEmbedding);
+    });
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+    EXPECT_NE(m.find("checksum mismatch in rows [32, 40)"), std::string::npos) << m;
+    auto ok = pool::fetch_rows(comm, p, {io::make_uid(0, 10), io::make_uid(0, 12)}, [](uint64_t) { return std::string("test"); },
+                               io::ShardReader::kEmbedding);
+    ASSERT_EQ(ok.uid.size(), 2u);
+    EXPECT_EQ(ok.row(1, dim)[0], all.embedding[12 * dim]);
   }
 }
