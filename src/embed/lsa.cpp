@@ -249,9 +249,11 @@ void LsaFeaturizer::rows(const uint64_t* offsets, const uint32_t* ids, size_t n,
 // ---- the randomized SVD ------------------------------------------------------------------------
 //
 // Bits. Every floating-point result below is a fixed sequence of IEEE operations: this file is
-// compiled with -ffp-contract=off (no fused multiply-adds), the kernels are element-wise over
-// the sketch columns (no reassociation), and the SIMD clones (AVX-512, AVX2, SSE2) therefore
-// give the same bits as one another. Work split between OpenMP threads never splits a sum.
+// compiled with -ffp-contract=off (no multiply-add is fused unless written as fma: the dense
+// kernels' are, and fma is correctly rounded in hardware or in the C library alike), the kernels
+// are element-wise over the sketch columns (no reassociation), and the SIMD clones (AVX-512,
+// AVX2 / FMA3, SSE2) therefore give the same bits as one another. Work split between OpenMP
+// threads never splits a sum.
 
 namespace {
 
@@ -263,6 +265,10 @@ using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 size_t sub_rows() { return 4096; }
 
 #define TRAWL_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+// The dense kernels multiply-add with one rounding (fma): AVX-512 and FMA3 do it in hardware;
+// the default clone calls the C library's fma, correctly rounded in software — the same bits
+// on every CPU, slowly on the few x86-64 CPUs without FMA3.
+#define TRAWL_FMA_SIMD __attribute__((target_clones("avx512f", "fma", "default")))
 
 int padded(int k) { return (k + 15) / 16 * 16; }
 
@@ -320,30 +326,35 @@ void sleepy_barrier(const mpi::Comm& comm) {
   }
 }
 
-// y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in double (a float times a float: each product
-// exact), the entries in order. Rows of Z a few entries ahead (idx[p + 3], possibly in the
+// y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in float, the entries in order. Rows of Z a few entries ahead (idx[p + 3], possibly in the
 // next rows: idx < idx_end) are prefetched: random rows of a matrix larger than the caches.
-TRAWL_SIMD void row_product(double* __restrict y, const float* __restrict Z, const uint32_t* __restrict idx,
+TRAWL_SIMD void row_product(float* __restrict y, const float* __restrict Z, const uint32_t* __restrict idx,
                             const float* __restrict val, uint64_t n, const uint32_t* idx_end, int kp) {
-  for (int t = 0; t < kp; ++t) y[t] = 0.0;
+  for (int t = 0; t < kp; ++t) y[t] = 0.0f;
   for (uint64_t p = 0; p < n; ++p) {
     if (idx + p + 3 < idx_end) {
       const char* nx = reinterpret_cast<const char*>(Z + size_t(idx[p + 3]) * size_t(kp));
       for (int b = 0; b < kp * 4; b += 64) __builtin_prefetch(nx + b);
     }
-    const double a = val[p];
+    const float a = val[p];
     const float* __restrict z = Z + size_t(idx[p]) * size_t(kp);
-    for (int t = 0; t < kp; ++t) y[t] += a * double(z[t]);
+    for (int t = 0; t < kp; ++t) y[t] += a * z[t];
   }
 }
 
+inline void prefetch_rowf(const float* p, int kp) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int b = 0; b < kp * 4; b += 64) __builtin_prefetch(c + b);
+}
 inline void prefetch_row(const double* p, int kp) {
   const char* c = reinterpret_cast<const char*>(p);
   for (int b = 0; b < kp * 8; b += 64) __builtin_prefetch(c + b);
 }
 
-// w[0,kp) += a · y[0,kp) in double.
-TRAWL_SIMD void axpy_rows(double* __restrict w, const double* __restrict y, double a, int kp) {
+// w[0,kp) += a · y[0,kp) in float: the block's column sums, rounded to fixed point once per
+// block (fixed_parts). Float halves the bytes of the pass's two random-access streams (A Z's rows
+// and the sums' rows) against double; the sums run over at most a block's rows.
+TRAWL_SIMD void axpy_rows(float* __restrict w, const float* __restrict y, float a, int kp) {
   for (int t = 0; t < kp; ++t) w[t] += a * y[t];
 }
 
@@ -359,9 +370,15 @@ inline v8d load8(const double* p) {
 }
 inline void store8(double* p, v8d v) { std::memcpy(p, &v, sizeof v); }
 inline v8d bcast8(double s) { return v8d{s, s, s, s, s, s, s, s}; }
+// a·b + c per lane, rounded once (vectorised to vfmadd where the clone has FMA).
+__attribute__((always_inline)) inline v8d fmadd(v8d a, v8d b, v8d c) {
+  v8d r;
+  for (int l = 0; l < 8; ++l) r[l] = __builtin_fma(a[l], b[l], c[l]);
+  return r;
+}
 
 // G[a0+r, b0..b0+16) += Σ_{i in [i0,i1), ascending} X[i, a0+r] · Y[i, b0..b0+16), r < 4.
-TRAWL_SIMD void gram_tile(const double* __restrict X, const double* __restrict Y, size_t i0, size_t i1, int kp,
+TRAWL_FMA_SIMD void gram_tile(const double* __restrict X, const double* __restrict Y, size_t i0, size_t i1, int kp,
                           int a0, int b0, double* __restrict G) {
   v8d c[4][2];
   for (int r = 0; r < 4; ++r) {
@@ -374,8 +391,8 @@ TRAWL_SIMD void gram_tile(const double* __restrict X, const double* __restrict Y
     const double* x = X + i * size_t(kp) + a0;
     for (int r = 0; r < 4; ++r) {
       const v8d xr = bcast8(x[r]);
-      c[r][0] += xr * y0;
-      c[r][1] += xr * y1;
+      c[r][0] = fmadd(xr, y0, c[r][0]);
+      c[r][1] = fmadd(xr, y1, c[r][1]);
     }
   }
   for (int r = 0; r < 4; ++r) {
@@ -403,7 +420,7 @@ RowMat gram(const double* X, const double* Y, size_t V, int kp, bool sym) {
 }
 
 // C[i0+r, b0..b0+16) = Σ_{a < kin, ascending} X[i0+r, a] · M[a, b0..b0+16), r < 8.
-TRAWL_SIMD void product_tile8(const double* __restrict X, const double* __restrict M, size_t i0, int kp, int kin,
+TRAWL_FMA_SIMD void product_tile8(const double* __restrict X, const double* __restrict M, size_t i0, int kp, int kin,
                               int b0, double* __restrict C) {
   v8d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
   v8d c40 = {}, c41 = {}, c50 = {}, c51 = {}, c60 = {}, c61 = {}, c70 = {}, c71 = {};
@@ -412,14 +429,14 @@ TRAWL_SIMD void product_tile8(const double* __restrict X, const double* __restri
   for (int a = 0; a < kin; ++a) {
     const v8d m0 = load8(M + size_t(a) * s + b0), m1 = load8(M + size_t(a) * s + b0 + 8);
     v8d xr;
-    xr = bcast8(x[a]), c00 += xr * m0, c01 += xr * m1;
-    xr = bcast8(x[s + a]), c10 += xr * m0, c11 += xr * m1;
-    xr = bcast8(x[2 * s + a]), c20 += xr * m0, c21 += xr * m1;
-    xr = bcast8(x[3 * s + a]), c30 += xr * m0, c31 += xr * m1;
-    xr = bcast8(x[4 * s + a]), c40 += xr * m0, c41 += xr * m1;
-    xr = bcast8(x[5 * s + a]), c50 += xr * m0, c51 += xr * m1;
-    xr = bcast8(x[6 * s + a]), c60 += xr * m0, c61 += xr * m1;
-    xr = bcast8(x[7 * s + a]), c70 += xr * m0, c71 += xr * m1;
+    xr = bcast8(x[a]), c00 = fmadd(xr, m0, c00), c01 = fmadd(xr, m1, c01);
+    xr = bcast8(x[s + a]), c10 = fmadd(xr, m0, c10), c11 = fmadd(xr, m1, c11);
+    xr = bcast8(x[2 * s + a]), c20 = fmadd(xr, m0, c20), c21 = fmadd(xr, m1, c21);
+    xr = bcast8(x[3 * s + a]), c30 = fmadd(xr, m0, c30), c31 = fmadd(xr, m1, c31);
+    xr = bcast8(x[4 * s + a]), c40 = fmadd(xr, m0, c40), c41 = fmadd(xr, m1, c41);
+    xr = bcast8(x[5 * s + a]), c50 = fmadd(xr, m0, c50), c51 = fmadd(xr, m1, c51);
+    xr = bcast8(x[6 * s + a]), c60 = fmadd(xr, m0, c60), c61 = fmadd(xr, m1, c61);
+    xr = bcast8(x[7 * s + a]), c70 = fmadd(xr, m0, c70), c71 = fmadd(xr, m1, c71);
   }
   double* c = C + i0 * s + b0;
   store8(c, c00), store8(c + 8, c01), store8(c + s, c10), store8(c + s + 8, c11);
@@ -430,14 +447,14 @@ TRAWL_SIMD void product_tile8(const double* __restrict X, const double* __restri
 
 // The same for one row (the rows past the last multiple of 8): the same operations in the same
 // order per entry, so the same bits.
-TRAWL_SIMD void product_row(const double* __restrict X, const double* __restrict M, size_t i, int kp, int kin,
+TRAWL_FMA_SIMD void product_row(const double* __restrict X, const double* __restrict M, size_t i, int kp, int kin,
                             double* __restrict C) {
   for (int b0 = 0; b0 < kp; b0 += 16) {
     v8d c0 = {}, c1 = {};
     for (int a = 0; a < kin; ++a) {
       const v8d xr = bcast8(X[i * size_t(kp) + size_t(a)]);
-      c0 += xr * load8(M + size_t(a) * kp + b0);
-      c1 += xr * load8(M + size_t(a) * kp + b0 + 8);
+      c0 = fmadd(xr, load8(M + size_t(a) * kp + b0), c0);
+      c1 = fmadd(xr, load8(M + size_t(a) * kp + b0 + 8), c1);
     }
     store8(C + i * size_t(kp) + b0, c0);
     store8(C + i * size_t(kp) + b0 + 8, c1);
@@ -650,11 +667,11 @@ void reduce_fixed_rows(const mpi::Comm& comm, const RowTiles& tl, std::vector<u1
 }
 
 // acc[c·k + t] += fixed(Σ_{rows j of the block with column c, ascending} a_jc · (A_b Z)[j, t]),
-// with Z in float (the bytes every entry gathers), A_b Z and the column sums in double.
+// with Z, A_b Z and the column sums in float (the pass is bound by moving their rows).
 class BlockPass {
  public:
   BlockPass(size_t V, int k, int kp) : k_(k), kp_(kp), cnt_(V, 0), start_(V, 0), mark_(V, 0) {
-    assign_huge(W_, V * size_t(kp), 0.0);
+    assign_huge(W_, V * size_t(kp), 0.0f);
   }
 
   void run(const Csr& b, const float* Z, std::vector<u128>& acc) {
@@ -665,7 +682,7 @@ class BlockPass {
     for (size_t r0 = 0; r0 < n; r0 += sub_rows()) {
       const size_t r1 = std::min(n, r0 + sub_rows()), m = r1 - r0;
       // Y = A Z for rows [r0, r1), row by row.
-      if (Y_.capacity() < sub_rows() * size_t(kp)) assign_huge(Y_, sub_rows() * size_t(kp), 0.0);
+      if (Y_.capacity() < sub_rows() * size_t(kp)) assign_huge(Y_, sub_rows() * size_t(kp), 0.0f);
       Y_.resize(m * size_t(kp));
 #pragma omp parallel for schedule(dynamic, 64)
       for (long long j = 0; j < static_cast<long long>(m); ++j) {
@@ -706,25 +723,27 @@ class BlockPass {
         const uint32_t c = present_[size_t(i)];
         const uint64_t lo = start_[c];
         const uint64_t hi = size_t(i) + 1 < present_.size() ? start_[present_[size_t(i) + 1]] : crow_.size();
-        double* w = W_.data() + size_t(c) * kp;
-        if (size_t(i) + 1 < present_.size()) prefetch_row(W_.data() + size_t(present_[size_t(i) + 1]) * kp, kp);
-        for (uint64_t q = lo; q < hi; ++q) axpy_rows(w, Y_.data() + size_t(crow_[q]) * kp, double(cval_[q]), kp);
+        float* w = W_.data() + size_t(c) * kp;
+        if (size_t(i) + 1 < present_.size()) prefetch_rowf(W_.data() + size_t(present_[size_t(i) + 1]) * kp, kp);
+        for (uint64_t q = lo; q < hi; ++q) axpy_rows(w, Y_.data() + size_t(crow_[q]) * kp, cval_[q], kp);
       }
     }
     // The block's sums into the fixed-point accumulator, once per touched column.
 #pragma omp parallel
     {
       std::vector<int64_t> hi(static_cast<size_t>(kp)), lo(static_cast<size_t>(kp));
+      std::vector<double> wd(static_cast<size_t>(kp));
 #pragma omp for schedule(static)
       for (long long i = 0; i < static_cast<long long>(touched_.size()); ++i) {
         const uint32_t c = touched_[size_t(i)];
-        double* w = W_.data() + size_t(c) * kp;
-        fixed_parts(w, k, hi.data(), lo.data());
+        float* w = W_.data() + size_t(c) * kp;
+        for (int t = 0; t < kp; ++t) wd[size_t(t)] = double(w[t]);
+        fixed_parts(wd.data(), k, hi.data(), lo.data());
         u128* a = acc.data() + size_t(c) * k;
         for (int t = 0; t < k; ++t)
           a[t] += static_cast<u128>(static_cast<__int128>(hi[size_t(t)]) * (static_cast<__int128>(1) << 63) +
                                     lo[size_t(t)]);
-        std::fill(w, w + kp, 0.0);
+        std::fill(w, w + kp, 0.0f);
         mark_[c] = 0;
       }
     }
@@ -735,10 +754,10 @@ class BlockPass {
   std::vector<uint32_t> cnt_;
   std::vector<uint64_t> start_;
   std::vector<uint8_t> mark_;
-  std::vector<double> W_;
+  std::vector<float> W_;
   std::vector<uint32_t> present_, touched_, crow_;
   std::vector<float> cval_;
-  std::vector<double> Y_;
+  std::vector<float> Y_;
 };
 
 // Eigen's own thread count for the dense steps: 1, so the bits do not depend on it.

@@ -136,11 +136,13 @@ using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector
 /// Collective over comm. The top dim right singular vectors of the matrix whose rows are the
 /// union of every rank's blocks (features columns). column_keys[j] keys column j's row of the
 /// Gaussian test matrix (the token id), so the result does not depend on the column order's
-/// provenance. Each pass computes Aᵀ(A Z) with Z stored in float (A Z and the column sums in
-/// double); per block, each column's sum is rounded to 2^-80 fixed point and the blocks
+/// provenance. Each pass computes Aᵀ(A Z) in float (Z, A Z and each block's column sums: half
+/// the memory traffic of double; the fit moved by < 2e-6 relative in its singular values, see
+/// docs/FORMATS.md); per block, each column's sum is rounded to 2^-80 fixed point and the blocks
 /// are added as 128-bit integers, which is exact and associative, so the result is bitwise the
 /// same at any rank count, block placement or thread count (and trawl's kernels at any SIMD
-/// width: no fused multiply-adds, element-wise over the sketch columns). The dense steps
+/// width: element-wise over the sketch columns, multiply-adds fused only as explicit, correctly
+/// rounded fma). The dense steps
 /// (Cholesky QR between passes, the final small SVD) are spread over the ranks by fixed row
 /// tiles of the V × k matrices, their row sums added in tile order (the same bits again).
 /// on_pass(pass, passes) is called before each pass. resume (every rank; z on rank 0): start at

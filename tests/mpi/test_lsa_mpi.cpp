@@ -141,7 +141,7 @@ TEST(LsaMpi, RankDeficientSketchFallsBackAlikeOnEveryRank) {
   EXPECT_TRUE(dist.singular_values == serial.singular_values);
   Eigen::JacobiSVD<Eigen::MatrixXd> ref(dense);
   for (int i = 0; i < o.dim; ++i)
-    EXPECT_NEAR(serial.singular_values[size_t(i)], ref.singularValues()(i), 1e-8 * ref.singularValues()(0)) << i;
+    EXPECT_NEAR(serial.singular_values[size_t(i)], ref.singularValues()(i), 1e-6 * ref.singularValues()(0)) << i;  // float sums
 }
 
 void write_chunks(bool root, const std::string& dir, int chunks, std::vector<std::string>* files) {
