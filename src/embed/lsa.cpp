@@ -257,9 +257,7 @@ void LsaFeaturizer::rows(const uint64_t* offsets, const uint32_t* ids, size_t n,
 
 namespace {
 
-using u128 = unsigned __int128;
 using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// Fixed-point scale 2^80: |partial sums| < 2^46 fit in 127 bits.
 // Rows of A Z held at a time (not part of the result's identity: each column's sum runs over
 // the block's rows in order, one term at a time, however they are cut).
 size_t sub_rows() { return 4096; }
@@ -289,26 +287,38 @@ void assign_huge(Vec& v, size_t n, T x) {
   v.assign(n, x);
 }
 
-// x·2^80 rounded to the nearest integer (ties to even), as hi·2^63 + lo with |hi|, |lo| < 2^63:
-// y = x·2^80 (exact: a power of two; |x| < 2^46 so |y| < 2^126), hi = trunc(y·2^-63), and
-// y - hi·2^63 is exact (a multiple of y's ulp below 2^63), an integer unless |y| < 2^52, then
-// rounded. A function of x alone, so the sum of these over blocks is independent of the order
-// of addition; branch-free and vectorised (this runs once per touched column and block).
-TRAWL_SIMD void fixed_parts(const double* __restrict w, int k, int64_t* __restrict hi, int64_t* __restrict lo) {
-  for (int t = 0; t < k; ++t) {
-    const double y = w[t] * 0x1p80;
-    const double h = std::trunc(y * 0x1p-63);
-    hi[t] = static_cast<int64_t>(h);
-    lo[t] = static_cast<int64_t>(std::nearbyint(y - h * 0x1p63));
+// Column c's block sums, fixed point: rounded to a multiple of 2^-e_c (to nearest, ties to even)
+// and added as int64, e_c = 54 - ceil(log2 df_c) with df_c the rows, over every rank, that hold
+// column c. A row is a unit TF-IDF vector (|a_jc| <= 1, ||a_j|| = 1), so |(A Z)_jt| <= ||Z_t||,
+// which is 1 for the unit Gaussian start and ~1 after each orthonormalisation; a column's sums
+// then stay below df_c·||Z_t|| <= 2^(62 - e_c) · 2^-8·||Z_t||: 2^8 of margin, checked per block
+// (add_fixed). The rounding is a function of the block's sum alone, so the total does not
+// depend on the order of addition, i.e. on the rank count. The resolution, df_c·2^-54, is far
+// below the float sums' own rounding.
+std::vector<double> fixed_scales(const mpi::Comm& comm, const std::vector<SvdBlock>& mine, size_t V) {
+  std::vector<uint64_t> df(V, 0);
+  for (const auto& b : mine)
+    for (uint64_t p = 0; p < b.rows.offsets.back(); ++p) ++df[b.rows.index[p]];
+  comm.allreduce_inplace(df, MPI_SUM);
+  std::vector<double> scale(V);
+  for (size_t c = 0; c < V; ++c) {
+    int lg = 0;
+    while ((uint64_t(1) << lg) < std::max<uint64_t>(df[c], 1)) ++lg;
+    scale[c] = std::ldexp(1.0, 54 - lg);
   }
+  return scale;
 }
-// v·2^-80 as a double: hi·2^64 + lo rounded twice (hi when |hi| >= 2^53, then the sum), so within
-// an ulp of the exact value and a function of v alone; libgcc's exact 128-bit conversion costs
-// 5× as much, and this runs for every (feature, sketch column) after every pass.
-inline double from_fixed(u128 v) {
-  const int64_t hi = static_cast<int64_t>(static_cast<__int128>(v) >> 64);
-  const uint64_t lo = static_cast<uint64_t>(v);
-  return (static_cast<double>(hi) * 0x1p64 + static_cast<double>(lo)) * 0x1p-80;  // 2^-80: exact
+
+// a[t] += round(w[t]·scale) for t < k; false when some |w[t]·scale| >= 2^62 (the bound above
+// broken: the caller stops). Branch-free and vectorised: runs once per touched column and block.
+TRAWL_SIMD bool add_fixed(const float* __restrict w, int k, double scale, int64_t* __restrict a) {
+  double m = 0.0;
+  for (int t = 0; t < k; ++t) {
+    const double y = double(w[t]) * scale;  // exact: a float times a power of two
+    m = std::max(m, std::fabs(y));
+    a[t] += static_cast<int64_t>(std::nearbyint(std::min(std::max(y, -0x1p62), 0x1p62)));
+  }
+  return m < 0x1p62;
 }
 
 // A barrier that waits asleep (1 ms polls) instead of in MPI's busy loop: ranks that finish a
@@ -352,7 +362,7 @@ inline void prefetch_row(const double* p, int kp) {
 }
 
 // w[0,kp) += a · y[0,kp) in float: the block's column sums, rounded to fixed point once per
-// block (fixed_parts). Float halves the bytes of the pass's two random-access streams (A Z's rows
+// block (add_fixed). Float halves the bytes of the pass's two random-access streams (A Z's rows
 // and the sums' rows) against double; the sums run over at most a block's rows.
 TRAWL_SIMD void axpy_rows(float* __restrict w, const float* __restrict y, float a, int kp) {
   for (int t = 0; t < kp; ++t) w[t] += a * y[t];
@@ -631,17 +641,17 @@ bool orth(const mpi::Comm& comm, const RowTiles& tl, size_t V, const RowMat& m, 
 // me−s's copy of its own; integer sums, so the order does not matter); returns this rank's rows
 // of the sums as doubles in *W, V_r × kp (columns >= k zero; reused across passes). buf: the
 // receive buffer, kept across passes.
-void reduce_fixed_rows(const mpi::Comm& comm, const RowTiles& tl, std::vector<u128>& acc, int k, int kp,
-                       std::vector<u128>& buf, RowMat* W) {
+void reduce_fixed_rows(const mpi::Comm& comm, const RowTiles& tl, std::vector<int64_t>& acc, int k, int kp,
+                       const std::vector<double>& scale, std::vector<int64_t>& buf, RowMat* W) {
   const int P = tl.ranks(), me = tl.me();
-  u128* mine = acc.data() + tl.begin() * size_t(k);
+  int64_t* mine = acc.data() + tl.begin() * size_t(k);
   const size_t n_mine = tl.rows() * size_t(k);
   if (P > 1 && buf.size() < n_mine) buf.resize(n_mine);
   for (int step = 1; step < P; ++step) {
     const int dst = (me + step) % P, src = (me - step + P) % P;
-    const u128* send = acc.data() + tl.row_begin(dst) * size_t(k);
-    const uint64_t send_bytes = (tl.row_begin(dst + 1) - tl.row_begin(dst)) * size_t(k) * sizeof(u128);
-    const uint64_t recv_bytes = n_mine * sizeof(u128);
+    const int64_t* send = acc.data() + tl.row_begin(dst) * size_t(k);
+    const uint64_t send_bytes = (tl.row_begin(dst + 1) - tl.row_begin(dst)) * size_t(k) * sizeof(int64_t);
+    const uint64_t recv_bytes = n_mine * sizeof(int64_t);
     // Messages of at most 1 GiB; sender and receiver derive their number from the same size
     // (none when it is 0: a rank may hold no rows).
     const uint64_t chunk = uint64_t(1) << 30;
@@ -661,7 +671,10 @@ void reduce_fixed_rows(const mpi::Comm& comm, const RowTiles& tl, std::vector<u1
   }
   W->resize(Eigen::Index(tl.rows()), kp);
   for (size_t i = 0; i < tl.rows(); ++i) {
-    for (int t = 0; t < k; ++t) (*W)(Eigen::Index(i), t) = from_fixed(acc[(tl.begin() + i) * size_t(k) + size_t(t)]);
+    // v·2^-e_c: the int64 rounded to double (when |v| > 2^53), then scaled exactly.
+    const double inv = 1.0 / scale[tl.begin() + i];
+    for (int t = 0; t < k; ++t)
+      (*W)(Eigen::Index(i), t) = static_cast<double>(acc[(tl.begin() + i) * size_t(k) + size_t(t)]) * inv;
     for (int t = k; t < kp; ++t) (*W)(Eigen::Index(i), t) = 0.0;
   }
 }
@@ -674,7 +687,7 @@ class BlockPass {
     assign_huge(W_, V * size_t(kp), 0.0f);
   }
 
-  void run(const Csr& b, const float* Z, std::vector<u128>& acc) {
+  void run(const Csr& b, const float* Z, const std::vector<double>& scale, std::vector<int64_t>& acc) {
     const size_t n = b.rows();
     const int k = k_, kp = kp_;
     if (n == 0) return;
@@ -729,24 +742,21 @@ class BlockPass {
       }
     }
     // The block's sums into the fixed-point accumulator, once per touched column.
-#pragma omp parallel
-    {
-      std::vector<int64_t> hi(static_cast<size_t>(kp)), lo(static_cast<size_t>(kp));
-      std::vector<double> wd(static_cast<size_t>(kp));
-#pragma omp for schedule(static)
-      for (long long i = 0; i < static_cast<long long>(touched_.size()); ++i) {
-        const uint32_t c = touched_[size_t(i)];
-        float* w = W_.data() + size_t(c) * kp;
-        for (int t = 0; t < kp; ++t) wd[size_t(t)] = double(w[t]);
-        fixed_parts(wd.data(), k, hi.data(), lo.data());
-        u128* a = acc.data() + size_t(c) * k;
-        for (int t = 0; t < k; ++t)
-          a[t] += static_cast<u128>(static_cast<__int128>(hi[size_t(t)]) * (static_cast<__int128>(1) << 63) +
-                                    lo[size_t(t)]);
-        std::fill(w, w + kp, 0.0f);
-        mark_[c] = 0;
+    long long broken = -1;
+#pragma omp parallel for schedule(static)
+    for (long long i = 0; i < static_cast<long long>(touched_.size()); ++i) {
+      const uint32_t c = touched_[size_t(i)];
+      float* w = W_.data() + size_t(c) * kp;
+      if (!add_fixed(w, k, scale[c], acc.data() + size_t(c) * k)) {
+#pragma omp critical
+        broken = c;
       }
+      std::fill(w, w + kp, 0.0f);
+      mark_[c] = 0;
     }
+    if (broken >= 0)
+      throw InputError(cat("fit: the sums of feature column ", broken, " exceed their fixed-point range (2^8 above "
+                           "what rows of norm <= 1 with entries <= 1 can reach): rows this large are not TF-IDF rows"));
   }
 
  private:
@@ -775,11 +785,11 @@ int svd_padded_columns(int dim, int oversample, uint64_t features) {
 
 uint64_t svd_dense_bytes(uint64_t features, int dim, int oversample, int ranks) {
   const uint64_t kp = uint64_t(padded(dim + std::max(oversample, 0)));
-  // Every rank: Z (float, 4), the block's column sums (8), the fixed-point accumulator (16) and
+  // Every rank: Z (float, 4), the block's column sums (4), the fixed-point accumulator (8) and
   // the basis at the end (8); for its rows of the dense steps (the largest rank's), W and up to
   // three more V_r × kp doubles (32).
   const uint64_t rows = RowTiles(features, SvdOptions().dense_tile_rows, std::max(ranks, 1), 0).max_rows();
-  return features * kp * 36 + rows * kp * 32;
+  return features * kp * 24 + rows * kp * 32;
 }
 
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
@@ -859,17 +869,18 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
   RowMat W;  // this rank's rows of Aᵀ A Z (the last pass's)
   {
     BlockPass bp(V, k, kp);
-    std::vector<u128> acc, recv;
+    const std::vector<double> scale = fixed_scales(comm, mine, V);
+    std::vector<int64_t> acc, recv;
     RowMat q;
     for (int pass = first; pass < passes; ++pass) {
       if (on_pass) on_pass(pass, passes);
-      if (acc.empty()) assign_huge(acc, V * size_t(k), u128(0));
-      else std::fill(acc.begin(), acc.end(), u128(0));
+      if (acc.empty()) assign_huge(acc, V * size_t(k), int64_t(0));
+      else std::fill(acc.begin(), acc.end(), int64_t(0));
       {
         ScopedTimer timer("fit: svd: passes A^T(A Z)");
         Progress prog(cat("fit: pass ", pass + 1, "/", passes), my_nnz, "nnz");
         for (auto& b : mine) {
-          bp.run(b.rows, Z.data(), acc);
+          bp.run(b.rows, Z.data(), scale, acc);
           prog.add(b.rows.offsets.back());
         }
         prog.finish();
@@ -880,7 +891,7 @@ SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& min
         EigenSingleThread single;
         {
           ScopedTimer t2("fit: svd: dense: reduce the column sums");
-          reduce_fixed_rows(comm, tl, acc, k, kp, recv, &W);
+          reduce_fixed_rows(comm, tl, acc, k, kp, scale, recv, &W);
         }
         if (pass + 1 == passes) break;
         {

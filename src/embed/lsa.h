@@ -138,8 +138,9 @@ using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector
 /// Gaussian test matrix (the token id), so the result does not depend on the column order's
 /// provenance. Each pass computes Aᵀ(A Z) in float (Z, A Z and each block's column sums: half
 /// the memory traffic of double; the fit moved by < 2e-6 relative in its singular values, see
-/// docs/FORMATS.md); per block, each column's sum is rounded to 2^-80 fixed point and the blocks
-/// are added as 128-bit integers, which is exact and associative, so the result is bitwise the
+/// docs/FORMATS.md); per block, each column c's sum is rounded to fixed point (a multiple of
+/// 2^-(54 - ceil(log2 df_c)), df_c the rows holding c) and the blocks are added as 64-bit
+/// integers, which is exact and associative, so the result is bitwise the
 /// same at any rank count, block placement or thread count (and trawl's kernels at any SIMD
 /// width: element-wise over the sketch columns, multiply-adds fused only as explicit, correctly
 /// rounded fma). The dense steps
@@ -147,7 +148,10 @@ using SvdAfterPass = std::function<bool(int next_pass, int kp, const std::vector
 /// tiles of the V × k matrices, their row sums added in tile order (the same bits again).
 /// on_pass(pass, passes) is called before each pass. resume (every rank; z on rank 0): start at
 /// resume->pass from that state. after_pass: see SvdAfterPass (result.stopped when it stops). Throws UsageError for dim < 1, oversample < 0, power_iterations < 0,
-/// dim > features, and InputError when dim exceeds the numerical rank of the matrix.
+/// dim > features, and InputError when dim exceeds the numerical rank of the matrix. Rows are
+/// expected to be of norm <= 1 with entries <= 1 in magnitude (trawl-fit's unit TF-IDF rows):
+/// the fixed point's 2^8 of headroom absorbs larger ones up to that factor, and a sum beyond it
+/// is an InputError (never a wrong result).
 SvdResult randomized_svd(const mpi::Comm& comm, const std::vector<SvdBlock>& mine,
                          const std::vector<uint32_t>& column_keys, const SvdOptions& o,
                          const std::function<void(int, int)>& on_pass = {}, const SvdState* resume = nullptr,

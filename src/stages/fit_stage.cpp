@@ -79,9 +79,10 @@ std::string fit_fingerprint(const FitOptions& o, const std::string& vocab_checks
                             const std::vector<std::string>& checksums, uint64_t V, int kp) {
   uint64_t sample_bits;
   std::memcpy(&sample_bits, &o.sample, sizeof sample_bits);
-  // v4: A Z and the block's column sums in float, the dense kernels with fma (v3: double, no
-  // fma); v3: the dense steps in row tiles summed in tile order (v2: all rows on rank 0).
-  std::string t = cat("lsa-fit svd v4|dense_tile_rows=", o.svd.dense_tile_rows, "|vocab=", vocab_checksum, "|dim=", o.svd.dim, "|oversample=", o.svd.oversample,
+  // v5: per-column 64-bit fixed point (v4: 2^-80, 128-bit); v4: A Z and the block's column sums
+  // in float, the dense kernels with fma (v3: double, no fma); v3: the dense steps in row tiles
+  // summed in tile order (v2: all rows on rank 0).
+  std::string t = cat("lsa-fit svd v5|dense_tile_rows=", o.svd.dense_tile_rows, "|vocab=", vocab_checksum, "|dim=", o.svd.dim, "|oversample=", o.svd.oversample,
                       "|power_iterations=", o.svd.power_iterations, "|seed=", o.svd.seed, "|sample=", sample_bits,
                       "|max_features=", o.max_features, "|block_rows=", o.block_rows, "|features=", V, "|kp=", kp,
                       "|format=", static_cast<int>(o.reader.format), "|id_column=", o.reader.id_column,

@@ -110,6 +110,31 @@ TEST(LsaSvd, KnownSvdByHand) {
   EXPECT_THROW(embed::randomized_svd(comm, blocks, keys_of(4), o), UsageError);
 }
 
+// The fixed-point sums assume rows of norm <= 1 (TF-IDF rows), with 2^8 of headroom: rows a
+// little larger still fit and give the scaled answer; rows far larger are an error, never
+// wrapped-around sums.
+TEST(LsaSvd, RowsBeyondTheFixedPointRangeAreAnError) {
+  auto comm = mpi::Comm::world();
+  auto rows = hadamard_rows();  // norms 3, 2, 1
+  embed::SvdOptions o;
+  o.dim = 2;
+  o.oversample = 1;
+  for (float f : {10.0f, 1e5f}) {
+    auto big = rows;
+    for (auto& r : big)
+      for (auto& x : r) x *= f;
+    std::vector<embed::SvdBlock> blocks(1);
+    blocks[0].rows = csr_of(big, 4);
+    if (f == 10.0f) {
+      auto r = embed::randomized_svd(comm, blocks, keys_of(4), o);
+      EXPECT_NEAR(r.singular_values[0], 30.0, 30.0 * 1e-6);
+    } else {
+      const std::string m = test::error_of([&] { embed::randomized_svd(comm, blocks, keys_of(4), o); });
+      EXPECT_NE(m.find("exceed their fixed-point range"), std::string::npos) << m;
+    }
+  }
+}
+
 TEST(LsaSvd, BlocksDoNotChangeTheBits) {
   // The same rows split into other blocks, or the blocks in another order: identical bits.
   auto comm = mpi::Comm::world();
