@@ -159,6 +159,12 @@ std::vector<int> parse_list(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (trawl::bench::help(argc, argv,
+      "usage: bench_exact [--items 1000000] [--dim 256] [--k 50] [--nq 20,100,1000] [--reps 3]\n"
+      "                   [--threads T] [--block-rows R] [--query-tile Q] [--sweep]\n"
+      "Exact streaming search throughput (GFLOP/s of the anchor x item scan) against this machine's\n"
+      "GEMM peak and read bandwidth measured in the same run.\n"))
+    return 0;
   size_t items = 1000000;
   int dim = 256, K = 50, reps = 3, threads = 0, block_rows = 0, query_tile = 0;
   bool sweep = false;

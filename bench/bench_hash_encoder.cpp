@@ -17,6 +17,7 @@
 
 #include "embed/encoder.h"
 #include "embed/vocab.h"
+#include "bench_util.h"
 
 using namespace trawl;
 
@@ -76,6 +77,11 @@ std::pair<double, double> run(embed::Encoder& e, const Block& b, int threads, in
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (trawl::bench::help(argc, argv,
+      "usage: bench_hash_encoder [ROWS=200000] [THREADS=omp max]\n"
+      "Hash encoder throughput (rows/s) on synthetic token ids, per core and with all threads,\n"
+      "unweighted and idf-weighted, at a few dims and feature counts.\n"))
+    return 0;
   size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
   int maxt = argc > 2 ? std::atoi(argv[2]) : omp_get_max_threads();
   std::printf("# hash encoder throughput, %zu rows, best of 3; features = unigrams + bigrams per row\n", n);

@@ -129,6 +129,12 @@ bool sklearn_fit(const std::string& script, const Csr& X, const std::vector<int>
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (trawl::bench::help(argc, argv,
+      "usage: bench_linear [--sizes 1000,10000] [--classes 2,3] [--C 1] [--balanced 1] [--buckets 262144]\n"
+      "                    [--reps 1] [--no-sklearn] [--source DIR]\n"
+      "The TF-IDF featuriser and trawl's logistic-regression fit on synthetic hashed documents, next to\n"
+      "scikit-learn's fit of the same matrix in the same run.\n"))
+    return 0;
   const auto sizes = parse_list(arg(argc, argv, "--sizes", "1000,10000"));
   const auto classes = parse_list(arg(argc, argv, "--classes", "2,3"));
   const double C = std::stod(arg(argc, argv, "--C", "1"));

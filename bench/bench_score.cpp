@@ -125,13 +125,12 @@ double mapped_read_gbs(const std::vector<std::string>& files, int threads, int r
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (flag(argc, argv, "--help") || flag(argc, argv, "-h")) {
-    std::printf("usage: bench_score [--rows 2000000] [--dim 256] [--shards 4] [--classes 5] [--threads 1]\n"
-                "                   [--block-rows 16384] [--reps 3] [--dir DIR] [--stream-mb 1024] [--select]\n"
-                "trawl-score's throughput over a pool of f32 shards in the page cache, against the memory read\n"
-                "bandwidth and the rate of reading those files through mappings; run under mpirun for ranks.\n");
+  if (trawl::bench::help(argc, argv,
+                         "usage: bench_score [--rows 2000000] [--dim 256] [--shards 4] [--classes 5] [--threads 1]\n"
+                         "                   [--block-rows 16384] [--reps 3] [--dir DIR] [--stream-mb 1024] [--select]\n"
+                         "trawl-score's throughput over a pool of f32 shards in the page cache, against the memory read\n"
+                         "bandwidth and the rate of reading those files through mappings; run under mpirun for ranks.\n"))
     return 0;
-  }
   mpi::Environment menv(&argc, &argv);
   auto comm = mpi::Comm::world();
   log::set_rank(comm.rank(), comm.size());

@@ -31,6 +31,12 @@ using namespace trawl::score;
 
 
 int main(int argc, char** argv) {
+  if (trawl::bench::help(argc, argv,
+      "usage: [mpirun -n P] bench_topn [--n 1000000,10000000] [--top-n 10000] [--classes 1] [--reps 3]\n"
+      "                                [--levels 0] [--no-sort]\n"
+      "Distributed score selection: the per-class top N plus the 17 rank points over n scores split\n"
+      "over the ranks, next to a full sort of the same n items in one process.\n"))
+    return 0;
   mpi::Environment menv(&argc, &argv);
   auto comm = mpi::Comm::world();
   std::vector<uint64_t> sizes;

@@ -23,6 +23,7 @@
 #include "embed_torch/test_model.h"
 #include "embed_torch/torchscript_encoder.h"
 #include "embed_torch/wordpiece.h"
+#include "bench_util.h"
 
 using namespace trawl;
 
@@ -58,6 +59,11 @@ double best_seconds(int reps, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (trawl::bench::help(argc, argv,
+      "usage: bench_torchscript_encoder [DOCS=20000] [DIM=32] [MAX_THREADS=2]\n"
+      "TorchScript encoder throughput (docs/s) on the tiny test model for batch sizes 16/64/256 and\n"
+      "1..MAX_THREADS LibTorch threads, plus WordPiece alone.\n"))
+    return 0;
   const size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 20000;
   const int dim = argc > 2 ? std::atoi(argv[2]) : 32;
   const int max_threads = argc > 3 ? std::atoi(argv[3]) : 2;

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <sstream>
@@ -28,6 +29,14 @@ inline bool flag(int argc, char** argv, const char* name) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return true;
   return false;
+}
+
+/// True, after printing `usage` to stdout, when the command line asks for --help or -h (the
+/// caller returns 0). Every benchmark answers --help instead of running.
+inline bool help(int argc, char** argv, const char* usage) {
+  if (!flag(argc, argv, "--help") && !flag(argc, argv, "-h")) return false;
+  std::fputs(usage, stdout);
+  return true;
 }
 
 /// "1,10,100" -> {1, 10, 100} (empty items skipped).
