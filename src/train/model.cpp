@@ -272,7 +272,9 @@ class EigenModel final : public Model {
   }
   const ModelHeader& header() const override { return h_; }
   int feature_dim() const override { return feat_; }
-  bool concurrent_predict() const override { return h_.kind == "logreg" && h_.input == "embedding"; }
+  // With intra-op threads (--threads > 1) predict() spreads over the cores itself: a second caller
+  // would only oversubscribe them.
+  bool concurrent_predict() const override { return threads_ == 1 && h_.kind == "logreg" && h_.input == "embedding"; }
 
   void predict(const float* X, size_t n, float* probs, float* features) const override {
     if (h_.input != "embedding")

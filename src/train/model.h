@@ -57,8 +57,8 @@ class Model {
   /// not null: n × feature_dim(). Deterministic; thread-count independent up to float rounding.
   virtual void predict(const float* X, size_t n, float* probs, float* features = nullptr) const = 0;
   /// True when predict() is a memory-bound pass over its rows that several threads may call at
-  /// once on different rows (logistic regression over the embedding): the scoring stage then
-  /// scores on its reading thread too. Results are the same either way.
+  /// once on different rows (logistic regression over the embedding, loaded with threads = 1):
+  /// the scoring stage then scores on its reading thread too. Results are the same either way.
   virtual bool concurrent_predict() const { return false; }
   /// input == "tokens": CSR rows (offsets has n+1 entries relative to ids).
   virtual void predict_tokens(const uint64_t* offsets, const uint32_t* ids, size_t n, float* probs,
