@@ -90,9 +90,11 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
   // regression over the embedding): the reading thread scores too, each chunk verified and
   // scored tile by tile from cache (ShardBlock::arm_work) — one pass over memory, on both cores.
   const bool shared = s.model->concurrent_predict() && io::read_ahead_enabled();
-  auto score_run = [&s](Block& blk, const float* x, uint64_t at, uint64_t n) {
-    float* fp = s.features ? blk.feats.data() + at * size_t(s.F) : nullptr;
-    s.model->predict(x, n, blk.probs.data() + at * size_t(s.C), fp && !s.feat_from_emb ? fp : nullptr);
+  // Rows [at, at + n) of a block of viewed rows into its probs (and feats, when asked for): a
+  // row's probabilities do not depend on the rows beside it, so runs may go in any order.
+  auto score_run = [&s](float* probs, float* feats, const float* x, uint64_t at, uint64_t n) {
+    float* fp = feats ? feats + at * size_t(s.F) : nullptr;
+    s.model->predict(x, n, probs + at * size_t(s.C), fp && !s.feat_from_emb ? fp : nullptr);
     if (fp && s.feat_from_emb) std::copy(x, x + n * size_t(s.F), fp);
   };
   io::BlockStream<Block> stream(
@@ -116,8 +118,11 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
         if (!shared || blk.rows.emb_segments.empty()) return blk.rows.arm_check(/*norms=*/false);
         blk.probs.resize(blk.n * size_t(s.C));
         blk.feats.resize(s.features ? blk.n * size_t(s.F) : 0);
-        blk.rows.arm_work([&score_run, &blk](const float* x, uint64_t at, uint64_t n) { score_run(blk, x, at, n); },
-                          blk.dim);
+        blk.rows.arm_work(
+            [&score_run, &blk, features = s.features](const float* x, uint64_t at, uint64_t n) {
+              score_run(blk.probs.data(), features ? blk.feats.data() : nullptr, x, at, n);
+            },
+            blk.dim);
       });
   for (;;) {
     Block* next;
@@ -149,10 +154,9 @@ void score_blocks(const Scorer& s, const std::string& what, uint64_t rows, uint6
         s.model->predict_mixed(cur.offsets.data(), cur.ids.data(), cur.emb.data(), cur.n, probs.data());
       else if (s.tokens)
         s.model->predict_tokens(cur.offsets.data(), cur.ids.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
-      else if (cur.viewed)  // run by run: a row's probabilities do not depend on the rows beside it
+      else if (cur.viewed)
         cur.rows.for_each_embedding_run(cur.dim, [&](const float* x, uint64_t at, uint64_t n, float) {
-          s.model->predict(x, n, probs.data() + at * size_t(s.C), fp && !s.feat_from_emb ? fp + at * size_t(s.F) : nullptr);
-          if (fp && s.feat_from_emb) std::copy(x, x + n * size_t(s.F), fp + at * size_t(s.F));
+          score_run(probs.data(), fp, x, at, n);
         });
       else
         s.model->predict(cur.emb.data(), cur.n, probs.data(), s.feat_from_emb ? nullptr : fp);
