@@ -336,8 +336,9 @@ void sleepy_barrier(const mpi::Comm& comm) {
   }
 }
 
-// y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in float, the entries in order. Rows of Z a few entries ahead (idx[p + 3], possibly in the
-// next rows: idx < idx_end) are prefetched: random rows of a matrix larger than the caches.
+// y[0,kp) = Σ_p val[p] · Z[idx[p], 0,kp) in float, the entries in order. Rows of Z a few entries
+// ahead (idx[p + 3], possibly in the next rows: idx < idx_end) are prefetched: random rows of a
+// matrix larger than the caches.
 TRAWL_SIMD void row_product(float* __restrict y, const float* __restrict Z, const uint32_t* __restrict idx,
                             const float* __restrict val, uint64_t n, const uint32_t* idx_end, int kp) {
   for (int t = 0; t < kp; ++t) y[t] = 0.0f;
@@ -352,13 +353,9 @@ TRAWL_SIMD void row_product(float* __restrict y, const float* __restrict Z, cons
   }
 }
 
-inline void prefetch_rowf(const float* p, int kp) {
+inline void prefetch_row(const float* p, int kp) {
   const char* c = reinterpret_cast<const char*>(p);
   for (int b = 0; b < kp * 4; b += 64) __builtin_prefetch(c + b);
-}
-inline void prefetch_row(const double* p, int kp) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int b = 0; b < kp * 8; b += 64) __builtin_prefetch(c + b);
 }
 
 // w[0,kp) += a · y[0,kp) in float: the block's column sums, rounded to fixed point once per
@@ -737,7 +734,7 @@ class BlockPass {
         const uint64_t lo = start_[c];
         const uint64_t hi = size_t(i) + 1 < present_.size() ? start_[present_[size_t(i) + 1]] : crow_.size();
         float* w = W_.data() + size_t(c) * kp;
-        if (size_t(i) + 1 < present_.size()) prefetch_rowf(W_.data() + size_t(present_[size_t(i) + 1]) * kp, kp);
+        if (size_t(i) + 1 < present_.size()) prefetch_row(W_.data() + size_t(present_[size_t(i) + 1]) * kp, kp);
         for (uint64_t q = lo; q < hi; ++q) axpy_rows(w, Y_.data() + size_t(crow_[q]) * kp, cval_[q], kp);
       }
     }
