@@ -370,22 +370,18 @@ void ShardBlock::work_views() {
   }
 }
 
+// Segments are taken in order, and every segment taken is finished (done or failed); after a
+// failure no more are taken, so the ones never taken all lie past a failed one, which this loop
+// reaches first.
 void ShardBlock::wait_views() const {
   Work& w = *work_;
   for (size_t k = 0; k < emb_segments.size(); ++k) {
     if (w.state[k].load(std::memory_order_acquire) == Work::kPending) {
       std::unique_lock<std::mutex> lk(w.m);
-      // A failure elsewhere stops the others from taking segments: one never taken stays pending.
-      w.cv.wait(lk, [&] {
-        return w.state[k].load(std::memory_order_acquire) != Work::kPending ||
-               (w.failed.load(std::memory_order_acquire) && w.next.load(std::memory_order_acquire) <= k);
-      });
+      w.cv.wait(lk, [&] { return w.state[k].load(std::memory_order_acquire) != Work::kPending; });
     }
     if (w.state[k].load(std::memory_order_acquire) == Work::kFailed) std::rethrow_exception(w.error[k]);
   }
-  if (w.failed.load(std::memory_order_acquire))  // a failure past every segment taken: the first one
-    for (size_t k = 0; k < emb_segments.size(); ++k)
-      if (w.error[k]) std::rethrow_exception(w.error[k]);
 }
 
 void ShardBlock::work_segment(size_t k) {
