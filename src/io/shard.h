@@ -66,6 +66,9 @@ struct ShardBlock {
     const uint16_t* half = nullptr;
   };
   std::vector<Segment> emb_segments;
+  /// Values per tile where rows are widened (f16) or checked and used (arm_work) a piece at a
+  /// time: 64 Ki, 256 KiB of f32, well inside L2.
+  static constexpr uint64_t kTileValues = uint64_t(1) << 16;
   std::shared_ptr<struct EmbeddingViews> views;  // the mapping and its chunks' state
   size_t size() const { return uid.size(); }
   void clear();
@@ -90,7 +93,7 @@ struct ShardBlock {
       if (s.data) {
         fn(s.data, at, s.rows, view_bound(s));
       } else {  // f16: widened a tile (256 KiB of f32) at a time
-        const uint64_t tile = std::max<uint64_t>(1, (uint64_t(1) << 16) / uint64_t(dim));
+        const uint64_t tile = std::max<uint64_t>(1, kTileValues / uint64_t(dim));
         for (uint64_t r = 0; r < s.rows; r += tile) {
           const uint64_t n = std::min(tile, s.rows - r);
           fn(widen(s, r, n, dim), at + r, n, -1.0f);
@@ -124,9 +127,8 @@ struct ShardBlock {
   /// in its CheckFn, and the caller) — each takes the next segment nobody has taken. A segment
   /// whose chunk nobody has verified is verified and used in one pass, tile by tile (a tile's
   /// checksum, then its rows from cache); f16 rows are widened tile by tile. The next read into
-  /// this block disarms it. tile_values: a tile's size in values (64 Ki: 256 KiB of f32 rows,
-  /// well inside L2 between its check and its use; tests pass small ones).
-  void arm_work(RunFn fn, int dim, uint64_t tile_values = uint64_t(1) << 16);
+  /// this block disarms it. tile_values: a tile's size in values (tests pass small ones).
+  void arm_work(RunFn fn, int dim, uint64_t tile_values = kTileValues);
   bool armed_for_work() const { return work_ != nullptr; }
   /// Takes and works segments until none is left; throws the failure of one it worked (a
   /// checksum mismatch, or fn's exception), after which no thread takes another.
