@@ -195,6 +195,11 @@ class ShardStream {
   /// empty: read from the shards here.
   ShardStream(std::vector<std::string> shards, unsigned cols, uint64_t block_rows, OnOpen on_open = {},
               std::vector<uint64_t> rows_per_shard = {}, bool prefetch = true);
+  /// Over shards the caller has open (one reader each, in order; e.g. pool::OpenShards, which
+  /// a stage's row fetches read through): the stream takes the readers over and opens nothing,
+  /// and the chunks those fetches viewed are verified (or found verified) by the same state.
+  ShardStream(std::vector<std::unique_ptr<ShardReader>> readers, unsigned cols, uint64_t block_rows,
+              bool prefetch = true);
   /// The next block (rows [task().begin, task().end) of shards()[task().source]), nullptr at the end.
   const ShardBlock* next() { return stream_->next(); }
   const BlockTask& task() const { return stream_->task(); }
@@ -205,7 +210,9 @@ class ShardStream {
   std::vector<std::string> shards_;
   unsigned cols_;
   OnOpen on_open_;
+  std::vector<std::unique_ptr<ShardReader>> opened_;  // the caller's readers, taken in turn
   std::unique_ptr<ShardReader> reader_;  // the shard being read (stream thread only)
+  void start(std::vector<uint64_t> rows_per_shard, uint64_t block_rows, bool prefetch);
   size_t open_ = 0;
   std::unique_ptr<BlockStream<ShardBlock>> stream_;  // last: joined before the reader goes
 };

@@ -95,7 +95,7 @@ void ShardBlock::clear() {
   emb_segments.clear();
   views.reset();
   work_.reset();
-  armed_ = armed_norms_ = false;
+  armed_ = armed_norms_ = defer_check_ = false;
 }
 
 // A shard's mapping and, per embedding chunk, where it lies in the mapping (filled by the
@@ -291,6 +291,7 @@ void ShardBlock::check_views(bool norms) {
 // Blocks from a BlockStream arrive checked (check_views) or armed (checked while they are
 // used); this is the guard that no view is used unverified.
 void ShardBlock::view_before(const Segment& s) const {
+  if (defer_check_) return;  // the caller's DeferredChecks verifies the chunk later
   auto& v = *views;
   if (armed_ && v.state[s.chunk].load(std::memory_order_acquire) == EmbeddingViews::kClaimed) {
     // The checker is on this chunk: rather than wait, verify the next one (if nobody has claimed
@@ -414,6 +415,29 @@ void ShardBlock::work_segment(size_t k) {
       for (uint64_t r = 0; r < s.rows; r += tile) use(r0 + r, std::min(tile, s.rows - r));
   }
   view_after(s, w.dim);
+}
+
+void DeferredChecks::add(const ShardBlock& b, const std::vector<uint64_t>& used) {
+  TRAWL_ASSERT(b.defer_check_ || b.emb_segments.empty());
+  uint64_t at = 0;
+  size_t i = 0;
+  for (const auto& s : b.emb_segments) {
+    bool any = false;
+    for (; i < used.size() && used[i] < at + s.rows; ++i) any = true;
+    if (any && (chunks_.empty() || chunks_.back().first != b.views || chunks_.back().second != s.chunk))
+      chunks_.emplace_back(b.views, s.chunk);
+    at += s.rows;
+  }
+}
+
+void DeferredChecks::verify() const {
+  for (const auto& [v, chunk] : chunks_) ensure_verified(*v, chunk, false);
+}
+
+size_t DeferredChecks::pending() const {
+  size_t n = 0;
+  for (const auto& [v, chunk] : chunks_) n += v->state[chunk].load(std::memory_order_acquire) != EmbeddingViews::kVerified;
+  return n;
 }
 
 float ShardBlock::view_bound(const Segment& s) const { return views->chunks[s.chunk].norm_bound; }
@@ -837,6 +861,7 @@ void ShardReader::read(uint64_t begin, uint64_t end, ShardBlock& out, unsigned c
   }
   if ((cols & kEmbeddingView) && k && m.view_embeddings(begin, end, out, (cols & kEmbeddingViewHalf) != 0)) {
     out.embedding.clear();
+    out.defer_check_ = (cols & kDeferCheck) != 0;
   } else if (cols & (kEmbedding | kEmbeddingView)) {
     out.embedding.resize(k * static_cast<uint64_t>(m.meta.dim));
     if (k) m.emb.read(begin, k, out.embedding.data());

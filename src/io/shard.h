@@ -142,11 +142,35 @@ struct ShardBlock {
   std::shared_ptr<Work> work_;
   void work_segment(size_t k);
   bool armed_ = false, armed_norms_ = false;
+  bool defer_check_ = false;  // read with ShardReader::kDeferCheck
+  friend class ShardReader;
+  friend class DeferredChecks;
   float view_bound(const Segment& s) const;
   const float* widen(const Segment& s, uint64_t first, uint64_t n, int dim) const;
   mutable std::vector<float> widened_;  // for_each_embedding_run's tile of widened f16 rows
   void view_before(const Segment& s) const;
   void view_after(const Segment& s, int dim) const;
+};
+
+/// The embedding chunks of blocks read with ShardReader::kDeferCheck, whose rows were used
+/// before their checksums were verified. verify() then verifies each one that nobody has
+/// verified since — a ShardStream over the same readers (pool::OpenShards) verifies every chunk
+/// it passes, so for a shard the stream covers this costs nothing — with the read's own error
+/// (InputError naming the shard, dataset and rows). Its callers run it before any result
+/// computed from those rows is written, and before reporting another error those rows may
+/// have caused.
+class DeferredChecks {
+ public:
+  /// The chunks holding rows `used` (ascending, counted from b's first row) of b, a block read
+  /// with kDeferCheck.
+  void add(const ShardBlock& b, const std::vector<uint64_t>& used);
+  void verify() const;
+  /// Chunks added that are not verified yet (by anyone).
+  size_t pending() const;
+  bool empty() const { return chunks_.empty(); }
+
+ private:
+  std::vector<std::pair<std::shared_ptr<EmbeddingViews>, size_t>> chunks_;
 };
 
 /// uid of row `row` of chunk `chunk_index`: unique and the same however the work is split.
@@ -188,7 +212,12 @@ class ShardReader {
     /// With kEmbeddingView: f16 shards are viewed too; for_each_embedding_run widens their rows
     /// (exactly, with F16C where the CPU has it) tile by tile on the consumer's thread, so the
     /// reading thread neither copies nor widens them under the HDF5 lock.
-    kEmbeddingViewHalf = 128
+    kEmbeddingViewHalf = 128,
+    /// With kEmbeddingView: for_each_embedding_run hands out the viewed rows without verifying
+    /// their chunks; the caller collects the block in a DeferredChecks and verifies them before
+    /// anything computed from the rows leaves the process (e.g. a search's anchors, whose chunks
+    /// the search's own stream over the same reader verifies anyway).
+    kDeferCheck = 256
   };
   explicit ShardReader(const std::string& path);
   ~ShardReader();

@@ -68,8 +68,28 @@ std::vector<std::string> unpack(const std::vector<char>& b) {
 }
 }  // namespace
 
+io::ShardReader& OpenShards::get(const Pool& p, const std::string& path) {
+  auto& r = open_[path];
+  if (!r) {
+    auto opened = std::make_unique<io::ShardReader>(path);
+    check_shard(p, *opened);
+    r = std::move(opened);
+  }
+  return *r;
+}
+
+std::vector<std::unique_ptr<io::ShardReader>> OpenShards::take(const Pool& p, const std::vector<std::string>& paths) {
+  std::vector<std::unique_ptr<io::ShardReader>> out;
+  for (const auto& path : paths) {
+    get(p, path);
+    out.push_back(std::move(open_[path]));
+    open_.erase(path);
+  }
+  return out;
+}
+
 Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
-                const std::function<std::string(uint64_t)>& where, unsigned cols) {
+                const std::function<std::string(uint64_t)>& where, unsigned cols, FetchVia via) {
   ScopedTimer t("fetch rows");
   std::map<uint64_t, std::vector<uint64_t>> by_chunk;
   for (auto u : wanted) by_chunk[u >> 40].push_back(u);
@@ -85,8 +105,12 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     std::string path = join_path(p.dir, io::shard_file_name(chunk));
     if (!path_exists(path))
       throw InputError(cat(where(uids.front()), ": uid ", uids.front(), " is not in the pool (", path, " does not exist)"));
-    io::ShardReader r(path);
-    check_shard(p, r);
+    std::unique_ptr<io::ShardReader> own;
+    if (!via.open) {
+      own = std::make_unique<io::ShardReader>(path);
+      check_shard(p, *own);
+    }
+    const io::ShardReader& r = via.open ? via.open->get(p, path) : *own;
     if ((cols & io::ShardReader::kLabel) && !r.meta().has_label)
       throw InputError(cat(path, ": the shard has no label column"));
     // One read per run of wanted rows at most `gap` rows apart (the rows between are read and
@@ -98,7 +122,8 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
     // of the page cache whole by HDF5 and verified in the copy; the rows wanted are copied.
     const unsigned other = (cols & io::ShardReader::kEmbedding)
                                ? (cols & ~unsigned(io::ShardReader::kEmbedding)) | io::ShardReader::kUid |
-                                     io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf
+                                     io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf |
+                                     (via.later ? io::ShardReader::kDeferCheck : 0u)
                                : cols | io::ShardReader::kUid;
     std::vector<float> emb;
     // Appends the rows' columns to `mine`; false (nothing appended) when `check` finds a uid
@@ -126,6 +151,11 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
           one.for_each_embedding_run(p.dim, [&](const float* x, uint64_t at, uint64_t n, float) {
             std::copy(x, x + n * uint64_t(p.dim), emb.begin() + ptrdiff_t(at * uint64_t(p.dim)));
           });
+          if (via.later) {
+            std::vector<uint64_t> used;
+            for (size_t k = i; k < j; ++k) used.push_back(rows[k] - lo);
+            via.later->add(one, used);
+          }
         }
         for (size_t k = i; k < j; ++k) {
           const size_t at = size_t(rows[k] - lo);

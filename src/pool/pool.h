@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,11 +43,35 @@ struct Rows {
   long find(uint64_t u) const;  // position of u, or -1
 };
 
+/// Shards a stage opens once for several steps: fetch_rows reads through them (and the views
+/// its reads map stay with the reader), and a ShardStream takes them over (take) instead of
+/// opening the files again — so a chunk verified (or left to verify, io::DeferredChecks) by one
+/// step is known to the next.
+class OpenShards {
+ public:
+  /// The reader of `path`, opened (and checked against p: check_shard) on first use.
+  io::ShardReader& get(const Pool& p, const std::string& path);
+  /// Readers for `paths`, in order, handed over (each opened first if it is not open yet).
+  std::vector<std::unique_ptr<io::ShardReader>> take(const Pool& p, const std::vector<std::string>& paths);
+
+ private:
+  std::map<std::string, std::unique_ptr<io::ShardReader>> open_;
+};
+
+/// Where fetch_rows reads: through `open` (else it opens each shard itself and closes it
+/// after), and with `later` set the embedding chunks are not verified here but collected in it
+/// (io::ShardReader::kDeferCheck) for the caller to verify before the rows' results leave.
+struct FetchVia {
+  OpenShards* open = nullptr;
+  io::DeferredChecks* later = nullptr;
+};
+
 /// Collective: the requested columns (io::ShardReader::Columns bits; kUid is implied) of
 /// `wanted` (sorted, unique uids), on every rank. Shards are split over the ranks of comm. A
 /// uid not in the pool is an InputError whose message starts with where(uid).
 Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t>& wanted,
-                const std::function<std::string(uint64_t)>& where, unsigned cols = io::ShardReader::kEmbedding);
+                const std::function<std::string(uint64_t)>& where, unsigned cols = io::ShardReader::kEmbedding,
+                FetchVia via = {});
 
 /// Collective: fetch_rows(wanted) of the embedding column, where the ranks already hold some
 /// of those rows in memory (`known`: uids ascending with their embeddings, e.g. the vectors a

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "io/h5.h"
+#include "io/block_stream.h"
 #include "io/shard.h"
 #include "pool/pool.h"
 #include "support/testutil.h"
@@ -135,5 +136,83 @@ TEST(Pool, FetchedEmbeddingsAreTheStoredRowsAndEachChunkIsVerified) {
                                io::ShardReader::kEmbedding);
     ASSERT_EQ(ok.uid.size(), 2u);
     EXPECT_EQ(ok.row(1, dim)[0], all.embedding[12 * dim]);
+  }
+}
+
+// fetch_rows with checks deferred (FetchVia::later) hands out the stored rows without verifying
+// their chunks, and DeferredChecks::verify then verifies each chunk nobody verified since: a
+// changed chunk is the read's own error there. Through OpenShards, a ShardStream that takes the
+// readers over verifies the same chunks as it passes them (nothing is left pending), and a
+// changed chunk stops that stream.
+TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
+  test::TempDir dir("poold");
+  const int dim = 6;
+  for (io::Dtype dt : {io::Dtype::kF32, io::Dtype::kF16}) {
+    const std::string sub = dir / io::dtype_name(dt);
+    make_dirs(sub);
+    const std::string path = join_path(sub, io::shard_file_name(0));
+    write_shard(path, 0, 60, {}, dim, dt);  // chunks of 8 rows
+    auto comm = mpi::Comm::world();
+    auto p = pool::open_pool(comm, sub);
+    auto where = [](uint64_t) { return std::string("test"); };
+    const std::vector<uint64_t> want = {io::make_uid(0, 1), io::make_uid(0, 9), io::make_uid(0, 33), io::make_uid(0, 59)};
+    const auto ref = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding);
+    {
+      // Clean: the same rows; four chunks pending until a stream over the same reader passes them.
+      pool::OpenShards open;
+      io::DeferredChecks later;
+      auto rows = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding, {&open, &later});
+      EXPECT_EQ(rows.uid, ref.uid);
+      EXPECT_EQ(rows.emb, ref.emb) << io::dtype_name(dt);
+      EXPECT_EQ(later.pending(), 4u);
+      io::ShardStream s(open.take(p, {path}), io::ShardReader::kUid | io::ShardReader::kEmbeddingView |
+                                                   io::ShardReader::kEmbeddingViewHalf, 16);
+      uint64_t seen = 0;
+      while (const io::ShardBlock* b = s.next())
+        b->for_each_embedding_run(dim, [&](const float*, uint64_t, uint64_t n, float) { seen += n; });
+      EXPECT_EQ(seen, 60u);
+      EXPECT_EQ(later.pending(), 0u) << io::dtype_name(dt);
+      EXPECT_NO_THROW(later.verify());
+    }
+    // Flip a byte of chunk 4 (rows [32, 40)).
+    uint64_t off = 0, bytes = 0;
+    {
+      auto f = io::h5::File::open(path);
+      ASSERT_TRUE(io::h5::Dataset::open(f, "embedding").chunk_extent(4, &off, &bytes));
+    }
+    {
+      FILE* fp = std::fopen(path.c_str(), "r+b");
+      ASSERT_NE(fp, nullptr);
+      std::fseek(fp, long(off + 3), SEEK_SET);
+      const int c = std::fgetc(fp);
+      std::fseek(fp, long(off + 3), SEEK_SET);
+      std::fputc(c ^ 0x20, fp);
+      std::fclose(fp);
+    }
+    {
+      // Deferred: the fetch succeeds, verify names the chunk.
+      io::DeferredChecks later;
+      auto rows = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding, {nullptr, &later});
+      EXPECT_EQ(rows.uid, ref.uid);
+      EXPECT_EQ(later.pending(), 4u);
+      const std::string m = test::error_of([&] { later.verify(); });
+      EXPECT_NE(m.find(path), std::string::npos) << m;
+      EXPECT_NE(m.find("checksum mismatch in rows [32, 40)"), std::string::npos) << m;
+    }
+    {
+      // Through a stream over the same reader: the stream stops at the chunk, and verify after
+      // it reports the same failure.
+      pool::OpenShards open;
+      io::DeferredChecks later;
+      pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding, {&open, &later});
+      io::ShardStream s(open.take(p, {path}), io::ShardReader::kUid | io::ShardReader::kEmbeddingView |
+                                                   io::ShardReader::kEmbeddingViewHalf, 16);
+      const std::string m = test::error_of([&] {
+        while (const io::ShardBlock* b = s.next()) b->for_each_embedding_run(dim, [](const float*, uint64_t, uint64_t, float) {});
+      });
+      EXPECT_NE(m.find("checksum mismatch in rows [32, 40)"), std::string::npos) << m;
+      const std::string m2 = test::error_of([&] { later.verify(); });
+      EXPECT_NE(m2.find("checksum mismatch in rows [32, 40)"), std::string::npos) << m2;
+    }
   }
 }
