@@ -53,17 +53,17 @@ double mtime(const std::string& path) {
   return double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec);
 }
 
+// `open`: the shards the labelled rows were fetched through (the exact search's stream takes
+// them over, so their mappings and the chunks' verification state carry over).
 AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<std::string>& shards,
                    const RowMatrixXf& queries, const std::vector<uint64_t>& excluded, int K, uint64_t* scanned,
-                   Rows* kept) {
+                   Rows* kept, pool::OpenShards& open) {
   AnchorLists acc(K, size_t(queries.rows()));
   if (queries.rows() == 0 || K == 0) return acc;
   uint64_t total_rows = 0;
   std::vector<uint64_t> rows(shards.size());
   for (size_t i = 0; i < shards.size(); ++i) {
-    io::ShardReader r(shards[i]);
-    check_shard(p, r);
-    rows[i] = r.rows();
+    rows[i] = open.get(p, shards[i]).rows();
     total_rows += rows[i];
   }
   Progress prog(cat("search (", o.backend, ")"), total_rows, "items");
@@ -76,7 +76,7 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     // Reads overlap the scan: the stream's thread reads the next block (of this shard or the
     // next) while this one is searched.
     // f32 shards are searched in place in the mapped files (no copy out of the page cache).
-    io::ShardStream stream(shards, io::ShardReader::kUid | io::ShardReader::kEmbeddingView, o.block_rows, {}, rows);
+    io::ShardStream stream(open.take(p, shards), io::ShardReader::kUid | io::ShardReader::kEmbeddingView, o.block_rows);
     while (const io::ShardBlock* b = stream.next()) {
       b->for_each_embedding_run(p.dim, [&](const float* x, uint64_t at, uint64_t n, float norm_bound) {
         sc.scan(x, b->uid.data() + at, n, norm_bound);
@@ -295,39 +295,51 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
   RetrieveSummary s;
   std::optional<retrieve::AnchorSet> anchors;  // written once the search has succeeded
   if (o.method == "anchoral" || o.method == "seals") {
-    Rows lab = fetch_rows(comm, p, labelled, where);
-    RowMatrixXf q;
-    if (o.method == "anchoral") {
-      std::vector<int> cls;
-      for (auto& it : ls.items) cls.push_back(it.cls);
-      Eigen::Map<const RowMatrixXf> E(lab.emb.data(), Eigen::Index(lab.uid.size()), p.dim);
-      std::vector<int> per(ls.classes.size(), 0);
-      for (int c : cls) per[c]++;
-      for (size_t c = 0; c < per.size(); ++c)
-        if (per[c] == 0) log::warn("class '", ls.classes[c], "' has no labelled items: it gets no anchors this round");
-      retrieve::AnchorSet a;
-      {
-        ScopedTimer t("anchors");
-        a = retrieve::select_anchors(lab.uid, cls, E, o.anchors_per_class, o.seed, o.round);
+    // The labelled rows are used before their chunks are verified: the exact search's stream
+    // over the same readers verifies every chunk of this task's shards anyway, and `later`
+    // verifies what it did not cover (other tasks' shards, the hnsw backend) before anything
+    // is written — or before another error those rows may have caused is reported.
+    pool::OpenShards open;
+    io::DeferredChecks later;
+    try {
+      Rows lab = fetch_rows(comm, p, labelled, where, io::ShardReader::kEmbedding, {&open, &later});
+      RowMatrixXf q;
+      if (o.method == "anchoral") {
+        std::vector<int> cls;
+        for (auto& it : ls.items) cls.push_back(it.cls);
+        Eigen::Map<const RowMatrixXf> E(lab.emb.data(), Eigen::Index(lab.uid.size()), p.dim);
+        std::vector<int> per(ls.classes.size(), 0);
+        for (int c : cls) per[c]++;
+        for (size_t c = 0; c < per.size(); ++c)
+          if (per[c] == 0) log::warn("class '", ls.classes[c], "' has no labelled items: it gets no anchors this round");
+        retrieve::AnchorSet a;
+        {
+          ScopedTimer t("anchors");
+          a = retrieve::select_anchors(lab.uid, cls, E, o.anchors_per_class, o.seed, o.round);
+        }
+        q = a.queries(E);
+        queries_uid = a.uid;
+        anchors = std::move(a);
+        log::info("round ", o.round, ": ", anchors->size(), " anchors from ", labelled.size(), " labelled items in ",
+                  ls.classes.size(), " classes");
+      } else {
+        std::string prev = o.state;
+        if (!prev.empty() && !path_exists(prev)) throw IoError(cat("--state ", prev, ": no such SEALS state file"));
+        formats::SealsState st = formats::read_seals_state(prev);
+        queries_uid = set_minus(labelled, st.searched);
+        q.resize(Eigen::Index(queries_uid.size()), p.dim);
+        for (size_t i = 0; i < queries_uid.size(); ++i) {
+          long r = lab.find(queries_uid[i]);
+          std::copy_n(lab.row(size_t(r), p.dim), p.dim, q.row(Eigen::Index(i)).data());
+        }
+        log::info("round ", o.round, ": SEALS searches with ", queries_uid.size(), " newly labelled items");
       }
-      q = a.queries(E);
-      queries_uid = a.uid;
-      anchors = std::move(a);
-      log::info("round ", o.round, ": ", anchors->size(), " anchors from ", labelled.size(), " labelled items in ",
-                ls.classes.size(), " classes");
-    } else {
-      std::string prev = o.state;
-      if (!prev.empty() && !path_exists(prev)) throw IoError(cat("--state ", prev, ": no such SEALS state file"));
-      formats::SealsState st = formats::read_seals_state(prev);
-      queries_uid = set_minus(labelled, st.searched);
-      q.resize(Eigen::Index(queries_uid.size()), p.dim);
-      for (size_t i = 0; i < queries_uid.size(); ++i) {
-        long r = lab.find(queries_uid[i]);
-        std::copy_n(lab.row(size_t(r), p.dim), p.dim, q.row(Eigen::Index(i)).data());
-      }
-      log::info("round ", o.round, ": SEALS searches with ", queries_uid.size(), " newly labelled items");
+      part.lists = search(o, p, mine, q, excluded, o.neighbours, &s.items_scanned, &part.kept, open);
+      later.verify();
+    } catch (...) {
+      later.verify();  // a changed chunk is the error to report, not what its rows led to
+      throw;
     }
-    part.lists = search(o, p, mine, q, excluded, o.neighbours, &s.items_scanned, &part.kept);
     ScopedTimer t("reduce");
     retrieve::reduce_topk(comm, part.lists);
   } else if (o.method == "randsub" || o.method == "random") {
@@ -344,7 +356,10 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
     part.sample = retrieve::reduce_smallest_priorities(comm, hs.sorted(), o.subpool_size);
   }
   s.items_scanned = comm.sum(s.items_scanned);
-  if (anchors && comm.root() && o.shard_id == 0) write_anchors_tsv(join_path(o.output, "anchors.tsv"), *anchors, ls);
+  // anchors.tsv goes with the round's result, after it: a failure before leaves neither.
+  auto write_anchors = [&] {
+    if (anchors && comm.root() && o.shard_id == 0) write_anchors_tsv(join_path(o.output, "anchors.tsv"), *anchors, ls);
+  };
 
   if (array) {
     // Write this task's partial result for trawl-merge.
@@ -369,6 +384,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
       }
       formats::write_retrieve_part(s.part_path, rp);
     }
+    write_anchors();
     comm.barrier();
     log::info("wrote ", s.part_path, " (task ", o.shard_id, " of ", o.num_shards, "); run trawl-merge when all tasks are done");
   } else {
@@ -377,6 +393,7 @@ RetrieveSummary run_retrieve(const mpi::Comm& comm, const RetrieveOptions& o) {
       r.items_scanned = s.items_scanned;
       return r;
     }();
+    write_anchors();
     log::info("subpool: ", s.subpool, " items (", s.candidates, " candidates from ", s.anchors, " queries over ",
               s.items_scanned, " items) -> ", s.subpool_path);
   }
