@@ -91,6 +91,7 @@ std::vector<std::string> list_files(const std::string& dir, const std::string& p
   if (!d) throw IoError(cat(dir, ": cannot list directory: ", std::strerror(errno)));
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
+    if (n == "." || n == "..") continue;  // not files
     if (n.size() >= prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
         n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
       out.push_back(join_path(dir, n));
