@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
         }
         w.close(0);
       }
-      ao.commit();
+      io::commit_shard(ao);  // as trawl-embed and trawl-gen-vectors do
     }
     train::ModelHeader h;
     h.kind = "logreg";

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
         }
         w.close(0);
       }
-      ao.commit();
+      io::commit_shard(ao);
     }
     prog.finish();
     comm.barrier();

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/timer.h"
 #include "core/log.h"
 #include "io/checksum.h"
 #include "io/h5.h"
@@ -616,6 +617,12 @@ void ShardWriter::close(uint64_t rejected_rows) {
   m.file.set_attr_u64("rows", m.rows);
   m.closed = true;
   m.file.close();
+}
+
+void commit_shard(AtomicOutput& out) {
+  out.commit();
+  ScopedTimer t("cache in 2 MiB pages");
+  recache_in_large_pages(out.final_path());
 }
 
 // ---- Reader --------------------------------------------------------------------------------

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+namespace trawl {
+class AtomicOutput;
+}
+
 namespace trawl::io {
 
 constexpr const char* kShardFormat = "shard";
@@ -197,6 +201,12 @@ class ShardWriter {
   struct Impl;
   Impl* impl_;
 };
+
+/// Puts a shard written under out's temporary name (ShardWriter, closed) in place —
+/// out.commit(): synced, renamed — and has the page cache hold it in 2 MiB pages where the file
+/// system allows (recache_in_large_pages, io/mapped.h): every later pass over its rows through
+/// a mapping costs about half as much.
+void commit_shard(AtomicOutput& out);
 
 /// Reads a shard. The constructor validates the format name and version (and that the
 /// datasets exist with consistent lengths) and throws InputError naming the file and the

@@ -283,7 +283,7 @@ ChunkResult embed_chunk(const EmbedOptions& o, embed::Encoder& enc, uint64_t chu
     log::warn(input, ": ", res.rejected, " bad rows written to ", rej_out->final_path());
   }
   res.bytes_out = file_size(out.temp_path());
-  out.commit();
+  io::commit_shard(out);
   prog.add(reader.file_bytes() > last_bytes ? reader.file_bytes() - last_bytes : 0);
   log::debug("chunk ", chunk, ": ", res.rows, " rows -> ", final_path);
   return res;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "io/h5.h"
+#include "io/mapped.h"
 #include "io/shard.h"
 #include "support/testutil.h"
 
@@ -744,6 +745,43 @@ TEST(Shard, CompletenessOfUnfinishedAndKilledWrites) {
     out.commit();
   }
   EXPECT_TRUE(shard_is_complete(final_path));
+}
+
+// commit_shard puts the shard in place byte for byte; having the page cache hold it in 2 MiB
+// pages (io::recache_in_large_pages) is a hint that depends on the kernel and file system, so
+// the test checks what must hold everywhere: the same bytes, a shard that reads and verifies,
+// and no error for files it cannot or need not handle.
+TEST(Shard, CommitShardKeepsEveryByteAndLargePagesAreOnlyAHint) {
+  test::TempDir d("shard");
+  const std::string final_path = d / shard_file_name(2);
+  FileChecksum before;
+  {
+    AtomicOutput out(final_path);
+    ShardWriter w(out.temp_path(), make_meta(256, Dtype::kF32, 2, false), 4096);
+    w.append(make_block(2, 0, 9000, 256, false));  // 9 MiB of embeddings: several 2 MiB pages
+    w.close(0);
+    before = checksum_file(out.temp_path());
+    commit_shard(out);
+    EXPECT_FALSE(path_exists(out.temp_path()));
+  }
+  EXPECT_EQ(checksum_file(final_path).str(), before.str());
+  ShardReader r(final_path);
+  r.validate_deep();
+  ShardBlock b, v;
+  r.read(0, 9000, b);
+  expect_rows(b, 2, 0, 9000, 256, false, false);
+  r.read(0, 9000, v, ShardReader::kUid | ShardReader::kEmbeddingView);
+  ASSERT_FALSE(v.emb_segments.empty());  // through the mapping, each chunk verified
+  std::vector<float> seen;
+  v.for_each_embedding_run(256, [&](const float* x, uint64_t, uint64_t n, float) { seen.insert(seen.end(), x, x + n * 256); });
+  EXPECT_EQ(seen, b.embedding);
+  for (const auto& f : list_files(d.path(), "", "")) EXPECT_EQ(f, final_path);  // nothing else left
+  // Again on the committed file (a second call is harmless), and files it leaves alone.
+  recache_in_large_pages(final_path);
+  EXPECT_EQ(checksum_file(final_path).str(), before.str());
+  EXPECT_FALSE(recache_in_large_pages(d / "missing.h5"));
+  write_text_atomic(d / "small.txt", "a few bytes");
+  EXPECT_FALSE(recache_in_large_pages(d / "small.txt"));
 }
 
 TEST(Shard, ListShards) {
