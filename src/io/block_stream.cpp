@@ -31,33 +31,24 @@ std::vector<BlockTask> block_tasks(const std::vector<uint64_t>& rows_per_source,
 }
 
 ShardStream::ShardStream(std::vector<std::string> shards, unsigned cols, uint64_t block_rows, OnOpen on_open,
-                         std::vector<uint64_t> rows_per_shard, bool prefetch)
-    : shards_(std::move(shards)), cols_(cols), on_open_(std::move(on_open)), open_(shards_.size()) {
+                         std::vector<uint64_t> rows_per_shard, bool prefetch,
+                         std::vector<std::unique_ptr<ShardReader>> opened)
+    : shards_(std::move(shards)),
+      cols_(cols),
+      on_open_(std::move(on_open)),
+      opened_(std::move(opened)),
+      open_(shards_.size()) {
+  TRAWL_ASSERT(opened_.empty() || opened_.size() == shards_.size());
   if (rows_per_shard.empty())
-    for (const auto& s : shards_) rows_per_shard.push_back(ShardReader(s).rows());
-  start(std::move(rows_per_shard), block_rows, prefetch);
-}
-
-ShardStream::ShardStream(std::vector<std::unique_ptr<ShardReader>> readers, unsigned cols, uint64_t block_rows,
-                         bool prefetch)
-    : cols_(cols), opened_(std::move(readers)), open_(opened_.size()) {
-  std::vector<uint64_t> rows;
-  for (const auto& r : opened_) {
-    TRAWL_ASSERT(r);
-    shards_.push_back(r->path());
-    rows.push_back(r->rows());
-  }
-  start(std::move(rows), block_rows, prefetch);
-}
-
-void ShardStream::start(std::vector<uint64_t> rows_per_shard, uint64_t block_rows, bool prefetch) {
+    for (size_t i = 0; i < shards_.size(); ++i)
+      rows_per_shard.push_back(i < opened_.size() && opened_[i] ? opened_[i]->rows() : ShardReader(shards_[i]).rows());
   TRAWL_ASSERT(rows_per_shard.size() == shards_.size());
   stream_ = std::make_unique<BlockStream<ShardBlock>>(
       block_tasks(rows_per_shard, block_rows),
       [this](const BlockTask& t, ShardBlock& b) {
         if (t.source != open_) {
           reader_.reset();
-          if (!opened_.empty())
+          if (t.source < opened_.size() && opened_[t.source])
             reader_ = std::move(opened_[t.source]);
           else
             reader_ = std::make_unique<ShardReader>(shards_[t.source]);

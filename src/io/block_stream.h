@@ -193,13 +193,13 @@ class ShardStream {
   using OnOpen = std::function<void(const ShardReader&)>;
   /// rows_per_shard: each shard's row count (the caller has opened them to plan its work);
   /// empty: read from the shards here.
+  /// opened: readers the caller has open for some of the shards (in order, null for the
+  /// others; e.g. pool::OpenShards::take, which a stage's row fetches read through): the stream
+  /// takes them over instead of opening those files again, and the chunks those fetches viewed
+  /// are verified (or found verified) through the same state.
   ShardStream(std::vector<std::string> shards, unsigned cols, uint64_t block_rows, OnOpen on_open = {},
-              std::vector<uint64_t> rows_per_shard = {}, bool prefetch = true);
-  /// Over shards the caller has open (one reader each, in order; e.g. pool::OpenShards, which
-  /// a stage's row fetches read through): the stream takes the readers over and opens nothing,
-  /// and the chunks those fetches viewed are verified (or found verified) by the same state.
-  ShardStream(std::vector<std::unique_ptr<ShardReader>> readers, unsigned cols, uint64_t block_rows,
-              bool prefetch = true);
+              std::vector<uint64_t> rows_per_shard = {}, bool prefetch = true,
+              std::vector<std::unique_ptr<ShardReader>> opened = {});
   /// The next block (rows [task().begin, task().end) of shards()[task().source]), nullptr at the end.
   const ShardBlock* next() { return stream_->next(); }
   const BlockTask& task() const { return stream_->task(); }
@@ -212,7 +212,6 @@ class ShardStream {
   OnOpen on_open_;
   std::vector<std::unique_ptr<ShardReader>> opened_;  // the caller's readers, taken in turn
   std::unique_ptr<ShardReader> reader_;  // the shard being read (stream thread only)
-  void start(std::vector<uint64_t> rows_per_shard, uint64_t block_rows, bool prefetch);
   size_t open_ = 0;
   std::unique_ptr<BlockStream<ShardBlock>> stream_;  // last: joined before the reader goes
 };

@@ -418,6 +418,29 @@ void ShardBlock::work_segment(size_t k) {
   view_after(s, w.dim);
 }
 
+namespace {
+// Unmaps [a, b) widened to whole 2 MiB pages (a page mapped with one 2 MiB entry is only
+// released whole), but never past the shard's mapping `m`: beyond it lies other memory, which
+// MADV_DONTNEED would zero.
+void release_around(const MappedFile& m, const char* a, const char* b) {
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (uintptr_t(m.data()) + page - 1) / page * page;
+  const uintptr_t last = (uintptr_t(m.data()) + m.size()) / page * page;  // whole pages only
+  const uintptr_t lo = std::max(uintptr_t(a) / kHuge * kHuge, first);
+  const uintptr_t hi = std::min((uintptr_t(b) + kHuge - 1) / kHuge * kHuge, last);
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+}  // namespace
+
+void ShardBlock::release_views() const {
+  for (const auto& s : emb_segments) {
+    const char* a = s.data ? reinterpret_cast<const char*>(s.data) : reinterpret_cast<const char*>(s.half);
+    const uint64_t bytes = s.rows * uint64_t(views->dim) * (s.data ? sizeof(float) : sizeof(uint16_t));
+    release_around(*views->map, a, a + bytes);
+  }
+}
+
 void DeferredChecks::add(const ShardBlock& b, const std::vector<uint64_t>& used) {
   TRAWL_ASSERT(b.defer_check_ || b.emb_segments.empty());
   uint64_t at = 0;
@@ -432,7 +455,12 @@ void DeferredChecks::add(const ShardBlock& b, const std::vector<uint64_t>& used)
 }
 
 void DeferredChecks::verify() const {
-  for (const auto& [v, chunk] : chunks_) ensure_verified(*v, chunk, false);
+  for (const auto& [v, chunk] : chunks_) {
+    if (v->state[chunk].load(std::memory_order_acquire) == EmbeddingViews::kVerified) continue;
+    ensure_verified(*v, chunk, false);
+    const auto& c = v->chunks[chunk];
+    release_around(*v->map, c.data, c.data + c.bytes);  // resident memory stays at a chunk
+  }
 }
 
 size_t DeferredChecks::pending() const {

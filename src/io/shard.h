@@ -108,6 +108,11 @@ struct ShardBlock {
     }
   }
 
+  /// Drops the pages under the block's views from this process's mapping (they stay in the
+  /// page cache), whole 2 MiB pages around them included: for a block whose rows were copied
+  /// out (a fetch of a few rows) while no other thread reads the same shard's mapping.
+  void release_views() const;
+
   /// Verifies every viewed chunk not verified yet (Fletcher-32, in the mapping: InputError naming
   /// the shard, dataset and rows) and, with `norms`, finds the chunk's norm bound (a second
   /// pass over the chunk while it is in cache, for the exact search; scoring has no use for it).

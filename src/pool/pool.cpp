@@ -68,22 +68,43 @@ std::vector<std::string> unpack(const std::vector<char>& b) {
 }
 }  // namespace
 
-io::ShardReader& OpenShards::get(const Pool& p, const std::string& path) {
-  auto& r = open_[path];
-  if (!r) {
-    auto opened = std::make_unique<io::ShardReader>(path);
-    check_shard(p, *opened);
-    r = std::move(opened);
+const io::ShardReader& OpenShards::use(const Pool& p, const std::string& path, std::unique_ptr<io::ShardReader>& tmp) {
+  auto it = open_.find(path);
+  if (it != open_.end()) return *it->second;
+  auto r = std::make_unique<io::ShardReader>(path);
+  check_shard(p, *r);
+  if (open_.size() >= keep_) {
+    tmp = std::move(r);
+    return *tmp;
   }
-  return *r;
+  return *open_.emplace(path, std::move(r)).first->second;
 }
 
-std::vector<std::unique_ptr<io::ShardReader>> OpenShards::take(const Pool& p, const std::vector<std::string>& paths) {
+std::vector<uint64_t> OpenShards::rows(const Pool& p, const std::vector<std::string>& paths) {
+  std::vector<uint64_t> n;
+  for (const auto& path : paths) {
+    auto it = open_.find(path);
+    if (it != open_.end()) {
+      n.push_back(it->second->rows());
+    } else {
+      io::ShardReader r(path);
+      check_shard(p, r);
+      n.push_back(r.rows());
+    }
+  }
+  return n;
+}
+
+std::vector<std::unique_ptr<io::ShardReader>> OpenShards::take(const std::vector<std::string>& paths) {
   std::vector<std::unique_ptr<io::ShardReader>> out;
   for (const auto& path : paths) {
-    get(p, path);
-    out.push_back(std::move(open_[path]));
-    open_.erase(path);
+    auto it = open_.find(path);
+    if (it == open_.end()) {
+      out.emplace_back();
+    } else {
+      out.push_back(std::move(it->second));
+      open_.erase(it);
+    }
   }
   return out;
 }
@@ -110,7 +131,7 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
       own = std::make_unique<io::ShardReader>(path);
       check_shard(p, *own);
     }
-    const io::ShardReader& r = via.open ? via.open->get(p, path) : *own;
+    const io::ShardReader& r = via.open ? via.open->use(p, path, own) : *own;
     if ((cols & io::ShardReader::kLabel) && !r.meta().has_label)
       throw InputError(cat(path, ": the shard has no label column"));
     // One read per run of wanted rows at most `gap` rows apart (the rows between are read and
@@ -156,6 +177,7 @@ Rows fetch_rows(const mpi::Comm& comm, const Pool& p, const std::vector<uint64_t
             for (size_t k = i; k < j; ++k) used.push_back(rows[k] - lo);
             via.later->add(one, used);
           }
+          one.release_views();  // copied: a fetch of many rows keeps none of their pages mapped
         }
         for (size_t k = i; k < j; ++k) {
           const size_t at = size_t(rows[k] - lo);

@@ -47,14 +47,23 @@ struct Rows {
 /// its reads map stay with the reader), and a ShardStream takes them over (take) instead of
 /// opening the files again — so a chunk verified (or left to verify, io::DeferredChecks) by one
 /// step is known to the next.
+/// At most `keep` readers stay open (an open shard holds ~1 MiB of HDF5 caches, so memory stays
+/// flat in the pool's size): the first ones asked for, which a stream over the shards in order
+/// takes first; the others are opened for each use and closed after.
 class OpenShards {
  public:
-  /// The reader of `path`, opened (and checked against p: check_shard) on first use.
-  io::ShardReader& get(const Pool& p, const std::string& path);
-  /// Readers for `paths`, in order, handed over (each opened first if it is not open yet).
-  std::vector<std::unique_ptr<io::ShardReader>> take(const Pool& p, const std::vector<std::string>& paths);
+  explicit OpenShards(size_t keep = 8) : keep_(keep) {}
+  /// The reader of `path`: the open one, or one opened now (and checked against p:
+  /// check_shard) — kept open while fewer than `keep` are, else owned by `tmp` for the caller's
+  /// use.
+  const io::ShardReader& use(const Pool& p, const std::string& path, std::unique_ptr<io::ShardReader>& tmp);
+  /// Row counts of `paths` (from the open readers, or from each shard opened for it).
+  std::vector<uint64_t> rows(const Pool& p, const std::vector<std::string>& paths);
+  /// The open readers of `paths`, in order, handed over; null where a shard is not open.
+  std::vector<std::unique_ptr<io::ShardReader>> take(const std::vector<std::string>& paths);
 
  private:
+  size_t keep_;
   std::map<std::string, std::unique_ptr<io::ShardReader>> open_;
 };
 

@@ -60,12 +60,9 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
                    Rows* kept, pool::OpenShards& open) {
   AnchorLists acc(K, size_t(queries.rows()));
   if (queries.rows() == 0 || K == 0) return acc;
+  const std::vector<uint64_t> rows = open.rows(p, shards);
   uint64_t total_rows = 0;
-  std::vector<uint64_t> rows(shards.size());
-  for (size_t i = 0; i < shards.size(); ++i) {
-    rows[i] = open.get(p, shards[i]).rows();
-    total_rows += rows[i];
-  }
+  for (auto n : rows) total_rows += n;
   Progress prog(cat("search (", o.backend, ")"), total_rows, "items");
   if (o.backend == "exact") {
     ScopedTimer t("search exact");
@@ -76,7 +73,8 @@ AnchorLists search(const RetrieveOptions& o, const Pool& p, const std::vector<st
     // Reads overlap the scan: the stream's thread reads the next block (of this shard or the
     // next) while this one is searched.
     // f32 shards are searched in place in the mapped files (no copy out of the page cache).
-    io::ShardStream stream(open.take(p, shards), io::ShardReader::kUid | io::ShardReader::kEmbeddingView, o.block_rows);
+    io::ShardStream stream(shards, io::ShardReader::kUid | io::ShardReader::kEmbeddingView, o.block_rows, {}, rows, true,
+                           open.take(shards));
     while (const io::ShardBlock* b = stream.next()) {
       b->for_each_embedding_run(p.dim, [&](const float* x, uint64_t at, uint64_t n, float norm_bound) {
         sc.scan(x, b->uid.data() + at, n, norm_bound);

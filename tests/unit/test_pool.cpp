@@ -165,8 +165,8 @@ TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
       EXPECT_EQ(rows.uid, ref.uid);
       EXPECT_EQ(rows.emb, ref.emb) << io::dtype_name(dt);
       EXPECT_EQ(later.pending(), 4u);
-      io::ShardStream s(open.take(p, {path}), io::ShardReader::kUid | io::ShardReader::kEmbeddingView |
-                                                   io::ShardReader::kEmbeddingViewHalf, 16);
+      io::ShardStream s({path}, io::ShardReader::kUid | io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf,
+                        16, {}, {}, true, open.take({path}));
       uint64_t seen = 0;
       while (const io::ShardBlock* b = s.next())
         b->for_each_embedding_run(dim, [&](const float*, uint64_t, uint64_t n, float) { seen += n; });
@@ -205,8 +205,8 @@ TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
       pool::OpenShards open;
       io::DeferredChecks later;
       pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding, {&open, &later});
-      io::ShardStream s(open.take(p, {path}), io::ShardReader::kUid | io::ShardReader::kEmbeddingView |
-                                                   io::ShardReader::kEmbeddingViewHalf, 16);
+      io::ShardStream s({path}, io::ShardReader::kUid | io::ShardReader::kEmbeddingView | io::ShardReader::kEmbeddingViewHalf,
+                        16, {}, {}, true, open.take({path}));
       const std::string m = test::error_of([&] {
         while (const io::ShardBlock* b = s.next()) b->for_each_embedding_run(dim, [](const float*, uint64_t, uint64_t, float) {});
       });
@@ -215,4 +215,45 @@ TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
       EXPECT_NE(m2.find("checksum mismatch in rows [32, 40)"), std::string::npos) << m2;
     }
   }
+}
+
+// OpenShards keeps at most `keep` readers open (memory flat in the number of shards): a fetch
+// over more shards still returns every row, the stream takes over the open ones (their fetched
+// chunks are verified in passing) and opens the others itself, and DeferredChecks::verify
+// verifies exactly the fetched chunks the stream's own readers could not mark.
+TEST(Pool, OpenShardsKeepsAFewReadersAndTheRestAreVerifiedAtTheEnd) {
+  test::TempDir dir("poolk");
+  const int dim = 4;
+  std::vector<std::string> paths;
+  for (uint64_t c = 0; c < 3; ++c) {
+    paths.push_back(dir / io::shard_file_name(c));
+    write_shard(paths.back(), c, 40, {}, dim);  // 5 chunks of 8 rows each
+  }
+  auto comm = mpi::Comm::world();
+  auto p = pool::open_pool(comm, dir.path());
+  auto where = [](uint64_t) { return std::string("test"); };
+  std::vector<uint64_t> want;
+  for (uint64_t c = 0; c < 3; ++c)
+    for (uint64_t r : {3, 30}) want.push_back(io::make_uid(c, r));  // chunks 0 and 3 of each shard
+  const auto ref = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding);
+  pool::OpenShards open(1);
+  io::DeferredChecks later;
+  auto rows = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding, {&open, &later});
+  EXPECT_EQ(rows.uid, ref.uid);
+  EXPECT_EQ(rows.emb, ref.emb);
+  EXPECT_EQ(later.pending(), 6u);
+  const auto n = open.rows(p, paths);
+  EXPECT_EQ(n, (std::vector<uint64_t>{40, 40, 40}));
+  auto taken = open.take(paths);
+  ASSERT_EQ(taken.size(), 3u);
+  EXPECT_TRUE(taken[0] != nullptr);  // the first shard fetched from stayed open
+  EXPECT_TRUE(taken[1] == nullptr && taken[2] == nullptr);
+  io::ShardStream s(paths, io::ShardReader::kUid | io::ShardReader::kEmbeddingView, 16, {}, n, true, std::move(taken));
+  uint64_t seen = 0;
+  while (const io::ShardBlock* b = s.next())
+    b->for_each_embedding_run(dim, [&](const float*, uint64_t, uint64_t k, float) { seen += k; });
+  EXPECT_EQ(seen, 120u);
+  EXPECT_EQ(later.pending(), 4u);  // shards 1 and 2 were streamed through readers of their own
+  later.verify();
+  EXPECT_EQ(later.pending(), 0u);
 }
