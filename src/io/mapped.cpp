@@ -71,7 +71,7 @@ bool recache_in_large_pages(const std::string& path) {
   if (p == MAP_FAILED) return false;
   ::madvise(p, size, MADV_HUGEPAGE);
   // In pieces, each released from this mapping after it is read (the page cache keeps it).
-  constexpr size_t kPiece = size_t(64) << 20;
+  constexpr size_t kPiece = size_t(16) << 20;  // resident while it is read: keep it small
   bool large = true;
   for (size_t off = 0; off < size; off += kPiece) {
     char* a = static_cast<char*>(p) + off;
