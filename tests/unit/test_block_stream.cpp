@@ -16,6 +16,7 @@
 #include "io/block_stream.h"
 #include "io/h5.h"
 #include "io/shard.h"
+#include "support/shard_faults.h"
 #include "support/testutil.h"
 
 using namespace trawl;
@@ -146,23 +147,6 @@ void write_shard(const std::string& path, uint64_t chunk, uint64_t n, int dim, D
   }
   w.append(b);
   w.close(0);
-}
-
-// Flips one bit of byte `at` of the stored embedding chunk `chunk` of a shard (its checksum then
-// fails).
-void flip_embedding_byte(const std::string& path, uint64_t chunk, uint64_t at) {
-  uint64_t off = 0, bytes = 0;
-  {
-    auto f = h5::File::open(path);
-    ASSERT_TRUE(h5::Dataset::open(f, "embedding").chunk_extent(chunk, &off, &bytes));
-  }
-  FILE* fp = std::fopen(path.c_str(), "r+b");
-  ASSERT_NE(fp, nullptr);
-  std::fseek(fp, long(off + at), SEEK_SET);
-  const int c = std::fgetc(fp);
-  std::fseek(fp, long(off + at), SEEK_SET);
-  std::fputc(c ^ 0x01, fp);
-  std::fclose(fp);
 }
 
 // Every shard's uids and embeddings read whole, one direct read per shard: the reference for the stream.
@@ -356,7 +340,7 @@ TEST(ShardStream, ArmedChecksShareTheChunksAndStopAtABadOne) {
       EXPECT_EQ(emb, want.embedding) << "block " << B << ", pace " << pace;
     }
   }
-  flip_embedding_byte(s, 13, 100);  // rows [208, 224)
+  test::flip_embedding_byte(s, 13, 100);  // rows [208, 224)
   for (uint64_t B : {16, 48, 64, 400})
     for (int pace = 0; pace < 2; ++pace) {
       uint64_t used = 0;
@@ -439,7 +423,7 @@ TEST(ShardStream, SharedWorkUsesEveryRowOnceAndStopsAtABadChunk) {
     std::vector<float> got;
     EXPECT_GT(run(16, 40, 1, &got), 0);
 
-    flip_embedding_byte(s, 13, 20);  // rows [208, 224)
+    test::flip_embedding_byte(s, 13, 20);  // rows [208, 224)
     for (uint64_t B : {16, 40, 64, 400})
       for (int pace = 0; pace < 3; ++pace) {
         std::vector<float> done;

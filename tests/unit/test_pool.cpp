@@ -15,6 +15,7 @@
 #include "io/block_stream.h"
 #include "io/shard.h"
 #include "pool/pool.h"
+#include "support/shard_faults.h"
 #include "support/testutil.h"
 
 using namespace trawl;
@@ -112,21 +113,7 @@ TEST(Pool, FetchedEmbeddingsAreTheStoredRowsAndEachChunkIsVerified) {
     for (size_t i = 0; i < want.size(); ++i)
       for (int d = 0; d < dim; ++d)
         EXPECT_EQ(rows.row(i, dim)[d], all.embedding[size_t(want[i]) * dim + size_t(d)]) << io::dtype_name(dt) << " " << want[i];
-    // Flip a byte of chunk 4 (rows [32, 40)).
-    uint64_t off = 0, bytes = 0;
-    {
-      auto f = io::h5::File::open(path);
-      ASSERT_TRUE(io::h5::Dataset::open(f, "embedding").chunk_extent(4, &off, &bytes));
-    }
-    {
-      FILE* fp = std::fopen(path.c_str(), "r+b");
-      ASSERT_NE(fp, nullptr);
-      std::fseek(fp, long(off + 3), SEEK_SET);
-      const int c = std::fgetc(fp);
-      std::fseek(fp, long(off + 3), SEEK_SET);
-      std::fputc(c ^ 0x20, fp);
-      std::fclose(fp);
-    }
+    test::flip_embedding_byte(path, 4, 3);  // chunk 4: rows [32, 40)
     const std::string m = test::error_of([&] {
       pool::fetch_rows(comm, p, {io::make_uid(0, 33)}, [](uint64_t) { return std::string("test"); }, io::ShardReader::kEmbedding);
     });
@@ -174,21 +161,7 @@ TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
       EXPECT_EQ(later.pending(), 0u) << io::dtype_name(dt);
       EXPECT_NO_THROW(later.verify());
     }
-    // Flip a byte of chunk 4 (rows [32, 40)).
-    uint64_t off = 0, bytes = 0;
-    {
-      auto f = io::h5::File::open(path);
-      ASSERT_TRUE(io::h5::Dataset::open(f, "embedding").chunk_extent(4, &off, &bytes));
-    }
-    {
-      FILE* fp = std::fopen(path.c_str(), "r+b");
-      ASSERT_NE(fp, nullptr);
-      std::fseek(fp, long(off + 3), SEEK_SET);
-      const int c = std::fgetc(fp);
-      std::fseek(fp, long(off + 3), SEEK_SET);
-      std::fputc(c ^ 0x20, fp);
-      std::fclose(fp);
-    }
+    test::flip_embedding_byte(path, 4, 3);  // chunk 4: rows [32, 40)
     {
       // Deferred: the fetch succeeds, verify names the chunk.
       io::DeferredChecks later;
