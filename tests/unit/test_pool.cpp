@@ -47,6 +47,15 @@ void write_shard(const std::string& path, uint64_t chunk, uint64_t n, const std:
   w.append(b);
   w.close(gaps.size());
 }
+
+// A pool of one shard, 60 rows in chunks of 8, under dir/<dtype>: the shard's path.
+std::string one_shard_pool(const test::TempDir& dir, int dim, io::Dtype dt) {
+  const std::string sub = dir / io::dtype_name(dt);
+  make_dirs(sub);
+  const std::string path = join_path(sub, io::shard_file_name(0));
+  write_shard(path, 0, 60, {}, dim, dt);
+  return path;
+}
 }  // namespace
 
 TEST(Pool, FetchRowsFindsRowsAfterRejectedOnesAndNamesUnknownUids) {
@@ -98,12 +107,9 @@ TEST(Pool, FetchedEmbeddingsAreTheStoredRowsAndEachChunkIsVerified) {
   test::TempDir dir("poolv");
   const int dim = 6;
   for (io::Dtype dt : {io::Dtype::kF32, io::Dtype::kF16}) {
-    const std::string sub = dir / io::dtype_name(dt);
-    make_dirs(sub);
-    const std::string path = join_path(sub, io::shard_file_name(0));
-    write_shard(path, 0, 60, {}, dim, dt);  // chunks of 8 rows
+    const std::string path = one_shard_pool(dir, dim, dt);
     auto comm = mpi::Comm::world();
-    auto p = pool::open_pool(comm, sub);
+    auto p = pool::open_pool(comm, parent_dir(path));
     io::ShardBlock all;
     io::ShardReader(path).read(0, 60, all, io::ShardReader::kUid | io::ShardReader::kEmbedding);
     std::vector<uint64_t> want = {io::make_uid(0, 0), io::make_uid(0, 9), io::make_uid(0, 10), io::make_uid(0, 33),
@@ -135,12 +141,9 @@ TEST(Pool, DeferredChecksVerifyTheFetchedChunksOnceWhoeverGetsThereFirst) {
   test::TempDir dir("poold");
   const int dim = 6;
   for (io::Dtype dt : {io::Dtype::kF32, io::Dtype::kF16}) {
-    const std::string sub = dir / io::dtype_name(dt);
-    make_dirs(sub);
-    const std::string path = join_path(sub, io::shard_file_name(0));
-    write_shard(path, 0, 60, {}, dim, dt);  // chunks of 8 rows
+    const std::string path = one_shard_pool(dir, dim, dt);
     auto comm = mpi::Comm::world();
-    auto p = pool::open_pool(comm, sub);
+    auto p = pool::open_pool(comm, parent_dir(path));
     auto where = [](uint64_t) { return std::string("test"); };
     const std::vector<uint64_t> want = {io::make_uid(0, 1), io::make_uid(0, 9), io::make_uid(0, 33), io::make_uid(0, 59)};
     const auto ref = pool::fetch_rows(comm, p, want, where, io::ShardReader::kEmbedding);
