@@ -65,10 +65,22 @@ bool recache_in_large_pages(const std::string& path) {
     return false;
   }
   const size_t size = size_t(st.st_size);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);  // clean pages only: the writer synced them
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::close(fd);
+    return false;
+  }
+  // Before dropping anything: can this kernel populate a mapping (Linux 5.14 and later)? If
+  // not, the file stays cached as it is, and this process stops trying.
+  if (::madvise(p, size_t(::sysconf(_SC_PAGESIZE)), MADV_POPULATE_READ) != 0) {
+    useless.store(true);
+    ::munmap(p, size);
+    ::close(fd);
+    return false;
+  }
+  ::madvise(p, size, MADV_DONTNEED);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);  // clean pages only: the writer synced them
   ::close(fd);
-  if (p == MAP_FAILED) return false;
   ::madvise(p, size, MADV_HUGEPAGE);
   // In pieces, each released from this mapping after it is read (the page cache keeps it).
   constexpr size_t kPiece = size_t(16) << 20;  // resident while it is read: keep it small
@@ -76,7 +88,7 @@ bool recache_in_large_pages(const std::string& path) {
   for (size_t off = 0; off < size; off += kPiece) {
     char* a = static_cast<char*>(p) + off;
     const size_t n = std::min(kPiece, size - off);
-    if (::madvise(a, n, MADV_POPULATE_READ) != 0) {
+    if (::madvise(a, n, MADV_POPULATE_READ) != 0) {  // e.g. out of memory: the rest is read when used
       large = false;
       break;
     }
