@@ -14,7 +14,7 @@ namespace trawl::io {
 
 /// Best effort, for a file just written and synced (its cached pages clean): drops the file's
 /// cached pages and reads it back through a mapping that asks for 2 MiB pages (MADV_HUGEPAGE),
-/// so that where the file system caches files in large folios (ext4 since Linux 6.16, XFS) the
+/// so that where the file system caches files in large folios (XFS; ext4 on recent kernels, as this machine's 6.18) the
 /// page cache holds it in 2 MiB pages. Every later mapping of it (MappedFile) then maps 2 MiB
 /// with one page-table entry instead of 512 — a pass over a cached shard through a mapping
 /// costs about half as much (docs/BENCHMARKS.md, "Scoring"). Written in HDF5's pieces (a chunk
