@@ -14,9 +14,10 @@ namespace trawl::io {
 
 /// Best effort, for a file just written and synced (its cached pages clean): drops the file's
 /// cached pages and reads it back through a mapping that asks for 2 MiB pages (MADV_HUGEPAGE),
-/// so that where the file system caches files in large folios (XFS; ext4 on recent kernels, as this machine's 6.18) the
-/// page cache holds it in 2 MiB pages. Every later mapping of it (MappedFile) then maps 2 MiB
-/// with one page-table entry instead of 512 — a pass over a cached shard through a mapping
+/// so that where the file system caches files in large folios (XFS; ext4 on recent kernels,
+/// as this machine's 6.18) the page cache holds it in 2 MiB pages. Every later mapping of it
+/// (MappedFile) then maps 2 MiB with one page-table entry instead of 512 — a pass over a
+/// cached shard through a mapping
 /// costs about half as much (docs/BENCHMARKS.md, "Scoring"). Written in HDF5's pieces (a chunk
 /// at a time at unaligned offsets) the file is cached in small pages, which would stay until
 /// it leaves the cache. Costs a read of the file; once a process finds the file system gives
