@@ -176,7 +176,6 @@ class DeferredChecks {
   void verify() const;
   /// Chunks added that are not verified yet (by anyone).
   size_t pending() const;
-  bool empty() const { return chunks_.empty(); }
 
  private:
   std::vector<std::pair<std::shared_ptr<EmbeddingViews>, size_t>> chunks_;
